@@ -1,0 +1,75 @@
+"""Shared fixtures: a small seeded raw night, the repository root, the real data folder."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from astrid import ingest, simulate
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ASTRID_SHARED", REPO.parent / "shared")).resolve()
+REAL = SHARED / "data" / "real"
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def real_data():
+    """The real frames under ../shared/data/real; the test is skipped, saying why, without them."""
+    if not REAL.is_dir():
+        pytest.skip(f"real data folder {REAL} is absent (set ASTRID_SHARED to the shared/ folder)")
+    return REAL
+
+
+class SmallNight:
+    """A simulated raw night on disk plus the objects that made it."""
+
+    def __init__(self, root, size, role, seed=1234):
+        self.camera = simulate.Camera(ny=size, nx=size)
+        self.fields = (("T01", 45.0, -5.0),)
+        self.catalogs = {
+            name: simulate.make_field_catalog(name, ra, dec, simulate.catalog_width(self.camera), seed)
+            for name, ra, dec in self.fields
+        }
+        self.plan = simulate.NightPlan(
+            night="20261127", role=role, fields=self.fields, bands=("r",), science_per_field_band=2
+        )
+        self.raw_dir = Path(root) / "raw" / self.plan.night
+        self.truth_path = Path(root) / "truth.fits"
+        self.seed = seed
+        simulate.simulate_night(self.plan, self.camera, self.catalogs, self.raw_dir, self.truth_path, seed)
+        self.maps = simulate.detector_maps(self.camera, self.plan.bands, seed)
+        with fits.open(self.truth_path) as hdul:
+            self.truth = {hdu.name: Table(hdu.data) for hdu in hdul[1:]}
+
+    def ingest(self, **settings):
+        return ingest.ingest_night(self.raw_dir, self.plan.night, ingest.IngestSettings(**settings), 3, True)
+
+    def frame_truth(self, exposure):
+        frames = self.truth["FRAMES"]
+        return frames[frames["exposure"] == exposure][0]
+
+    def point_source_image(self, exposure):
+        """Noiseless image (electrons, flat = 1) of the frame's point sources."""
+        sources = self.truth["SOURCES"]
+        sources = sources[(sources["exposure"] == exposure) & (sources["kind"] != "galaxy")]
+        fwhm = float(self.frame_truth(exposure)["fwhm_px"])
+        return simulate.render_scene((self.camera.ny, self.camera.nx), sources, fwhm, self.plan.moffat_beta)
+
+    def cosmic_pixels(self, exposure):
+        cosmics = self.truth["COSMICS"]
+        cosmics = cosmics[cosmics["exposure"] == exposure]
+        return np.asarray(cosmics["y"]), np.asarray(cosmics["x"])
+
+
+@pytest.fixture(scope="session")
+def small_night(tmp_path_factory):
+    """A 1024² new night of one field in band r: enough stars and cosmic rays for statistics."""
+    return SmallNight(tmp_path_factory.mktemp("small_night"), 1024, "new")

@@ -1,0 +1,108 @@
+# Calibration: master bias, dark and flat per night, then each science frame.
+
+
+rule combine_bias:
+    input:
+        raw_paths("bias"),
+    output:
+        "results/masters/{night}/bias.fits",
+    log:
+        "logs/combine_bias/{night}.log",
+    benchmark:
+        "benchmarks/rules/combine_bias/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=3000,
+    params:
+        rows=manifest_frames("bias"),
+        settings=calibration_params(),
+        code=library_digest("calibrate"),
+    script:
+        "../scripts/combine_bias.py"
+
+
+rule combine_dark:
+    input:
+        raw=raw_paths("dark"),
+        bias="results/masters/{night}/bias.fits",
+    output:
+        "results/masters/{night}/dark.fits",
+    log:
+        "logs/combine_dark/{night}.log",
+    benchmark:
+        "benchmarks/rules/combine_dark/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=3000,
+    params:
+        rows=manifest_frames("dark"),
+        settings=calibration_params("hot_pixel_rate"),
+        code=library_digest("calibrate"),
+    script:
+        "../scripts/combine_dark.py"
+
+
+rule combine_flat:
+    input:
+        unpack(
+            lambda wc: {
+                "raw": raw_paths("flat")(wc),
+                "bias": f"results/masters/{wc.night}/bias.fits",
+                **(
+                    {"dark": f"results/masters/{wc.night}/dark.fits"}
+                    if CALIBRATION["use_dark"]
+                    else {}
+                ),
+            }
+        ),
+    output:
+        "results/masters/{night}/flat_{band}.fits",
+    log:
+        "logs/combine_flat/{night}/{band}.log",
+    benchmark:
+        "benchmarks/rules/combine_flat/{night}/{band}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=3000,
+    params:
+        rows=manifest_frames("flat"),
+        settings=calibration_params("flat_low", "flat_high"),
+        code=library_digest("calibrate"),
+    script:
+        "../scripts/combine_flat.py"
+
+
+rule calibrate_exposure:
+    input:
+        unpack(science_masters),
+        raw=lambda wc: manifest_row(wc.night, wc.exposure)["path"],
+    output:
+        "results/calibrated/{night}/{exposure}.fits",
+    log:
+        "logs/calibrate_exposure/{night}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/calibrate_exposure/{night}/{exposure}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=config["processing_timeout_minutes"],
+    params:
+        row=lambda wc: manifest_row(wc.night, wc.exposure),
+        settings={
+            "overscan_smoothing_rows": CALIBRATION["overscan_smoothing_rows"],
+            "use_dark": CALIBRATION["use_dark"],
+            **{
+                f"cr_{k}": v
+                for k, v in CALIBRATION["cosmic_rays"].items()
+                if k != "enabled"
+            },
+            "cosmic_rays": CALIBRATION["cosmic_rays"]["enabled"],
+        },
+        timeout_minutes=config["processing_timeout_minutes"],
+        code=library_digest("calibrate"),
+    script:
+        "../scripts/calibrate_exposure.py"

@@ -1,0 +1,179 @@
+# Shared helpers: nights, the manifest that drives the DAG, scheduling, provenance params.
+import csv
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from astrid.provenance import library_digest
+
+
+wildcard_constraints:
+    night=r"[0-9]{8}",
+    exposure=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    band=r"[A-Za-z0-9_]+",
+    field=r"[A-Za-z0-9_-]+",
+
+
+DEMO = config["demo"]
+DEMO_RAW = "results/demo/raw"
+CALIBRATION = config["calibration"]
+
+if DEMO["enabled"] and config["raw_dir"] != DEMO_RAW:
+    raise ValueError(
+        f"config key 'raw_dir' is {config['raw_dir']!r} but demo.enabled is true: the demo "
+        f"writes its frames to {DEMO_RAW}. Set demo.enabled: false to process your own frames."
+    )
+
+
+def configured_nights():
+    """Nights of this run: config 'nights', else the demo's, else every YYYYMMDD folder."""
+    if config["nights"]:
+        return list(config["nights"])
+    if DEMO["enabled"]:
+        return [DEMO["reference_night"], DEMO["new_night"]]
+    raw = Path(config["raw_dir"])
+    if not raw.is_dir():
+        raise ValueError(f"config key 'raw_dir': folder {raw} does not exist")
+    return sorted(
+        p.name
+        for p in raw.iterdir()
+        if p.is_dir() and p.name.isdigit() and len(p.name) == 8
+    )
+
+
+NIGHTS = configured_nights()
+
+
+def raw_night_dir(wildcards):
+    return f"{DEMO_RAW if DEMO['enabled'] else config['raw_dir']}/{wildcards.night}"
+
+
+@lru_cache(maxsize=None)
+def _read_manifest(path, mtime):
+    with open(path, newline="") as handle:
+        return tuple(csv.DictReader(handle, delimiter="\t"))
+
+
+def manifest_rows(night):
+    """Rows of a night's manifest; waits for the ingest checkpoint of that night."""
+    path = checkpoints.ingest_night.get(night=night).output.manifest
+    return _read_manifest(path, os.path.getmtime(path))
+
+
+def frames_of(night, frame_type, band=None):
+    return [
+        row
+        for row in manifest_rows(night)
+        if row["frame_type"] == frame_type and (band is None or row["band"] == band)
+    ]
+
+
+def manifest_row(night, exposure):
+    for row in manifest_rows(night):
+        if row["exposure"] == exposure:
+            return row
+    raise ValueError(f"exposure {exposure} is not in the manifest of night {night}")
+
+
+# Science frames already calibrated when this run started: they stay targets, and at most
+# max_observations new ones (oldest first) join them. Taken once, at parse time, so that the
+# choice does not move while the run creates files.
+CALIBRATED_AT_START = {str(p) for p in Path("results/calibrated").glob("*/*.fits")}
+
+
+def calibrated_path(night, exposure):
+    return f"results/calibrated/{night}/{exposure}.fits"
+
+
+def scheduled_exposures(night):
+    """Science exposures of ``night`` to calibrate in this run (see max_observations)."""
+    pending, done = [], set()
+    for n in NIGHTS:
+        for row in frames_of(n, "science"):
+            key = (float(row["mjd"]), n, row["exposure"])
+            if calibrated_path(n, row["exposure"]) in CALIBRATED_AT_START:
+                done.add(key)
+            else:
+                pending.append(key)
+    chosen = done | set(sorted(pending)[: config["max_observations"]])
+    return [exposure for _, n, exposure in sorted(chosen) if n == night]
+
+
+def master_bands(night):
+    """Bands of the night that have science frames to calibrate."""
+    return sorted({manifest_row(night, e)["band"] for e in scheduled_exposures(night)})
+
+
+def night_products(wildcards):
+    return [
+        path
+        for night in NIGHTS
+        for path in (
+            f"results/qa/{night}/summary.html",
+            f"results/qa/{night}/calibration.png",
+            f"results/qa/{night}/masters.png",
+        )
+    ]
+
+
+# --- the demo (rules/demo.smk)
+
+
+def demo_field(wildcards):
+    return next(f for f in DEMO["fields"] if f["name"] == wildcards.field)
+
+
+def demo_plan(wildcards):
+    role = "new" if wildcards.night == DEMO["new_night"] else "reference"
+    exposures = DEMO["new_exposures" if role == "new" else "reference_exposures"]
+    return {
+        "night": wildcards.night,
+        "role": role,
+        "fields": [[f["name"], f["ra"], f["dec"]] for f in DEMO["fields"]],
+        "bands": DEMO["bands"],
+        "science_per_field_band": exposures,
+        "n_bias": DEMO["calibration_frames"],
+        "n_dark": DEMO["calibration_frames"],
+        "n_flat": DEMO["calibration_frames"],
+        "defects": DEMO["defects"],
+    }
+
+
+# --- calibration (rules/calibrate.smk)
+
+
+MASTER_KEYS = ("min_frames", "clip_sigma", "overscan_smoothing_rows")
+
+
+def calibration_params(*keys):
+    """Only the calibration settings a rule uses, so a change reruns just those rules."""
+    return {key: CALIBRATION[key] for key in MASTER_KEYS + keys}
+
+
+def manifest_frames(frame_type):
+    """Manifest rows of the night's frames of one type (and of the rule's band, if any)."""
+
+    def rows(wildcards):
+        return frames_of(wildcards.night, frame_type, wildcards.get("band"))
+
+    return rows
+
+
+def raw_paths(frame_type):
+    """Raw files of the night's frames of one type (and band): the rule's inputs."""
+
+    def paths(wildcards):
+        return [row["path"] for row in manifest_frames(frame_type)(wildcards)]
+
+    return paths
+
+
+def science_masters(wildcards):
+    band = manifest_row(wildcards.night, wildcards.exposure)["band"]
+    masters = {
+        "bias": f"results/masters/{wildcards.night}/bias.fits",
+        "flat": f"results/masters/{wildcards.night}/flat_{band}.fits",
+    }
+    if CALIBRATION["use_dark"]:
+        masters["dark"] = f"results/masters/{wildcards.night}/dark.fits"
+    return masters

@@ -1,0 +1,45 @@
+# The built-in demo: a seeded field catalog per field and two simulated raw nights.
+
+
+rule simulate_field_catalog:
+    output:
+        "results/demo/catalogs/{field}.ecsv",
+    log:
+        "logs/simulate_field_catalog/{field}.log",
+    benchmark:
+        "benchmarks/rules/simulate_field_catalog/{field}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        field=demo_field,
+        size=DEMO["size"],
+        seed=DEMO["seed"],
+        code=library_digest("simulate"),
+    script:
+        "../scripts/simulate_field_catalog.py"
+
+
+rule simulate_night:
+    input:
+        catalogs=expand(
+            "results/demo/catalogs/{field}.ecsv",
+            field=[f["name"] for f in DEMO["fields"]],
+        ),
+    output:
+        raw=directory("results/demo/raw/{night}"),
+        truth="results/demo/truth/{night}.fits",
+    log:
+        "logs/simulate_night/{night}.log",
+    benchmark:
+        "benchmarks/rules/simulate_night/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=lambda wc: 200 + DEMO["size"] ** 2 * 100 // 2**20,
+    params:
+        plan=demo_plan,
+        size=DEMO["size"],
+        seed=DEMO["seed"],
+        code=library_digest("simulate"),
+    script:
+        "../scripts/simulate_night.py"

@@ -1,0 +1,88 @@
+# The night's QA products, flagged for `snakemake --report`.
+
+
+rule plot_masters:
+    input:
+        unpack(
+            lambda wc: {
+                "bias": f"results/masters/{wc.night}/bias.fits",
+                **(
+                    {"dark": f"results/masters/{wc.night}/dark.fits"}
+                    if CALIBRATION["use_dark"]
+                    else {}
+                ),
+                "flats": expand(
+                    "results/masters/{night}/flat_{band}.fits",
+                    night=wc.night,
+                    band=master_bands(wc.night),
+                ),
+            }
+        ),
+    output:
+        report(
+            "results/qa/{night}/masters.png",
+            caption="../report/masters.rst",
+            category="2. Calibration",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "master frames"},
+        ),
+    log:
+        "logs/plot_masters/{night}.log",
+    benchmark:
+        "benchmarks/rules/plot_masters/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        code=library_digest("qa"),
+    script:
+        "../scripts/plot_masters.py"
+
+
+rule summarize_calibration:
+    input:
+        lambda wc: [calibrated_path(wc.night, e) for e in scheduled_exposures(wc.night)],
+    output:
+        table="results/qa/{night}/calibration.tsv",
+        plot=report(
+            "results/qa/{night}/calibration.png",
+            caption="../report/calibration.rst",
+            category="2. Calibration",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "sky level and noise per frame"},
+        ),
+    log:
+        "logs/summarize_calibration/{night}.log",
+    benchmark:
+        "benchmarks/rules/summarize_calibration/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        code=library_digest("qa"),
+    script:
+        "../scripts/summarize_calibration.py"
+
+
+rule summarize_night:
+    input:
+        manifest="results/manifest/{night}.tsv",
+        quarantine="results/quarantine/{night}.tsv",
+        calibration="results/qa/{night}/calibration.tsv",
+    output:
+        report(
+            "results/qa/{night}/summary.html",
+            caption="../report/summary.rst",
+            category="1. Night summary",
+            subcategory="{night}",
+            labels={"night": "{night}", "table": "frames and quarantine"},
+        ),
+    log:
+        "logs/summarize_night/{night}.log",
+    benchmark:
+        "benchmarks/rules/summarize_night/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        max_observations=config["max_observations"],
+        code=library_digest("qa"),
+    script:
+        "../scripts/summarize_night.py"

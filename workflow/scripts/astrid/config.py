@@ -1,0 +1,43 @@
+"""Validation of the workflow configuration against its JSON schema.
+
+Snakemake's own ``validate`` reports the first problem in jsonschema's words; a user who
+mistyped a key in a 200-line config wants every problem, each with the dotted key it is
+about, before a single job starts.
+"""
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The configuration does not match the schema."""
+
+
+def _key(error):
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - allowed)
+        prefix = f"{path}." if path else ""
+        return ", ".join(f"{prefix}{name}" for name in unknown), "unknown key (a typo?)"
+    return path or "(top level)", error.message
+
+
+def config_problems(config, schema):
+    """Every schema violation of ``config`` as ``"key: problem"`` sentences, sorted."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in validator.iter_errors(config):
+        key, message = _key(error)
+        problems.append(f"config key '{key}': {message}")
+    return sorted(set(problems))
+
+
+def check_config(config, schema_path):
+    """Raise :class:`ConfigError` listing every problem of ``config``; return the schema."""
+    with open(schema_path) as handle:
+        schema = yaml.safe_load(handle)
+    problems = config_problems(config, schema)
+    if problems:
+        raise ConfigError(f"the configuration does not match {schema_path}:\n  " + "\n  ".join(problems))
+    return schema

@@ -1,0 +1,66 @@
+"""Reading and writing AstrID's FITS products.
+
+A calibrated product is one FITS file with three image extensions on the same pixel grid:
+``SCI`` (electrons), ``VAR`` (variance, electrons²) and ``MASK`` (bits from
+:mod:`astrid.maskbits`). Writes go to a temporary file that is renamed into place, so a
+crash never leaves a half-written product behind.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astrid import maskbits
+
+
+@dataclass
+class ImageProduct:
+    """An image with its variance and mask planes and the primary header."""
+
+    data: np.ndarray
+    variance: np.ndarray
+    mask: np.ndarray
+    header: fits.Header
+
+
+def write_atomic(hdul, path):
+    """Write an HDUList to ``path`` through a temporary file in the same folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        hdul.writeto(tmp, overwrite=True, checksum=True)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_image_product(path, product, wcs_header=None):
+    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK extensions."""
+    primary = fits.PrimaryHDU(header=product.header)
+    for key, value, comment in maskbits.header_cards():
+        primary.header[key] = (value, comment)
+    image_header = fits.Header()
+    if wcs_header is not None:
+        image_header.update(wcs_header)
+    sci = fits.ImageHDU(product.data.astype(np.float32), header=image_header, name="SCI")
+    sci.header["BUNIT"] = "electron"
+    var = fits.ImageHDU(product.variance.astype(np.float32), header=image_header, name="VAR")
+    var.header["BUNIT"] = "electron2"
+    mask = fits.ImageHDU(product.mask.astype(np.uint16), header=image_header, name="MASK")
+    write_atomic(fits.HDUList([primary, sci, var, mask]), path)
+
+
+def read_image_product(path):
+    """Read a product written by :func:`write_image_product`."""
+    with fits.open(path) as hdul:
+        return ImageProduct(
+            data=hdul["SCI"].data.astype(np.float32),
+            variance=hdul["VAR"].data.astype(np.float32),
+            mask=hdul["MASK"].data.astype(np.uint16),
+            header=hdul[0].header.copy(),
+        )

@@ -1,0 +1,411 @@
+"""Ingest: find a night's raw frames, classify them by header and validate them.
+
+Every frame ends up in exactly one of two tables: the manifest (usable frames, one row each,
+which drives the rest of the workflow) or the quarantine list (with a reason code and a
+sentence a person can act on). The raw folder is only ever read.
+"""
+
+import logging
+import re
+import warnings
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+from astropy.time import Time
+from astropy.utils.exceptions import AstropyUserWarning
+from astropy.wcs import WCS
+
+log = logging.getLogger(__name__)
+
+FRAME_TYPES = ("bias", "dark", "flat", "science")
+RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+
+# Header values seen in the wild for each frame type, after upper-casing and turning
+# '_' and '-' into spaces.
+TYPE_SPELLINGS = {
+    "bias": {"BIAS", "ZERO", "BIAS FRAME", "ZERO FRAME", "BIAS IMAGE"},
+    "dark": {"DARK", "DARK FRAME", "DARK IMAGE", "DARKCURRENT", "DARK CURRENT"},
+    "flat": {
+        "FLAT",
+        "FLATFIELD",
+        "FLAT FIELD",
+        "FLAT FRAME",
+        "DOMEFLAT",
+        "DOME FLAT",
+        "SKYFLAT",
+        "SKY FLAT",
+        "TWIFLAT",
+        "TWILIGHT FLAT",
+        "TWILIGHTFLAT",
+        "LAMPFLAT",
+        "LAMP FLAT",
+    },
+    "science": {
+        "OBJECT",
+        "LIGHT",
+        "LIGHT FRAME",
+        "SCIENCE",
+        "SCI",
+        "OBJ",
+        "EXPOSE",
+        "TARGET",
+    },
+}
+_SPELLING_TO_TYPE = {s: t for t, spellings in TYPE_SPELLINGS.items() for s in spellings}
+
+# Reason codes for quarantined frames.
+UNREADABLE = "UNREADABLE"
+EMPTY = "EMPTY"
+ALL_NAN = "ALL_NAN"
+MISSING_KEYWORD = "MISSING_KEYWORD"
+BAD_VALUE = "BAD_VALUE"
+UNKNOWN_TYPE = "UNKNOWN_TYPE"
+SHAPE_MISMATCH = "SHAPE_MISMATCH"
+NO_MASTER = "NO_MASTER"
+
+MANIFEST_COLUMNS = [
+    "exposure",
+    "night",
+    "path",
+    "frame_type",
+    "imagetyp",
+    "band",
+    "exptime",
+    "date_obs",
+    "mjd",
+    "field",
+    "ny",
+    "nx",
+    "gain",
+    "read_noise",
+    "saturate",
+    "biassec",
+    "trimsec",
+]
+QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
+
+
+class FrameRejected(Exception):
+    """A frame cannot be used; carries a reason code and a human sentence."""
+
+    def __init__(self, code, reason):
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Header conventions of a site; each value has a config key (``ingest.*``)."""
+
+    type_keywords: tuple = ("IMAGETYP", "OBSTYPE", "FRAMETYP")
+    band_keywords: tuple = ("FILTER", "FILTERS", "FILTER1", "BAND")
+    field_keywords: tuple = ("OBJECT", "FIELD")
+    gain: float | None = None  # used when the header has no GAIN
+    read_noise: float | None = None  # used when the header has no RDNOISE
+    saturate: float | None = None  # used when the header has no SATURATE
+    biassec: str | None = None  # overrides the header's BIASSEC
+    trimsec: str | None = None  # overrides the header's TRIMSEC
+
+
+def exposure_id(path):
+    """The exposure id of a raw file: its name without the FITS suffixes."""
+    name = Path(path).name
+    for suffix in sorted(RAW_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
+
+
+def find_raw_frames(night_dir):
+    """Raw FITS files directly inside ``night_dir``, sorted by name."""
+    night_dir = Path(night_dir)
+    if not night_dir.is_dir():
+        raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
+    return sorted(
+        p
+        for p in night_dir.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(RAW_SUFFIXES)
+    )
+
+
+def normalise_type(value):
+    """Frame type (bias/dark/flat/science) of an IMAGETYP-like header value, or None."""
+    text = re.sub(r"[_\-]+", " ", str(value)).strip().upper()
+    text = re.sub(r"\s+", " ", text)
+    return _SPELLING_TO_TYPE.get(text) or _SPELLING_TO_TYPE.get(text.replace(" ", ""))
+
+
+def band_name(value):
+    """A band label safe for file names: 'R', 'g', "r'" → 'r_', 'Open/Clear' → 'Open_Clear'."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", str(value).strip()).strip("_") or None
+
+
+def _first(header, keywords):
+    for key in keywords:
+        value = header.get(key)
+        if value is not None and str(value).strip() != "":
+            return key, value
+    return None, None
+
+
+def _float(header, key, fallback, path):
+    value = header.get(key, fallback)
+    if value is None:
+        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no {key} keyword and no default is configured")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise FrameRejected(BAD_VALUE, f"{path.name}: {key} = {value!r} is not a number") from None
+    if not np.isfinite(value):
+        raise FrameRejected(BAD_VALUE, f"{path.name}: {key} = {value!r} is not finite")
+    return value
+
+
+def _date_obs(header, path):
+    date = header.get("DATE-OBS")
+    if date is None:
+        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no DATE-OBS keyword")
+    date = str(date).strip()
+    time_obs = header.get("TIME-OBS") or header.get("UT") or header.get("UTSTART")
+    if "T" not in date and time_obs:
+        date = f"{date}T{str(time_obs).strip()}"
+    try:
+        return Time(date, format="isot", scale="utc")
+    except ValueError:
+        try:
+            return Time(date, scale="utc")
+        except ValueError:
+            raise FrameRejected(BAD_VALUE, f"{path.name}: DATE-OBS = {date!r} is not a date") from None
+
+
+def _pointing_field(header):
+    """A field name from the pointing when the header names none (e.g. 'p310.611+0.139')."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wcs = WCS(header)
+        if wcs.has_celestial:
+            ny, nx = header["NAXIS2"], header["NAXIS1"]
+            ra, dec = wcs.celestial.all_pix2world([[nx / 2, ny / 2]], 0)[0]
+            return f"p{ra:07.3f}{dec:+07.3f}".replace(".", "d")
+    except Exception:  # noqa: BLE001 - any broken WCS means "no pointing"
+        return None
+    return None
+
+
+def inspect_frame(path, night, settings):
+    """Read, classify and validate one raw frame.
+
+    Returns
+    -------
+    dict
+        One manifest row (see ``MANIFEST_COLUMNS``).
+
+    Raises
+    ------
+    FrameRejected
+        With a reason code when the frame cannot be used.
+    """
+    path = Path(path)
+    exposure = exposure_id(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            with fits.open(path, memmap=False) as hdul:
+                hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+                header = (hdu or hdul[0]).header.copy()
+                data = None if hdu is None else np.asarray(hdu.data)
+    except FrameRejected:
+        raise
+    except Exception as error:  # noqa: BLE001 - every read failure is a quarantine reason
+        raise FrameRejected(UNREADABLE, f"{path.name} cannot be read as FITS ({error})") from None
+
+    if data is None or data.size == 0 or data.ndim != 2:
+        raise FrameRejected(EMPTY, f"{path.name} has no 2-D image data")
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
+        raise FrameRejected(ALL_NAN, f"{path.name}: every pixel is NaN or infinite")
+
+    type_key, type_value = _first(header, settings.type_keywords)
+    if type_key is None:
+        keys = "/".join(settings.type_keywords)
+        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has none of the frame-type keywords {keys}")
+    frame_type = normalise_type(type_value)
+    if frame_type is None:
+        raise FrameRejected(
+            UNKNOWN_TYPE,
+            f"{path.name}: {type_key} = {type_value!r} is not a bias, dark, flat or science frame",
+        )
+
+    exptime = _float(header, "EXPTIME", None, path)
+    if exptime < 0:
+        raise FrameRejected(BAD_VALUE, f"{path.name}: EXPTIME = {exptime} is negative")
+    if frame_type in ("dark", "science") and exptime <= 0:
+        raise FrameRejected(BAD_VALUE, f"{path.name}: a {frame_type} frame needs EXPTIME > 0, not {exptime}")
+    date_obs = _date_obs(header, path)
+
+    band = ""
+    if frame_type in ("flat", "science"):
+        band_key, band_value = _first(header, settings.band_keywords)
+        if band_key is None:
+            keys = "/".join(settings.band_keywords)
+            raise FrameRejected(
+                MISSING_KEYWORD, f"{path.name} is a {frame_type} frame without a filter ({keys})"
+            )
+        band = band_name(band_value)
+
+    field = ""
+    if frame_type == "science":
+        _, field_value = _first(header, settings.field_keywords)
+        field = str(field_value).strip() if field_value is not None else _pointing_field(header)
+        if not field:
+            keys = "/".join(settings.field_keywords)
+            raise FrameRejected(
+                MISSING_KEYWORD, f"{path.name} names no field ({keys}) and has no WCS to derive one"
+            )
+        field = re.sub(r"[^A-Za-z0-9+.-]+", "_", field)
+
+    gain = _float(header, "GAIN", settings.gain, path)
+    read_noise = _float(header, "RDNOISE", settings.read_noise, path)
+    saturate = _float(header, "SATURATE", settings.saturate, path)
+    if gain <= 0 or read_noise < 0:
+        raise FrameRejected(
+            BAD_VALUE, f"{path.name}: GAIN = {gain} and RDNOISE = {read_noise} must be positive"
+        )
+
+    return {
+        "exposure": exposure,
+        "night": night,
+        "path": str(path),
+        "frame_type": frame_type,
+        "imagetyp": str(type_value).strip(),
+        "band": band,
+        "exptime": exptime,
+        "date_obs": date_obs.isot,
+        "mjd": date_obs.mjd,
+        "field": field,
+        "ny": int(data.shape[0]),
+        "nx": int(data.shape[1]),
+        "gain": gain,
+        "read_noise": read_noise,
+        "saturate": saturate,
+        "biassec": settings.biassec or str(header.get("BIASSEC", "") or "").replace(" ", ""),
+        "trimsec": settings.trimsec or str(header.get("TRIMSEC", "") or "").replace(" ", ""),
+    }
+
+
+def _quarantine_row(row, code, reason):
+    return {
+        "exposure": row["exposure"],
+        "night": row["night"],
+        "path": row["path"],
+        "frame_type": row.get("frame_type", ""),
+        "reason_code": code,
+        "reason": reason,
+    }
+
+
+def plan_night(rows, min_frames, use_dark):
+    """Check that each frame can be calibrated; move those that cannot to quarantine.
+
+    * Frames whose raw shape differs from the night's bias frames cannot share masters
+      (``SHAPE_MISMATCH``).
+    * A science frame needs a master bias, a master dark (when ``use_dark``) and a master
+      flat of its band, each from at least ``min_frames`` frames (``NO_MASTER``).
+
+    Returns
+    -------
+    (list of dict, list of dict)
+        Manifest rows that go on, quarantine rows with reasons.
+    """
+    quarantined = []
+    if not rows:
+        return [], []
+    biases = [r for r in rows if r["frame_type"] == "bias"]
+    reference = biases or rows
+    shape = Counter((r["ny"], r["nx"]) for r in reference).most_common(1)[0][0]
+    kept = []
+    for row in rows:
+        if (row["ny"], row["nx"]) != shape:
+            quarantined.append(
+                _quarantine_row(
+                    row,
+                    SHAPE_MISMATCH,
+                    f"{Path(row['path']).name} is {row['ny']}×{row['nx']} pixels but the night's "
+                    f"calibration frames are {shape[0]}×{shape[1]}",
+                )
+            )
+        else:
+            kept.append(row)
+    counts = Counter((r["frame_type"], r["band"] if r["frame_type"] == "flat" else "") for r in kept)
+    go_on = []
+    for row in kept:
+        if row["frame_type"] == "science":
+            needed = [("bias", "")] + ([("dark", "")] if use_dark else []) + [("flat", row["band"])]
+            missing = [(t, b, counts[(t, b)]) for t, b in needed if counts[(t, b)] < min_frames]
+            if missing:
+                what = "; ".join(
+                    f"{n} valid {t} frame{'s' if n != 1 else ''}{f' in band {b}' if b else ''}"
+                    for t, b, n in missing
+                )
+                quarantined.append(
+                    _quarantine_row(
+                        row,
+                        NO_MASTER,
+                        f"{Path(row['path']).name} cannot be calibrated: the night has {what}, "
+                        f"fewer than calibration.min_frames = {min_frames}",
+                    )
+                )
+                continue
+        go_on.append(row)
+    return go_on, quarantined
+
+
+def ingest_night(night_dir, night, settings, min_frames, use_dark):
+    """Classify and validate every raw frame of a night.
+
+    Returns
+    -------
+    (pandas.DataFrame, pandas.DataFrame)
+        The manifest (usable frames) and the quarantine list.
+    """
+    rows, quarantined = [], []
+    for path in find_raw_frames(night_dir):
+        try:
+            rows.append(inspect_frame(path, night, settings))
+        except FrameRejected as rejected:
+            log.warning("quarantined %s: %s", path.name, rejected)
+            quarantined.append(
+                {
+                    "exposure": exposure_id(path),
+                    "night": night,
+                    "path": str(path),
+                    "frame_type": "",
+                    "reason_code": rejected.code,
+                    "reason": rejected.reason,
+                }
+            )
+    rows, more = plan_night(rows, min_frames, use_dark)
+    for row in more:
+        log.warning("quarantined %s: %s: %s", row["exposure"], row["reason_code"], row["reason"])
+    quarantined.extend(more)
+    duplicates = [e for e, n in Counter(r["exposure"] for r in rows).items() if n > 1]
+    if duplicates:
+        raise ValueError(f"raw night {night_dir} has several files for exposure ids {duplicates}")
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values(["mjd", "exposure"])
+    quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).sort_values("exposure")
+    return manifest.reset_index(drop=True), quarantine.reset_index(drop=True)
+
+
+def read_manifest(path):
+    """Read a manifest TSV written by the ingest rule (strings kept as strings)."""
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype={"exposure": str, "night": str, "band": str, "field": str, "biassec": str, "trimsec": str},
+        keep_default_na=False,
+    )

@@ -1,0 +1,24 @@
+"""Bit values of the mask plane carried by every calibrated product.
+
+A pixel can carry several bits at once; zero means "good". The same table is written to
+the header of every product (``MASKB*`` keywords) so that a FITS file explains itself.
+"""
+
+BAD = 1  # dead or out-of-range pixel in the master flat (bad columns, dust)
+HOT = 2  # dark current above the configured limit in the master dark
+SATURATED = 4  # raw value at or above the detector's SATURATE level (incl. bleed trails)
+COSMIC_RAY = 8  # found by L.A.Cosmic (astroscrappy)
+NONFINITE = 16  # NaN or infinity in an input
+
+DESCRIPTIONS = {
+    BAD: "bad pixel (master flat out of range)",
+    HOT: "hot pixel (master dark above limit)",
+    SATURATED: "saturated in the raw frame",
+    COSMIC_RAY: "cosmic ray (L.A.Cosmic)",
+    NONFINITE: "non-finite value in an input",
+}
+
+
+def header_cards():
+    """Header cards documenting each bit, for writing into a product's header."""
+    return [(f"MASKB{bit.bit_length() - 1}", bit, text) for bit, text in DESCRIPTIONS.items()]

@@ -1,0 +1,150 @@
+"""Quality assurance of a night: tables, plots and the night summary page."""
+
+import html
+import logging
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from astropy.io import fits  # noqa: E402
+from astropy.visualization import ImageNormalize, ZScaleInterval  # noqa: E402
+
+from astrid.calibrate import QA_KEYWORDS  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_COLUMNS = ["exposure", "field", "band", "mjd"] + list(QA_KEYWORDS)
+
+
+def calibration_table(paths):
+    """One row of QA figures per calibrated frame, read from the products' headers."""
+    rows = []
+    for path in paths:
+        header = fits.getheader(path, 0)
+        row = {
+            "exposure": header["EXPOSURE"],
+            "field": header["FIELD"],
+            "band": header["FILTER"],
+            "mjd": header["MJD-OBS"],
+        }
+        row.update({name: header[keyword] for name, (keyword, _) in QA_KEYWORDS.items()})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS).sort_values("mjd").reset_index(drop=True)
+
+
+def plot_calibration(table, path, night):
+    """Sky level, sky noise against the variance plane's prediction, and the pull scatter."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    if table.empty:
+        for ax in axes:
+            ax.text(0.5, 0.5, "no calibrated science frames", ha="center", va="center")
+            ax.set_axis_off()
+    for band, group in table.groupby("band"):
+        x = np.arange(len(table))[table["band"] == band]
+        axes[0].plot(x, group["sky_level"], "o", label=f"band {band}")
+        axes[1].plot(x, group["sky_noise"], "o", label=f"{band}: measured")
+        axes[1].plot(x, group["expected_noise"], "_", ms=14, color="k")
+        axes[2].plot(x, group["pull_std"], "o", label=f"band {band}")
+    axes[0].set(title="Sky level", ylabel="electrons / pixel", xlabel="frame (time order)")
+    axes[1].set(title="Sky noise (dots) vs VAR plane (bars)", ylabel="electrons", xlabel="frame (time order)")
+    axes[2].axhspan(0.95, 1.05, color="0.9")
+    axes[2].axhline(1.0, color="k", lw=0.8)
+    axes[2].set(
+        title="Pull std (1 = variance plane right)",
+        ylabel="std of (sky-level)/σ",
+        xlabel="frame (time order)",
+    )
+    for ax in axes:
+        if ax.has_data():
+            ax.legend(fontsize=8)
+    fig.suptitle(f"Night {night}: calibrated science frames")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def plot_masters(bias_path, dark_path, flat_paths, path, night):
+    """The night's master frames side by side, each with a z-scale stretch."""
+    panels = [("master bias [e-]", bias_path)]
+    if dark_path:
+        panels.append(("master dark [e-/s]", dark_path))
+    panels += [(f"master flat {fits.getheader(p, 0).get('FILTER', '')}", p) for p in flat_paths]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 * len(panels), 4.4), constrained_layout=True, squeeze=False
+    )
+    for ax, (title, panel_path) in zip(axes[0], panels, strict=True):
+        data = fits.getdata(panel_path, "SCI")
+        header = fits.getheader(panel_path, 0)
+        norm = ImageNormalize(data, interval=ZScaleInterval())
+        image = ax.imshow(data, origin="lower", cmap="gray", norm=norm)
+        ax.set_title(f"{title}\n{header.get('NCOMBINE', '?')} frames combined", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    fig.suptitle(f"Night {night}: master calibrations")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _table_html(frame):
+    if frame.empty:
+        return "<p><em>none</em></p>"
+    return frame.to_html(index=False, border=0, classes="astrid", escape=True, na_rep="")
+
+
+def night_summary(manifest, quarantine, calibration, night, max_observations):
+    """The night summary page: frames by type and band, quarantine with reasons, progress."""
+    science = manifest[manifest["frame_type"] == "science"]
+    done = set(calibration["exposure"])
+    deferred = science[~science["exposure"].isin(done)]
+    counts = (
+        manifest.assign(band=manifest["band"].replace("", "—"))
+        .groupby(["frame_type", "band"])
+        .size()
+        .rename("frames")
+        .reset_index()
+    )
+    reasons = (
+        quarantine.groupby("reason_code").size().rename("frames").reset_index()
+        if len(quarantine)
+        else pd.DataFrame()
+    )
+    total = len(manifest) + len(quarantine)
+    parts = [
+        f"<h2>Night {html.escape(night)}</h2>",
+        f"<p><b>{total}</b> raw frames: <b>{len(manifest)}</b> usable, "
+        f"<b>{len(quarantine)}</b> quarantined. Science frames: <b>{len(science)}</b>, of which "
+        f"<b>{len(done)}</b> calibrated and <b>{len(deferred)}</b> waiting for the next run "
+        f"(max_observations = {max_observations} per run, oldest first).</p>",
+        "<h3>Usable frames by type and band</h3>",
+        _table_html(counts),
+        "<h3>Quarantined frames</h3>",
+        _table_html(reasons),
+        _table_html(quarantine[["exposure", "reason_code", "reason"]] if len(quarantine) else quarantine),
+        "<h3>Calibrated science frames</h3>",
+        _table_html(
+            calibration.round(
+                {
+                    "mjd": 5,
+                    "sky_level": 1,
+                    "sky_noise": 2,
+                    "expected_noise": 2,
+                    "pull_std": 3,
+                    "masked_fraction": 4,
+                }
+            )
+        ),
+    ]
+    if len(deferred):
+        parts += [
+            "<h3>Waiting for the next run</h3>",
+            _table_html(deferred[["exposure", "field", "band", "date_obs"]]),
+        ]
+    style = (
+        "<style>body{font-family:sans-serif;margin:1em}table.astrid{border-collapse:collapse;"
+        "margin-bottom:1em}table.astrid td,table.astrid th{padding:2px 8px;border-bottom:1px solid #ddd;"
+        "text-align:left}</style>"
+    )
+    return f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>AstrID night {html.escape(night)}</title>{style}</head><body>{''.join(parts)}</body></html>"

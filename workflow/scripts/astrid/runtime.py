@@ -1,0 +1,54 @@
+"""Running a rule's work: logging to the rule's log file and a hard time limit."""
+
+import logging
+import signal
+import sys
+from contextlib import contextmanager
+
+
+class ProcessingTimeout(Exception):
+    """A frame's processing ran past ``processing_timeout_minutes``."""
+
+
+def log_to_file(path):
+    """Send this process's log records (and warnings) to the rule's log file."""
+    logging.basicConfig(
+        filename=path,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+
+
+@contextmanager
+def time_limit(minutes, what):
+    """Raise :class:`ProcessingTimeout` if the block runs longer than ``minutes``.
+
+    Uses ``SIGALRM``, so it must run in the main thread (as a rule script does). The night
+    goes on: Snakemake (with ``keep-going``) fails this job only and records the reason.
+    """
+    seconds = max(1, int(round(minutes * 60)))
+
+    def expire(signum, frame):
+        raise ProcessingTimeout(f"{what} took longer than processing_timeout_minutes = {minutes:g}; stopped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def logged(log_path):
+    """Log to ``log_path``; an exception is written there (with traceback) and re-raised."""
+    log_to_file(log_path)
+    try:
+        yield logging.getLogger("astrid.rule")
+    except BaseException:
+        logging.getLogger("astrid.rule").exception("rule failed")
+        sys.stderr.flush()
+        raise

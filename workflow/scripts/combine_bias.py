@@ -1,0 +1,13 @@
+"""Combine a night's bias frames into the master bias."""
+
+from astrid.calibrate import CalibrationSettings, make_master_bias
+from astrid.fitsio import write_image_product
+from astrid.provenance import stamp
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    settings = CalibrationSettings(**snakemake.params.settings)
+    master = make_master_bias(snakemake.params.rows, settings)
+    stamp(master.header, snakemake.params.code, snakemake.params.settings)
+    write_image_product(snakemake.output[0], master)
+    log.info("master bias from %d frames: mean %.2f e-", len(snakemake.params.rows), master.data.mean())

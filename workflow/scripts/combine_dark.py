@@ -1,0 +1,19 @@
+"""Combine a night's dark frames into the master dark current (e-/s)."""
+
+from astrid.calibrate import CalibrationSettings, make_master_dark
+from astrid.fitsio import read_image_product, write_image_product
+from astrid.provenance import stamp
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    settings = CalibrationSettings(**snakemake.params.settings)
+    bias = read_image_product(snakemake.input.bias)
+    master = make_master_dark(snakemake.params.rows, bias, settings)
+    stamp(
+        master.header,
+        snakemake.params.code,
+        snakemake.params.settings,
+        [("MBIAS", "MBIASSHA", snakemake.input.bias)],
+    )
+    write_image_product(snakemake.output[0], master)
+    log.info("master dark from %d frames", len(snakemake.params.rows))

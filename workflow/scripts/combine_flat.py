@@ -1,0 +1,19 @@
+"""Combine a night's flats of one band into the normalised master flat."""
+
+from astrid.calibrate import CalibrationSettings, make_master_flat
+from astrid.fitsio import read_image_product, write_image_product
+from astrid.provenance import stamp
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    settings = CalibrationSettings(**snakemake.params.settings)
+    masters = [("MBIAS", "MBIASSHA", snakemake.input.bias)]
+    bias = read_image_product(snakemake.input.bias)
+    dark = None
+    if "dark" in snakemake.input.keys():
+        dark = read_image_product(snakemake.input.dark)
+        masters.append(("MDARK", "MDARKSHA", snakemake.input.dark))
+    master = make_master_flat(snakemake.params.rows, bias, dark, settings)
+    stamp(master.header, snakemake.params.code, snakemake.params.settings, masters)
+    write_image_product(snakemake.output[0], master)
+    log.info("master flat %s from %d frames", snakemake.wildcards.band, len(snakemake.params.rows))

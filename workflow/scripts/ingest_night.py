@@ -1,0 +1,17 @@
+"""Classify and validate a night's raw frames into a manifest and a quarantine list."""
+
+from astrid.ingest import IngestSettings, ingest_night
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in snakemake.params.ingest.items()}
+    manifest, quarantine = ingest_night(
+        snakemake.input.raw,
+        snakemake.wildcards.night,
+        IngestSettings(**options),
+        snakemake.params.min_frames,
+        snakemake.params.use_dark,
+    )
+    manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
+    quarantine.to_csv(snakemake.output.quarantine, sep="\t", index=False)
+    log.info("%d frames usable, %d quarantined", len(manifest), len(quarantine))

@@ -1,0 +1,9 @@
+"""Plot the night's master bias, dark and flats for the report."""
+
+from astrid.qa import plot_masters
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]):
+    inputs = snakemake.input
+    dark = inputs.dark if "dark" in inputs.keys() else None
+    plot_masters(inputs.bias, dark, list(inputs.flats), snakemake.output[0], snakemake.wildcards.night)

@@ -1,0 +1,25 @@
+"""Simulate one raw demo night and its truth file."""
+
+from astropy.table import Table
+
+from astrid import simulate
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    plan = dict(snakemake.params.plan)
+    plan["fields"] = tuple(tuple(f) for f in plan["fields"])
+    plan["bands"] = tuple(plan["bands"])
+    camera = simulate.Camera(ny=snakemake.params.size, nx=snakemake.params.size)
+    catalogs = {}
+    for path in snakemake.input.catalogs:
+        catalog = Table.read(path)
+        catalogs[catalog.meta["FIELD"]] = catalog
+    n = simulate.simulate_night(
+        simulate.NightPlan(**plan),
+        camera,
+        catalogs,
+        snakemake.output.raw,
+        snakemake.output.truth,
+        snakemake.params.seed,
+    )
+    log.info("wrote %d raw frames of night %s", n, plan["night"])

@@ -1,0 +1,19 @@
+"""Write the night summary page: frames by type and band, quarantine, progress."""
+
+import pandas as pd
+
+from astrid.ingest import read_manifest
+from astrid.qa import night_summary
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]):
+    inputs = snakemake.input
+    page = night_summary(
+        read_manifest(inputs.manifest),
+        pd.read_csv(inputs.quarantine, sep="\t", dtype=str, keep_default_na=False),
+        pd.read_csv(inputs.calibration, sep="\t", dtype={"exposure": str, "band": str, "field": str}),
+        snakemake.wildcards.night,
+        snakemake.params.max_observations,
+    )
+    with open(snakemake.output[0], "w") as handle:
+        handle.write(page)
