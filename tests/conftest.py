@@ -73,3 +73,14 @@ class SmallNight:
 def small_night(tmp_path_factory):
     """A 1024² new night of one field in band r: enough stars and cosmic rays for statistics."""
     return SmallNight(tmp_path_factory.mktemp("small_night"), 1024, "new")
+
+
+def snakemake(*args, workdir=None, timeout=900):
+    """Run Snakemake on the repository's workflow (in ``workdir`` if given); return the result."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
+    if workdir is not None:
+        command += ["--directory", str(workdir)]
+    return subprocess.run(command + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout)

@@ -78,6 +78,8 @@ MANIFEST_COLUMNS = [
     "date_obs",
     "mjd",
     "field",
+    "ra",
+    "dec",
     "ny",
     "nx",
     "gain",
@@ -110,6 +112,7 @@ class IngestSettings:
     saturate: float | None = None  # used when the header has no SATURATE
     biassec: str | None = None  # overrides the header's BIASSEC
     trimsec: str | None = None  # overrides the header's TRIMSEC
+    field_radius_arcmin: float = 3.0  # unnamed pointings closer than this share a field
 
 
 def exposure_id(path):
@@ -183,8 +186,8 @@ def _date_obs(header, path):
             raise FrameRejected(BAD_VALUE, f"{path.name}: DATE-OBS = {date!r} is not a date") from None
 
 
-def _pointing_field(header):
-    """A field name from the pointing when the header names none (e.g. 'p310.611+0.139')."""
+def _pointing(header):
+    """(ra, dec) in degrees of the frame centre from the header WCS, or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -192,10 +195,38 @@ def _pointing_field(header):
         if wcs.has_celestial:
             ny, nx = header["NAXIS2"], header["NAXIS1"]
             ra, dec = wcs.celestial.all_pix2world([[nx / 2, ny / 2]], 0)[0]
-            return f"p{ra:07.3f}{dec:+07.3f}".replace(".", "d")
+            if np.isfinite(ra) and np.isfinite(dec):
+                return float(ra), float(dec)
     except Exception:  # noqa: BLE001 - any broken WCS means "no pointing"
         return None
     return None
+
+
+def pointing_field_name(ra, dec):
+    """Name of an unnamed field from its pointing on a 0.1° grid: 'p310d6+00d1'."""
+    return f"p{ra:05.1f}{dec:+05.1f}".replace(".", "d")
+
+
+def name_fields_from_pointings(rows, radius_arcmin):
+    """Give science frames without a field name the name of their pointing.
+
+    Frames of one night within ``radius_arcmin`` of an earlier such frame share its name,
+    so that small pointing offsets never split a field in two.
+    """
+    named = []  # (ra, dec, name)
+    for row in rows:
+        if row["frame_type"] != "science" or row["field"]:
+            continue
+        ra, dec = row["ra"], row["dec"]
+        for ra0, dec0, name in named:
+            separation = np.hypot((ra - ra0) * np.cos(np.radians(dec0)), dec - dec0) * 60
+            if separation <= radius_arcmin:
+                row["field"] = name
+                break
+        else:
+            row["field"] = pointing_field_name(ra, dec)
+            named.append((ra, dec, row["field"]))
+    return rows
 
 
 def inspect_frame(path, night, settings):
@@ -259,15 +290,16 @@ def inspect_frame(path, night, settings):
         band = band_name(band_value)
 
     field = ""
+    pointing = _pointing(header)
     if frame_type == "science":
         _, field_value = _first(header, settings.field_keywords)
-        field = str(field_value).strip() if field_value is not None else _pointing_field(header)
-        if not field:
+        if field_value is not None:
+            field = re.sub(r"[^A-Za-z0-9-]+", "_", str(field_value).strip()).strip("_")
+        elif pointing is None:
             keys = "/".join(settings.field_keywords)
             raise FrameRejected(
                 MISSING_KEYWORD, f"{path.name} names no field ({keys}) and has no WCS to derive one"
             )
-        field = re.sub(r"[^A-Za-z0-9+.-]+", "_", field)
 
     gain = _float(header, "GAIN", settings.gain, path)
     read_noise = _float(header, "RDNOISE", settings.read_noise, path)
@@ -288,6 +320,8 @@ def inspect_frame(path, night, settings):
         "date_obs": date_obs.isot,
         "mjd": date_obs.mjd,
         "field": field,
+        "ra": pointing[0] if pointing else np.nan,
+        "dec": pointing[1] if pointing else np.nan,
         "ny": int(data.shape[0]),
         "nx": int(data.shape[1]),
         "gain": gain,
@@ -389,6 +423,7 @@ def ingest_night(night_dir, night, settings, min_frames, use_dark):
                     "reason": rejected.reason,
                 }
             )
+    rows = name_fields_from_pointings(sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin)
     rows, more = plan_night(rows, min_frames, use_dark)
     for row in more:
         log.warning("quarantined %s: %s: %s", row["exposure"], row["reason_code"], row["reason"])

@@ -1,0 +1,121 @@
+"""End to end: the demo nights through ingest, calibration and the report, in a temp folder.
+
+A small demo (256² pixels, one field, one band) keeps this under a minute or two on 2 cores;
+the full-size figures come from `make run`.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.slow
+
+SMALL_DEMO = """
+demo:
+  size: 256
+  fields: [{name: F01, ra: 150.1, dec: 2.2}]
+  bands: [r]
+  reference_exposures: 3
+  new_exposures: 2
+  calibration_frames: 3
+"""
+PROFILE = str(REPO / "profiles" / "test")
+
+
+def run(workdir, *args):
+    result = snakemake(
+        "--profile", PROFILE, "--configfile", str(workdir / "demo.yaml"), *args, workdir=workdir
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def jobs_in_dry_run(output):
+    """Rule name → job count from the 'Job stats' table of a dry-run."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("demo")
+    (workdir / "demo.yaml").write_text(SMALL_DEMO)
+    first = run(workdir, "--config", "max_observations=3")
+    calibrated_first = sorted((workdir / "results" / "calibrated").glob("*/*.fits"))
+    stamps = {p: p.stat().st_mtime_ns for p in calibrated_first}
+    second = run(workdir)
+    return {
+        "dir": workdir,
+        "first": first,
+        "second": second,
+        "calibrated_first": calibrated_first,
+        "stamps": stamps,
+    }
+
+
+def test_max_observations_takes_the_oldest_frames_first(demo_run):
+    workdir = demo_run["dir"]
+    first = [p.stem for p in demo_run["calibrated_first"]]
+    assert len(first) == 3
+    manifests = pd.concat(
+        pd.read_csv(p, sep="\t", dtype=str) for p in sorted((workdir / "results" / "manifest").glob("*.tsv"))
+    )
+    science = manifests[manifests["frame_type"] == "science"].sort_values("mjd")
+    assert first == list(science["exposure"][:3])
+
+
+def test_the_next_run_processes_the_rest_and_keeps_what_was_done(demo_run):
+    workdir = demo_run["dir"]
+    all_calibrated = sorted((workdir / "results" / "calibrated").glob("*/*.fits"))
+    assert len(all_calibrated) == 5
+    for path, stamp in demo_run["stamps"].items():
+        assert path.stat().st_mtime_ns == stamp, f"{path.name} was redone"
+
+
+def test_defective_frames_are_quarantined_and_the_night_completes(demo_run):
+    workdir = demo_run["dir"]
+    quarantine = pd.read_csv(workdir / "results" / "quarantine" / "20261127.tsv", sep="\t")
+    assert sorted(quarantine["reason_code"]) == ["UNKNOWN_TYPE", "UNREADABLE"]
+    summary = re.sub(r"<[^>]+>", "", (workdir / "results" / "qa" / "20261127" / "summary.html").read_text())
+    assert "UNREADABLE" in summary and "truncated" in summary
+    assert "2 quarantined" in summary
+
+
+def test_calibrated_products_carry_planes_and_provenance(demo_run):
+    path = sorted((demo_run["dir"] / "results" / "calibrated" / "20261127").glob("*.fits"))[0]
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SCI", "VAR", "MASK"]
+        header = hdul[0].header
+        for key in ("RAWFILE", "RAWSHA", "MBIAS", "MDARK", "MFLAT", "ASTRIDV", "CFGHASH"):
+            assert header[key]
+        assert header["MFLAT"] == "flat_r.fits"
+        assert np.all(hdul["VAR"].data > 0)
+        assert header["SKYPULL"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_rerun_has_nothing_to_do(demo_run):
+    result = run(demo_run["dir"], "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
+    workdir = demo_run["dir"]
+    (workdir / "change.yaml").write_text("calibration:\n  cosmic_rays:\n    sigclip: 5.0\n")
+    result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "change.yaml"))
+    jobs = jobs_in_dry_run(result.stdout)
+    assert jobs.pop("calibrate_exposure") == 5
+    assert set(jobs) == {"summarize_calibration", "summarize_night", "all"}
+
+
+def test_report_is_self_contained_with_summary_and_plots(demo_run):
+    workdir = demo_run["dir"]
+    report = workdir / "report.html"
+    run(workdir, "--report", str(report))
+    text = report.read_text()
+    assert report.stat().st_size > 100_000
+    for needle in ("Night summary", "Calibration", "summary.html", "masters.png", "calibration.png"):
+        assert needle in text, needle

@@ -1,0 +1,220 @@
+"""Ingest: classification by header, validation with reason codes, the night plan."""
+
+import hashlib
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from astrid import ingest
+from astrid.ingest import FrameRejected, IngestSettings, inspect_frame, normalise_type, plan_night
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("BIAS", "bias"),
+        ("zero", "bias"),
+        ("Bias Frame", "bias"),
+        ("DARK", "dark"),
+        ("Dark Frame", "dark"),
+        ("FLAT", "flat"),
+        ("FLATFIELD", "flat"),
+        ("Flat Field", "flat"),
+        ("DOMEFLAT", "flat"),
+        ("dome_flat", "flat"),
+        ("SKYFLAT", "flat"),
+        ("sky-flat", "flat"),
+        ("TWIFLAT", "flat"),
+        ("OBJECT", "science"),
+        ("LIGHT", "science"),
+        ("Light Frame", "science"),
+        ("SCIENCE", "science"),
+        ("  object ", "science"),
+        ("FOCUS", None),
+        ("ARC", None),
+        ("", None),
+    ],
+)
+def test_frame_type_spellings(value, expected):
+    assert normalise_type(value) == expected
+
+
+def write_frame(path, data, **keywords):
+    header = fits.Header()
+    defaults = {
+        "IMAGETYP": "LIGHT",
+        "FILTER": "r",
+        "EXPTIME": 30.0,
+        "DATE-OBS": "2026-11-27T01:00:00",
+        "OBJECT": "F01",
+        "GAIN": 1.5,
+        "RDNOISE": 5.0,
+        "SATURATE": 60000,
+    }
+    defaults.update(keywords)
+    for key, value in defaults.items():
+        if value is not None:
+            header[key] = value
+    fits.PrimaryHDU(data, header=header).writeto(path)
+    return path
+
+
+@pytest.fixture
+def frame(tmp_path):
+    def make(name="f.fits", data=None, **keywords):
+        data = np.full((20, 30), 1000, np.uint16) if data is None else data
+        return write_frame(tmp_path / name, data, **keywords)
+
+    return make
+
+
+def rejected(path):
+    with pytest.raises(FrameRejected) as info:
+        inspect_frame(path, "20261127", IngestSettings())
+    return info.value
+
+
+def test_good_science_frame_is_described(frame):
+    row = inspect_frame(frame(), "20261127", IngestSettings())
+    assert row["frame_type"] == "science"
+    assert (row["band"], row["field"], row["exptime"]) == ("r", "F01", 30.0)
+    assert (row["ny"], row["nx"]) == (20, 30)
+    assert row["mjd"] == pytest.approx(61371.041667, abs=1e-5)
+
+
+def test_truncated_file_is_unreadable(frame):
+    path = frame()
+    path.write_bytes(path.read_bytes()[:3000])
+    error = rejected(path)
+    assert error.code == ingest.UNREADABLE
+    assert "f.fits" in error.reason and "truncated" in error.reason
+
+
+def test_garbage_file_is_unreadable(tmp_path):
+    path = tmp_path / "junk.fits"
+    path.write_bytes(b"this is not FITS at all" * 200)
+    assert rejected(path).code == ingest.UNREADABLE
+
+
+def test_header_without_image_is_empty(tmp_path):
+    path = tmp_path / "header_only.fits"
+    fits.PrimaryHDU(header=fits.Header({"IMAGETYP": "LIGHT"})).writeto(path)
+    assert rejected(path).code == ingest.EMPTY
+
+
+def test_all_nan_frame(frame):
+    error = rejected(frame(data=np.full((10, 10), np.nan, np.float32)))
+    assert error.code == ingest.ALL_NAN
+
+
+def test_missing_filter_names_the_keywords(frame):
+    error = rejected(frame(FILTER=None))
+    assert error.code == ingest.MISSING_KEYWORD
+    assert "FILTER" in error.reason and "f.fits" in error.reason
+
+
+def test_unknown_type_is_quarantined(frame):
+    error = rejected(frame(IMAGETYP="FOCUS"))
+    assert error.code == ingest.UNKNOWN_TYPE
+    assert "'FOCUS'" in error.reason
+
+
+def test_missing_gain_uses_the_configured_default_or_quarantines(frame):
+    path = frame(GAIN=None)
+    assert rejected(path).code == ingest.MISSING_KEYWORD
+    assert inspect_frame(path, "20261127", IngestSettings(gain=2.0))["gain"] == 2.0
+
+
+def test_negative_exposure_time_is_a_bad_value(frame):
+    assert rejected(frame(EXPTIME=-1.0)).code == ingest.BAD_VALUE
+
+
+def test_field_falls_back_to_the_pointing_and_nearby_pointings_share_it(tmp_path):
+    wcs = {
+        "OBJECT": None,
+        "CTYPE1": "RA---TAN",
+        "CTYPE2": "DEC--TAN",
+        "CRVAL2": 0.149,
+        "CRPIX1": 15.0,
+        "CRPIX2": 10.0,
+        "CDELT1": -3e-4,
+        "CDELT2": 3e-4,
+    }
+    night = tmp_path / "20261127"
+    night.mkdir()
+    for i, (ra, dec) in enumerate([(310.611, 0.149), (310.612, 0.151), (311.5, 0.151)]):
+        date = f"2026-11-27T01:0{i}:00"
+        write_frame(
+            night / f"s{i}.fits",
+            np.ones((20, 30), np.uint16),
+            **{**wcs, "CRVAL1": ra, "CRVAL2": dec, "DATE-OBS": date},
+        )
+    rows = [inspect_frame(p, "20261127", IngestSettings()) for p in sorted(night.iterdir())]
+    assert all(row["field"] == "" for row in rows)
+    assert rows[0]["ra"] == pytest.approx(310.611, abs=0.01)
+    ingest.name_fields_from_pointings(rows, radius_arcmin=3.0)
+    assert [row["field"] for row in rows] == ["p310d6+00d1", "p310d6+00d1", "p311d5+00d2"]
+
+
+def test_odd_filter_names_are_made_safe(frame):
+    assert inspect_frame(frame(FILTER="r'"), "20261127", IngestSettings())["band"] == "r"
+    assert ingest.band_name("Open/Clear") == "Open_Clear"
+
+
+def manifest_row(exposure, frame_type, band="", shape=(20, 30)):
+    return {
+        "exposure": exposure,
+        "night": "20261127",
+        "path": f"/raw/{exposure}.fits",
+        "frame_type": frame_type,
+        "band": band,
+        "ny": shape[0],
+        "nx": shape[1],
+    }
+
+
+def test_plan_quarantines_shape_mismatch_and_missing_masters():
+    rows = [manifest_row(f"b{i}", "bias") for i in range(3)]
+    rows += [manifest_row(f"d{i}", "dark") for i in range(3)]
+    rows += [manifest_row(f"fr{i}", "flat", "r") for i in range(3)]
+    rows += [manifest_row(f"fg{i}", "flat", "g") for i in range(2)]
+    rows += [
+        manifest_row("sr", "science", "r"),
+        manifest_row("sg", "science", "g"),
+        manifest_row("big", "science", "r", shape=(40, 30)),
+    ]
+    kept, quarantined = plan_night(rows, min_frames=3, use_dark=True)
+    reasons = {q["exposure"]: q for q in quarantined}
+    assert set(reasons) == {"sg", "big"}
+    assert reasons["big"]["reason_code"] == ingest.SHAPE_MISMATCH
+    assert "40×30" in reasons["big"]["reason"] and "20×30" in reasons["big"]["reason"]
+    assert reasons["sg"]["reason_code"] == ingest.NO_MASTER
+    assert "2 valid flat frames in band g" in reasons["sg"]["reason"]
+    assert "sr" in {r["exposure"] for r in kept}
+
+
+def test_plan_without_darks_is_fine_when_darks_are_not_used():
+    rows = [manifest_row(f"b{i}", "bias") for i in range(3)]
+    rows += [manifest_row(f"f{i}", "flat", "r") for i in range(3)] + [manifest_row("s", "science", "r")]
+    assert plan_night(rows, 3, use_dark=False)[1] == []
+    assert plan_night(rows, 3, use_dark=True)[1][0]["reason_code"] == ingest.NO_MASTER
+
+
+def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in small_night.raw_dir.iterdir()}
+    manifest, quarantine = small_night.ingest()
+    after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in small_night.raw_dir.iterdir()}
+    assert before == after
+    counts = manifest.groupby("frame_type").size().to_dict()
+    assert counts == {"bias": 5, "dark": 5, "flat": 5, "science": 2}
+    assert set(quarantine["reason_code"]) == {ingest.UNREADABLE, ingest.UNKNOWN_TYPE}
+    truth = small_night.truth["FRAMES"]
+    defective = set(truth["exposure"][truth["defect"] != ""])
+    assert set(quarantine["exposure"]) == defective
+    assert list(manifest["mjd"]) == sorted(manifest["mjd"])
+
+
+def test_missing_night_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="20261127"):
+        ingest.find_raw_frames(tmp_path / "20261127")

@@ -1,0 +1,32 @@
+"""Rule-script helpers: the processing time limit and logging to the rule's log."""
+
+import logging
+import time
+
+import pytest
+
+from astrid.runtime import ProcessingTimeout, logged, time_limit
+
+
+def test_time_limit_stops_a_hanging_frame_with_a_clear_reason():
+    with pytest.raises(
+        ProcessingTimeout, match=r"calibration of X took longer than processing_timeout_minutes = 0\.01"
+    ):
+        with time_limit(0.01, "calibration of X"):
+            time.sleep(5)
+
+
+def test_time_limit_lets_quick_work_through():
+    with time_limit(1, "quick"):
+        total = sum(range(1000))
+    assert total == 499500
+
+
+def test_logged_writes_the_failure_to_the_log(tmp_path):
+    log_file = tmp_path / "rule.log"
+    with pytest.raises(ValueError):
+        with logged(log_file):
+            logging.getLogger("x").info("starting")
+            raise ValueError("frame 17 is broken")
+    text = log_file.read_text()
+    assert "starting" in text and "frame 17 is broken" in text and "Traceback" in text
