@@ -15,6 +15,16 @@ SHARED = Path(os.environ.get("ASTRID_SHARED", REPO.parent / "shared")).resolve()
 REAL = SHARED / "data" / "real"
 
 
+def rows_of(manifest, frame_type, band=None, exptime=None):
+    """Manifest rows of one frame type (and band, exposure time) as dicts, in time order."""
+    selected = manifest[manifest["frame_type"] == frame_type]
+    if band is not None:
+        selected = selected[selected["band"] == band]
+    if exptime is not None:
+        selected = selected[selected["exptime"] == exptime]
+    return [row for _, row in selected.iterrows()]
+
+
 @pytest.fixture(scope="session")
 def repo_root():
     return REPO

@@ -1,6 +1,6 @@
 """End to end: the demo nights through ingest, calibration and the report, in a temp folder.
 
-A small demo (256² pixels, one field, one band) keeps this under a minute or two on 2 cores;
+A small demo (512² pixels, one field, one band) keeps this to a minute or two on 2 cores;
 the full-size figures come from `make run`.
 """
 
@@ -16,12 +16,14 @@ pytestmark = pytest.mark.slow
 
 SMALL_DEMO = """
 demo:
-  size: 256
+  size: 512
   fields: [{name: F01, ra: 150.1, dec: 2.2}]
   bands: [r]
   reference_exposures: 3
   new_exposures: 2
   calibration_frames: 3
+align:
+  max_rms_px: 1.0  # a 512² frame has only a few dozen stars to register with
 """
 PROFILE = str(REPO / "profiles" / "test")
 
@@ -108,7 +110,40 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
     result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "change.yaml"))
     jobs = jobs_in_dry_run(result.stdout)
     assert jobs.pop("calibrate_exposure") == 5
-    assert set(jobs) == {"summarize_calibration", "summarize_night", "all"}
+    assert set(jobs) == {
+        "summarize_calibration",
+        "summarize_night",
+        "build_reference",
+        "align_exposure",
+        "subtract_reference",
+        "detect_candidates",
+        "summarize_differences",
+        "all",
+    }
+    # A detection threshold change reruns detection and what follows, nothing before it.
+    (workdir / "threshold.yaml").write_text("detect:\n  threshold: 6.0\n")
+    result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "threshold.yaml"))
+    assert set(jobs_in_dry_run(result.stdout)) == {"detect_candidates", "summarize_differences", "all"}
+
+
+def test_demo_transients_are_in_the_candidate_tables(demo_run):
+    from astropy.table import Table
+
+    from astrid.evaluate import match_transients
+
+    workdir = demo_run["dir"]
+    transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
+    catalog = Table.read(workdir / "results" / "demo" / "catalogs" / "F01.ecsv")
+    checked = 0
+    for path in sorted((workdir / "results" / "candidates" / "20261127").glob("*.ecsv")):
+        candidates = Table.read(path, format="ascii.ecsv")
+        assert "QCODE" not in candidates.meta, candidates.meta.get("QREASON")
+        assert candidates.meta["SCORNOIS"] == pytest.approx(1.0, abs=0.05)
+        matches = match_transients(candidates, transients, catalog, "r")
+        bright = matches[matches["expected_snr"] >= 10]
+        checked += len(bright)
+        assert bright["found"].all(), bright[~bright["found"]]
+    assert checked >= 2
 
 
 def test_report_is_self_contained_with_summary_and_plots(demo_run):
@@ -117,5 +152,14 @@ def test_report_is_self_contained_with_summary_and_plots(demo_run):
     run(workdir, "--report", str(report))
     text = report.read_text()
     assert report.stat().st_size > 100_000
-    for needle in ("Night summary", "Calibration", "summary.html", "masters.png", "calibration.png"):
+    for needle in (
+        "Night summary",
+        "Calibration",
+        "Difference imaging",
+        "summary.html",
+        "masters.png",
+        "calibration.png",
+        "difference.png",
+        "candidates.png",
+    ):
         assert needle in text, needle

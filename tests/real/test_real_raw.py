@@ -10,6 +10,7 @@ SAAO 1.0 m: one raw object frame with BIASSEC/TRIMSEC, GAIN and RDNOISE.
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import rows_of
 
 from astrid import ingest
 from astrid.calibrate import (
@@ -33,25 +34,22 @@ def feder(real_data):
     return manifest, quarantine
 
 
-def rows(manifest, frame_type, band=None, exptime=None):
-    selected = manifest[manifest["frame_type"] == frame_type]
-    if band is not None:
-        selected = selected[selected["band"] == band]
-    if exptime is not None:
-        selected = selected[selected["exptime"] == exptime]
-    return [row for _, row in selected.iterrows()]
-
-
 def test_feder_night_is_classified_by_header(feder):
     manifest, quarantine = feder
     assert quarantine.empty
     counts = manifest.groupby(["frame_type", "band"]).size().to_dict()
-    assert counts == {("bias", ""): 5, ("dark", ""): 6, ("flat", "R"): 5, ("flat", "V"): 3,
-                      ("science", "R"): 3, ("science", "V"): 2}
+    assert counts == {
+        ("bias", ""): 5,
+        ("dark", ""): 6,
+        ("flat", "R"): 5,
+        ("flat", "V"): 3,
+        ("science", "R"): 3,
+        ("science", "V"): 2,
+    }
     science = manifest[manifest["frame_type"] == "science"]
     assert set(science["exposure"].str[:9]) == {"SA112-SF1"}
     assert science["field"].nunique() == 1  # the OBJECT-less frames share one pointing name
-    assert sorted(rows(manifest, "dark"), key=lambda r: r["exposure"])[0]["exptime"] == 120.0
+    assert sorted(rows_of(manifest, "dark"), key=lambda r: r["exposure"])[0]["exptime"] == 120.0
 
 
 def test_feder_without_site_defaults_is_quarantined_with_the_missing_keyword(real_data):
@@ -65,15 +63,15 @@ def test_feder_without_site_defaults_is_quarantined_with_the_missing_keyword(rea
 @pytest.fixture(scope="module")
 def feder_masters(feder):
     manifest, _ = feder
-    bias = make_master_bias(rows(manifest, "bias"), SETTINGS)
-    dark = make_master_dark(rows(manifest, "dark"), bias, SETTINGS)
+    bias = make_master_bias(rows_of(manifest, "bias"), SETTINGS)
+    dark = make_master_dark(rows_of(manifest, "dark"), bias, SETTINGS)
     return manifest, bias, dark
 
 
 def test_feder_darks_of_30_and_120_s_agree_as_rates(feder_masters):
     manifest, bias, dark = feder_masters
-    rate_30 = make_master_dark(rows(manifest, "dark", exptime=30.0), bias, SETTINGS).data
-    rate_120 = make_master_dark(rows(manifest, "dark", exptime=120.0), bias, SETTINGS).data
+    rate_30 = make_master_dark(rows_of(manifest, "dark", exptime=30.0), bias, SETTINGS).data
+    rate_120 = make_master_dark(rows_of(manifest, "dark", exptime=120.0), bias, SETTINGS).data
     hot = rate_120 * 120 > 20  # pixels with a dark signal well above the 8-bit quantisation
     assert hot.sum() > 20
     assert np.median(rate_30[hot]) == pytest.approx(np.median(rate_120[hot]), rel=0.2)
@@ -82,11 +80,13 @@ def test_feder_darks_of_30_and_120_s_agree_as_rates(feder_masters):
 
 def test_feder_r_frames_are_calibrated_with_r_flats_and_a_scaled_dark(feder_masters):
     manifest, bias, dark = feder_masters
-    flat_r = make_master_flat(rows(manifest, "flat", "R"), bias, dark, SETTINGS)
+    flat_r = make_master_flat(rows_of(manifest, "flat", "R"), bias, dark, SETTINGS)
     assert flat_r.header["FILTER"] == "R"
-    assert {flat_r.header[f"IMCMB00{i}"] for i in range(1, 6)} == {r["exposure"] for r in rows(manifest, "flat", "R")}
+    assert {flat_r.header[f"IMCMB00{i}"] for i in range(1, 6)} == {
+        r["exposure"] for r in rows_of(manifest, "flat", "R")
+    }
     hot = dark.data * 30 > 5  # dark signal of a 30 s frame in electrons
-    for row in rows(manifest, "science", "R"):
+    for row in rows_of(manifest, "science", "R"):
         product, wcs_header, _ = calibrate_science(row, bias, dark, flat_r, SETTINGS)
         assert product.data.shape == (1024, 1536)  # TRIMSEC removed the overscan
         uncorrected = read_raw(row, SETTINGS).electrons - bias.data
@@ -96,9 +96,9 @@ def test_feder_r_frames_are_calibrated_with_r_flats_and_a_scaled_dark(feder_mast
         before = np.median(uncorrected[hot] - np.median(uncorrected))
         assert residual < 0.3 * before
         assert wcs_header["CTYPE1"].startswith("RA---TAN")
-    flat_v = make_master_flat(rows(manifest, "flat", "V"), bias, dark, SETTINGS)
+    flat_v = make_master_flat(rows_of(manifest, "flat", "V"), bias, dark, SETTINGS)
     with pytest.raises(Exception, match="master flat is for V"):
-        calibrate_science(rows(manifest, "science", "R")[0], bias, dark, flat_v, SETTINGS)
+        calibrate_science(rows_of(manifest, "science", "R")[0], bias, dark, flat_v, SETTINGS)
 
 
 def test_saao_frame_overscan_and_trim_from_header(real_data):

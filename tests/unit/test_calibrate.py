@@ -9,6 +9,7 @@ one of the figures below.
 import numpy as np
 import pytest
 from astropy.io import fits
+from conftest import rows_of
 from scipy.ndimage import binary_dilation
 
 from astrid import maskbits, simulate
@@ -25,13 +26,6 @@ from astrid.calibrate import (
 )
 
 SETTINGS = CalibrationSettings()
-
-
-def rows_of(manifest, frame_type, band=None):
-    selected = manifest[manifest["frame_type"] == frame_type]
-    if band:
-        selected = selected[selected["band"] == band]
-    return [row for _, row in selected.iterrows()]
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,15 @@ def configured_nights():
     )
 
 
-NIGHTS = configured_nights()
+REFERENCE = config["reference"]
+REFERENCE_NIGHTS = REFERENCE["nights"] or (
+    [DEMO["reference_night"]] if DEMO["enabled"] else []
+)
+CATALOG_DIR = REFERENCE["catalog_dir"] or (
+    "results/demo/catalogs" if DEMO["enabled"] else None
+)
+# Reference nights are ingested and calibrated too, whatever the list of nights says.
+NIGHTS = sorted(set(configured_nights()) | set(REFERENCE_NIGHTS))
 
 
 def raw_night_dir(wildcards):
@@ -104,16 +112,52 @@ def master_bands(night):
     return sorted({manifest_row(night, e)["band"] for e in scheduled_exposures(night)})
 
 
-def night_products(wildcards):
+def differenced_exposures(night):
+    """Science exposures of ``night`` to difference: none on a reference night."""
+    return [] if night in REFERENCE_NIGHTS else scheduled_exposures(night)
+
+
+def reference_path(night, exposure):
+    """The reference of an exposure's field and band: a supplied template, else built."""
+    row = manifest_row(night, exposure)
+    if REFERENCE["templates_dir"]:
+        supplied = (
+            Path(REFERENCE["templates_dir"]) / f"{row['field']}_{row['band']}.fits"
+        )
+        if supplied.exists():
+            return str(supplied)
+    return f"results/references/{row['field']}/{row['band']}.fits"
+
+
+def reference_frames(wildcards):
+    """Calibrated frames of the reference nights for one field and band."""
     return [
-        path
-        for night in NIGHTS
-        for path in (
+        calibrated_path(night, exposure)
+        for night in REFERENCE_NIGHTS
+        for exposure in scheduled_exposures(night)
+        if manifest_row(night, exposure)["field"] == wildcards.field
+        and manifest_row(night, exposure)["band"] == wildcards.band
+    ]
+
+
+def reference_catalog(wildcards):
+    return [f"{CATALOG_DIR}/{wildcards.field}.ecsv"] if CATALOG_DIR else []
+
+
+def night_products(wildcards):
+    products = []
+    for night in NIGHTS:
+        products += [
             f"results/qa/{night}/summary.html",
             f"results/qa/{night}/calibration.png",
             f"results/qa/{night}/masters.png",
-        )
-    ]
+        ]
+        if night not in REFERENCE_NIGHTS:
+            products += [
+                f"results/qa/{night}/difference.png",
+                f"results/qa/{night}/candidates.png",
+            ]
+    return products
 
 
 # --- the demo (rules/demo.smk)

@@ -86,3 +86,46 @@ rule summarize_night:
         code=library_digest("qa"),
     script:
         "../scripts/summarize_night.py"
+
+
+rule summarize_differences:
+    input:
+        tables=lambda wc: expand(
+            "results/candidates/{night}/{exposure}.ecsv",
+            night=wc.night,
+            exposure=differenced_exposures(wc.night),
+        ),
+        cutouts=lambda wc: expand(
+            "results/cutouts/{night}/{exposure}.fits",
+            night=wc.night,
+            exposure=differenced_exposures(wc.night),
+        ),
+    output:
+        table="results/qa/{night}/difference.tsv",
+        plot=report(
+            "results/qa/{night}/difference.png",
+            caption="../report/difference.rst",
+            category="3. Difference imaging",
+            subcategory="{night}",
+            labels={
+                "night": "{night}",
+                "figure": "noise, depth, candidates per frame",
+            },
+        ),
+        gallery=report(
+            "results/qa/{night}/candidates.png",
+            caption="../report/candidates.rst",
+            category="3. Difference imaging",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "top candidates"},
+        ),
+    log:
+        "logs/summarize_differences/{night}.log",
+    benchmark:
+        "benchmarks/rules/summarize_differences/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        code=library_digest("qa"),
+    script:
+        "../scripts/summarize_differences.py"

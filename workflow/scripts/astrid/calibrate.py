@@ -354,6 +354,8 @@ def calibrate_science(row, bias, dark, flat, settings):
         # away from it (the core is masked as saturated anyway).
         protected = (mask != 0) | binary_dilation(saturated, structure=np.ones((11, 11), bool))
         cosmic = find_cosmic_rays(charge, float(row["read_noise"]), protected, settings)
+        # The faint ends of a track often stay below the neighbour threshold: grow by a pixel.
+        cosmic = binary_dilation(cosmic, structure=np.ones((3, 3), bool)) & ~protected
         mask[cosmic] |= maskbits.COSMIC_RAY
     data = charge / flat.data
     variance = variance / flat.data**2 + data**2 * flat.variance / flat.data**2

@@ -39,8 +39,8 @@ def write_atomic(hdul, path):
             tmp.unlink()
 
 
-def write_image_product(path, product, wcs_header=None):
-    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK extensions."""
+def write_image_product(path, product, wcs_header=None, extra=()):
+    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK (+ ``extra``) extensions."""
     primary = fits.PrimaryHDU(header=product.header)
     for key, value, comment in maskbits.header_cards():
         primary.header[key] = (value, comment)
@@ -52,7 +52,7 @@ def write_image_product(path, product, wcs_header=None):
     var = fits.ImageHDU(product.variance.astype(np.float32), header=image_header, name="VAR")
     var.header["BUNIT"] = "electron2"
     mask = fits.ImageHDU(product.mask.astype(np.uint16), header=image_header, name="MASK")
-    write_atomic(fits.HDUList([primary, sci, var, mask]), path)
+    write_atomic(fits.HDUList([primary, sci, var, mask, *extra]), path)
 
 
 def read_image_product(path):

@@ -9,6 +9,8 @@ HOT = 2  # dark current above the configured limit in the master dark
 SATURATED = 4  # raw value at or above the detector's SATURATE level (incl. bleed trails)
 COSMIC_RAY = 8  # found by L.A.Cosmic (astroscrappy)
 NONFINITE = 16  # NaN or infinity in an input
+NO_DATA = 32  # outside the frame after resampling onto another grid
+SCORE_BAD = 64  # difference score unreliable: near a masked area or the frame's edge
 
 DESCRIPTIONS = {
     BAD: "bad pixel (master flat out of range)",
@@ -16,6 +18,8 @@ DESCRIPTIONS = {
     SATURATED: "saturated in the raw frame",
     COSMIC_RAY: "cosmic ray (L.A.Cosmic)",
     NONFINITE: "non-finite value in an input",
+    NO_DATA: "no data (outside the frame after resampling)",
+    SCORE_BAD: "difference score unreliable (masked footprint or edge)",
 }
 
 

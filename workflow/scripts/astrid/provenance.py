@@ -75,5 +75,20 @@ def stamp(header, code, params, inputs=()):
     header["CFGHASH"] = (config_digest(params), "hash of the parameters used")
     for name_key, hash_key, path in inputs:
         header[name_key] = (Path(path).name, "input file")
-        header[hash_key] = (file_digest(path), f"sha256 of {name_key} (first 16)")
+        header[hash_key] = (file_digest(path), "sha256 of that input (16 hex)")
     return header
+
+
+# Keywords that describe an exposure and travel from product to product.
+EXPOSURE_KEYWORDS = ("EXPOSURE", "NIGHT", "FIELD", "FILTER", "EXPTIME", "DATE-OBS", "MJD-OBS")
+
+
+def exposure_header(header):
+    """A new header with the exposure-describing keywords of ``header``."""
+    from astropy.io import fits
+
+    out = fits.Header()
+    for key in EXPOSURE_KEYWORDS:
+        if key in header:
+            out[key] = (header[key], header.comments[key])
+    return out

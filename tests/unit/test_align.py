@@ -1,0 +1,121 @@
+"""Registration, resampling and reference coadds on seeded star fields."""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from conftest import rows_of
+from scipy.spatial import cKDTree
+
+from astrid import maskbits, simulate
+from astrid.align import alignment_failure, resample, write_alignment_failure
+from astrid.astrometry import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
+from astrid.reference import ReferenceSettings, build_reference, missing_reference, write_missing_reference
+
+
+def rotation(theta_deg, shift):
+    t = np.radians(theta_deg)
+    return Registration(
+        np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]), np.asarray(shift, float), 0, 0.0, "truth"
+    )
+
+
+def stars_through(truth, n=300, seed=1, noise=0.05):
+    """Star lists of an image and of the reference it maps onto through ``truth``."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(0, 2000, n), rng.uniform(0, 2000, n)
+    rx, ry = truth.apply(x, y)
+    return x + rng.normal(0, noise, n), y + rng.normal(0, noise, n), rx, ry
+
+
+@pytest.mark.parametrize("theta, shift", [(0.1, (35.0, -22.0)), (0.5, (-60.0, 48.0)), (-0.3, (90.0, 10.0))])
+def test_offsets_of_tens_of_pixels_and_small_rotations_are_recovered(theta, shift):
+    truth = rotation(theta, shift)
+    x, y, rx, ry = stars_through(truth)
+    # The header WCS knows nothing of the offset or rotation: its guess is the identity.
+    found = register(x, y, x, y, rx, ry)
+    px, py = found.apply(x, y)
+    assert np.sqrt(np.mean((px - rx) ** 2 + (py - ry) ** 2)) < 0.1
+    assert found.rotation_deg == pytest.approx(theta, abs=0.01)
+    assert found.n_matched >= 250
+
+
+def test_far_off_header_falls_back_to_an_asterism_match():
+    truth = rotation(12.0, (400.0, -350.0))
+    x, y, rx, ry = stars_through(truth, n=150)
+    found = register(x, y, x, y, rx, ry, max_offset=100.0)
+    assert found.method == "asterism"
+    assert found.rotation_deg == pytest.approx(12.0, abs=0.05)
+
+
+def test_too_few_stars_and_no_match_have_reason_codes():
+    with pytest.raises(AlignmentError) as error:
+        register(
+            np.arange(5.0), np.arange(5.0), np.arange(5.0), np.arange(5.0), np.arange(50.0), np.arange(50.0)
+        )
+    assert error.value.code == TOO_FEW_STARS
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0, 2000, (2, 100)), rng.uniform(0, 2000, (2, 100))
+    with pytest.raises(AlignmentError) as error:
+        register(a[0], a[1], a[0], a[1], b[0], b[1])
+    assert error.value.code == NO_MATCH
+
+
+def test_resampling_conserves_flux_and_marks_missing_data():
+    camera_fwhm, size = 3.5, 200
+    sources = Table({"x": [100.3], "y": [90.7], "flux_e": [1e5], "kind": ["star"]})
+    image = simulate.render_scene((size, size), sources, camera_fwhm, 3.5).astype(np.float32)
+    truth = rotation(0.3, (12.4, -7.8))
+    out, var, bits = resample(
+        image, np.ones_like(image), np.zeros(image.shape, np.uint16), truth, (size, size)
+    )
+    assert out.sum() == pytest.approx(image.sum(), rel=0.005)
+    x_ref, y_ref = truth.apply(np.array([100.3]), np.array([90.7]))
+    yy, xx = np.mgrid[0:size, 0:size]
+    centroid = ((out * xx).sum() / out.sum(), (out * yy).sum() / out.sum())
+    assert centroid == pytest.approx((x_ref[0], y_ref[0]), abs=0.05)
+    assert (bits[:, :10] & maskbits.NO_DATA).all()  # shifted by 12 px: the left edge has no data
+    assert not (bits[50:150, 50:150] & maskbits.NO_DATA).any()
+
+
+def test_reference_coadd_lowers_the_noise_and_keeps_fluxes(small_night):
+    from astrid.calibrate import (
+        CalibrationSettings,
+        calibrate_science,
+        make_master_bias,
+        make_master_dark,
+        make_master_flat,
+    )
+
+    manifest, _ = small_night.ingest()
+    settings = CalibrationSettings()
+    bias = make_master_bias(rows_of(manifest, "bias"), settings)
+    dark = make_master_dark(rows_of(manifest, "dark"), bias, settings)
+    flat = make_master_flat(rows_of(manifest, "flat", "r"), bias, dark, settings)
+    frames = []
+    for row in rows_of(manifest, "science"):
+        product, wcs_header, _ = calibrate_science(row, bias, dark, flat, settings)
+        product.header["EXPOSURE"] = row["exposure"]
+        frames.append((product, wcs_header))
+    catalog = small_night.catalogs["T01"]
+    reference = build_reference(frames, ReferenceSettings(), catalog, "r")
+    assert reference.header["NCOMBINE"] == 2
+    single_noise = np.sqrt(np.median(frames[0][0].variance))
+    assert reference.background_rms < 0.85 * single_noise  # two frames: 1/√2 ≈ 0.71
+    # The zero point from the catalog turns reference electrons into catalog magnitudes.
+    assert reference.zeropoint == pytest.approx(simulate.ZEROPOINT["r"] + 2.5 * np.log10(60.0), abs=0.05)
+    # The WCS refitted on the catalog puts catalog stars on their measured positions.
+    bright = catalog[(catalog["kind"] == "star") & (catalog["mag_r"] < 19)]
+    x, y = reference.wcs.all_world2pix(bright["ra"], bright["dec"], 0)
+    inside = (x > 20) & (x < 1000) & (y > 20) & (y < 1000)
+    tree = cKDTree(np.column_stack([reference.stars["x"], reference.stars["y"]]))
+    distance, _ = tree.query(np.column_stack([x[inside], y[inside]]))
+    assert np.median(distance) < 0.3
+
+
+def test_missing_reference_and_failed_alignment_are_recorded(tmp_path):
+    write_missing_reference(tmp_path / "ref.fits", fits.Header({"FIELD": "X"}), "no frames of field X")
+    assert missing_reference(tmp_path / "ref.fits") == ("NO_REFERENCE", "no frames of field X")
+    write_alignment_failure(tmp_path / "aligned.fits", fits.Header(), TOO_FEW_STARS, "3 stars")
+    assert alignment_failure(fits.getheader(tmp_path / "aligned.fits")) == (TOO_FEW_STARS, "3 stars")
+    assert alignment_failure(fits.Header({"ALIGNOK": True})) is None

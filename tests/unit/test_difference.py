@@ -1,0 +1,190 @@
+"""Difference imaging measured on injections, as production pipelines measure it.
+
+Each test builds a seeded, aligned pair of images (stars rendered with a Moffat PSF of
+different seeing in the reference and the new image, sky and Poisson noise, saturated stars
+with masked cores) and runs the library as the workflow does: PSFs measured from the images'
+own stars, flux scale from matched stars, ZOGY, detection on S_corr.
+"""
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from astrid import maskbits, simulate
+from astrid.align import photometric_scale
+from astrid.detect import DetectSettings, find_candidates, limiting_magnitude
+from astrid.difference import subtract_images
+from astrid.psf import empirical_psf
+from astrid.sources import background, find_stars, psf_stars
+
+FULL_WELL = 150000.0
+
+
+def render(size, sources, fwhm, rng, sky, scale=1.0):
+    """Image (e-, background-subtracted), its variance and mask (saturated cores)."""
+    scene = simulate.render_scene((size, size), sources, fwhm, 3.5) * scale
+    expected = scene + sky
+    image = rng.poisson(expected).astype(np.float32) - sky
+    mask = np.where(expected > FULL_WELL, maskbits.SATURATED, 0).astype(np.uint16)
+    return image, expected.astype(np.float32), mask
+
+
+def star_field(size, rng, n_per_1024=600):
+    n = int(n_per_1024 * (size / 1024) ** 2)
+    table = {
+        "x": rng.uniform(5, size - 5, n),
+        "y": rng.uniform(5, size - 5, n),
+        "flux_e": 10 ** rng.uniform(2.7, 5.5, n),
+        "kind": np.array(["star"] * n),
+    }
+    bright = max(2, n // 300)  # a few saturated stars, as in every real field
+    table["flux_e"][:bright] = 10 ** rng.uniform(6.5, 7.2, bright)
+    from astropy.table import Table
+
+    return Table(table)
+
+
+def measured_psf(image, variance, mask):
+    stars = find_stars(image, variance, mask, threshold=10)
+    return empirical_psf(image, psf_stars(stars)), stars
+
+
+def run_pair(size, seed, injections=None, fwhm_ref=3.0, fwhm_new=3.8, ratio=0.9):
+    """Reference and new image of one star field, the new one with optional injections."""
+    rng = np.random.default_rng(seed)
+    stars = star_field(size, rng)
+    ref, ref_var, ref_mask = render(size, stars, fwhm_ref, rng, sky=300.0)
+    new_sources = stars.copy()
+    if injections is not None:
+        from astropy.table import vstack
+
+        new_sources = vstack([stars, injections])
+    # Injected fluxes are in reference units; the new image sees them times ``ratio``.
+    new, new_var, new_mask = render(size, new_sources, fwhm_new, rng, sky=600.0, scale=ratio)
+    psf_r, stars_r = measured_psf(ref, ref_var, ref_mask)
+    psf_n, stars_n = measured_psf(new, new_var, new_mask)
+    f_new, _, _ = photometric_scale(new, ref, stars_n, stars_r, psf_n, psf_r)
+    _, rms_r = background(ref, ref_mask != 0)
+    _, rms_n = background(new, new_mask != 0)
+    result = subtract_images(
+        new, new_var, new_mask, psf_n, rms_n, ref, ref_var, ref_mask, psf_r, rms_r, f_new, (0.02, 0.02), 0.01
+    )
+    return result, new, ref, stars_r, f_new
+
+
+def grid_injections(size, snr, flux_per_snr, rng, spacing=40):
+    """Point sources on a jittered grid (never blended with each other)."""
+    from astropy.table import Table
+
+    xs, ys = np.meshgrid(
+        np.arange(spacing, size - spacing, spacing), np.arange(spacing, size - spacing, spacing)
+    )
+    n = xs.size
+    chosen = rng.choice(len(snr), n) if len(snr) < n else np.arange(n)
+    table = Table(
+        {
+            "x": xs.ravel() + rng.uniform(-0.5, 0.5, n),
+            "y": ys.ravel() + rng.uniform(-0.5, 0.5, n),
+            "kind": np.array(["star"] * n),
+        }
+    )
+    table["snr"] = np.asarray(snr)[chosen]
+    table["flux_e"] = table["snr"] * flux_per_snr
+    return table
+
+
+@pytest.fixture(scope="module")
+def noise_only():
+    """A pair without transients: its score gives the flux of a given optimal S/N."""
+    result, *_ = run_pair(1024, seed=11)
+    flux_per_snr = float(np.median(result.subtraction.score_std[~result.bad])) / result.subtraction.flux_scale
+    return result, flux_per_snr
+
+
+def test_score_is_normalised_in_empty_sky(noise_only):
+    result, _ = noise_only
+    assert result.score_noise == pytest.approx(1.0, abs=0.03)
+
+
+def test_no_false_positives_on_stars_and_noise():
+    """At most 2 candidates per 4096² of stars and noise, bright and saturated stars included."""
+    candidates = 0
+    for seed in (21, 22, 23, 24):  # four 1024² pairs: the area of one 4096² frame
+        result, new, ref, stars_r, _ = run_pair(1024, seed)
+        table, _ = find_candidates(
+            result, new, ref, stars_r, _identity_wcs(), 25.0, 3.8, DetectSettings(), "fp"
+        )
+        candidates += len(table)
+    assert candidates <= 2
+
+
+def _identity_wcs():
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.cdelt = [-0.4 / 3600, 0.4 / 3600]
+    wcs.wcs.crpix = [512, 512]
+    return wcs
+
+
+@pytest.fixture(scope="module")
+def injected(noise_only):
+    """Four pairs with a grid of point sources of optimal S/N 3–30 injected before subtraction."""
+    _, flux_per_snr = noise_only
+    rows = []
+    for seed in (31, 32, 33, 34):
+        rng = np.random.default_rng(seed)
+        snr = rng.uniform(3, 30, 1000)
+        injections = grid_injections(1024, snr, flux_per_snr, rng)
+        result, new, ref, stars_r, _ = run_pair(1024, seed, injections)
+        table, _ = find_candidates(
+            result, new, ref, stars_r, _identity_wcs(), 25.0, 3.8, DetectSettings(), "inj"
+        )
+        usable = ~result.bad[np.round(injections["y"]).astype(int), np.round(injections["x"]).astype(int)]
+        for row in injections[usable]:
+            d = np.hypot(table["x"] - row["x"], table["y"] - row["y"]) if len(table) else np.array([np.inf])
+            j = int(np.argmin(d))
+            found = d[j] < 2.0
+            rows.append(
+                (
+                    row["snr"],
+                    row["flux_e"],
+                    found,
+                    table["flux"][j] if found else np.nan,
+                    table["flux_err"][j] if found else np.nan,
+                )
+            )
+    return np.array(rows, dtype=float)
+
+
+def test_completeness_follows_the_optimal_detector(injected):
+    snr, found = injected[:, 0], injected[:, 2]
+    edges = [3, 4, 5, 6, 7, 10, 30]
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = (snr >= lo) & (snr < hi)
+        observed = found[in_bin].mean()
+        expected = norm.cdf(snr[in_bin] - 5).mean()
+        # 5 % allowed, plus the binomial scatter of this many injections.
+        tolerance = 0.05 + 2 * np.sqrt(expected * (1 - expected) / in_bin.sum())
+        assert abs(observed - expected) < tolerance, (
+            f"S/N {lo}-{hi}: {observed:.3f} found, {expected:.3f} expected"
+        )
+
+
+def test_flux_pulls_are_unit_normal_and_unbiased(injected):
+    detected = injected[injected[:, 2] == 1]
+    detected = detected[detected[:, 0] >= 8]  # clear of the detection threshold's selection bias
+    pulls = (detected[:, 3] - detected[:, 1]) / detected[:, 4]
+    assert len(pulls) > 300
+    assert np.std(pulls) == pytest.approx(1.0, abs=0.1)
+    bias = np.median(detected[:, 3] / detected[:, 1]) - 1
+    assert abs(bias) < 0.01
+
+
+def test_limiting_magnitude_matches_a_5_sigma_source(noise_only):
+    result, flux_per_snr = noise_only
+    magnitude, flux = limiting_magnitude(result, zeropoint=25.0)
+    assert flux == pytest.approx(5 * flux_per_snr, rel=1e-6)
+    assert magnitude == pytest.approx(25.0 - 2.5 * np.log10(5 * flux_per_snr))

@@ -1,0 +1,24 @@
+# Registration of each science frame onto its reference, and resampling onto its grid.
+
+
+rule align_exposure:
+    input:
+        calibrated="results/calibrated/{night}/{exposure}.fits",
+        reference=lambda wc: reference_path(wc.night, wc.exposure),
+    output:
+        "results/aligned/{night}/{exposure}.fits",
+    log:
+        "logs/align_exposure/{night}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/align_exposure/{night}/{exposure}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=2500,
+        runtime=config["processing_timeout_minutes"],
+    params:
+        settings=config["align"],
+        timeout_minutes=config["processing_timeout_minutes"],
+        code=library_digest("align", "astrometry", "sources", "psf", "reference"),
+    script:
+        "../scripts/align_exposure.py"

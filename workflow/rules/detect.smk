@@ -1,0 +1,24 @@
+# Candidates on each difference: positions, PSF fluxes, features, cutout triplets.
+
+
+rule detect_candidates:
+    input:
+        difference="results/difference/{night}/{exposure}.fits",
+        aligned="results/aligned/{night}/{exposure}.fits",
+        reference=lambda wc: reference_path(wc.night, wc.exposure),
+    output:
+        table="results/candidates/{night}/{exposure}.ecsv",
+        cutouts="results/cutouts/{night}/{exposure}.fits",
+    log:
+        "logs/detect_candidates/{night}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/detect_candidates/{night}/{exposure}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        settings=config["detect"],
+        code=library_digest("detect", "difference", "zogy", "reference", "align"),
+    script:
+        "../scripts/detect_candidates.py"

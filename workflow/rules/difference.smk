@@ -1,0 +1,25 @@
+# Proper image subtraction (ZOGY) of each aligned frame and its reference.
+
+
+rule subtract_reference:
+    input:
+        aligned="results/aligned/{night}/{exposure}.fits",
+        reference=lambda wc: reference_path(wc.night, wc.exposure),
+    output:
+        "results/difference/{night}/{exposure}.fits",
+    log:
+        "logs/subtract_reference/{night}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/subtract_reference/{night}/{exposure}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=config["processing_timeout_minutes"],
+    params:
+        flux_error=config["difference"]["flux_error"],
+        timeout_minutes=config["processing_timeout_minutes"],
+        code=library_digest("difference", "zogy", "reference", "align"),
+    script:
+        "../scripts/subtract_reference.py"

@@ -1,0 +1,41 @@
+"""Register a calibrated frame onto its reference and resample it onto the reference grid."""
+
+from astropy.io import fits
+
+from astrid.align import AlignSettings, align_to_reference, write_aligned, write_alignment_failure
+from astrid.astrometry import AlignmentError
+from astrid.fitsio import read_image_product
+from astrid.provenance import exposure_header, stamp
+from astrid.reference import missing_reference, read_reference
+from astrid.runtime import logged, time_limit
+
+with logged(snakemake.log[0]) as log:
+    inputs, output = snakemake.input, snakemake.output[0]
+    product = read_image_product(inputs.calibrated)
+    header = exposure_header(product.header)
+    stamp(
+        header,
+        snakemake.params.code,
+        dict(snakemake.params.settings),
+        [("CALFILE", "CALSHA", inputs.calibrated), ("REFFILE", "REFSHA", inputs.reference)],
+    )
+    with time_limit(snakemake.params.timeout_minutes, f"alignment of {header['EXPOSURE']}"):
+        failure = missing_reference(inputs.reference)
+        if failure:
+            write_alignment_failure(output, header, *failure)
+        else:
+            reference = read_reference(inputs.reference)
+            try:
+                aligned = align_to_reference(
+                    product.data,
+                    product.variance,
+                    product.mask,
+                    fits.getheader(inputs.calibrated, "SCI"),
+                    reference,
+                    AlignSettings(**snakemake.params.settings),
+                )
+            except AlignmentError as error:
+                log.warning("%s quarantined: %s", header["EXPOSURE"], error)
+                write_alignment_failure(output, header, error.code, error.reason)
+            else:
+                write_aligned(output, aligned, reference.wcs.to_header(relax=True), header)

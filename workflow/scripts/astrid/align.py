@@ -1,0 +1,281 @@
+"""Registering a calibrated frame onto its reference and resampling it onto the reference grid.
+
+Resampling uses a cubic spline (scipy.ndimage) for the image, bilinear interpolation for the
+variance and nearest-pixel transfer (after a one-pixel growth) for the mask. Fluxes are
+conserved: the image is multiplied by the area of a reference pixel in image pixels (the
+determinant of the map), the variance by its square. Reference pixels that fall outside the
+image are masked ``NO_DATA``.
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.wcs import WCS
+from scipy import ndimage
+
+from astrid import maskbits
+from astrid.astrometry import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
+from astrid.sources import background, find_stars, point_like, psf_stars
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlignSettings:
+    """Choices of the alignment; each has an ``align.*`` config key."""
+
+    detect_sigma: float = 10.0
+    max_offset_px: float = 100.0
+    min_matches: int = 10
+    max_rms_px: float = 0.5
+    psf_size: int = 31
+
+
+def resample(data, variance, mask, registration, shape):
+    """Resample an image onto the reference grid given its registration image → reference.
+
+    Parameters
+    ----------
+    data, variance, mask : ndarray
+        The image's planes.
+    registration : Registration
+        Map from image pixels to reference pixels.
+    shape : tuple
+        Shape of the reference grid.
+
+    Returns
+    -------
+    (data, variance, mask) on the reference grid.
+    """
+    inverse = registration.inverse()  # reference pixel → image pixel, (x, y) order
+    # scipy works in (row, column) = (y, x): swap the axes of the matrix and offset.
+    matrix = inverse.matrix[::-1, ::-1]
+    offset = inverse.offset[::-1]
+    jacobian = abs(np.linalg.det(inverse.matrix))  # image pixels per reference pixel
+    # Masked pixels (a dead column divided by a 5 % flat, a cosmic ray) would ring through
+    # the cubic spline into their neighbours: give them the image's median level first.
+    bad = mask != 0
+    clean = np.where(bad, np.median(data[~bad]) if (~bad).any() else 0.0, data).astype(np.float32)
+    out = ndimage.affine_transform(
+        clean, matrix, offset, output_shape=shape, order=3, mode="constant", cval=0.0
+    )
+    var = ndimage.affine_transform(
+        variance.astype(np.float32), matrix, offset, output_shape=shape, order=1, mode="constant", cval=0.0
+    )
+    grown = ndimage.grey_dilation(mask, size=(3, 3)) if mask.any() else mask
+    bits = ndimage.affine_transform(
+        grown, matrix, offset, output_shape=shape, order=0, mode="constant", cval=0
+    )
+    coverage = ndimage.affine_transform(
+        np.ones(data.shape, np.float32),
+        matrix,
+        offset,
+        output_shape=shape,
+        order=0,
+        mode="constant",
+        cval=0.0,
+    )
+    bits = bits.astype(np.uint16)
+    bits[coverage < 0.5] |= maskbits.NO_DATA
+    return (out * jacobian).astype(np.float32), (var * jacobian**2).astype(np.float32), bits
+
+
+def pixel_to_pixel_guess(wcs_image, wcs_ref, x, y):
+    """Positions (x, y) of an image mapped to reference pixels through the two header WCSs."""
+    ra, dec = wcs_image.all_pix2world(x, y, 0)
+    return wcs_ref.all_world2pix(ra, dec, 0)
+
+
+def aperture_flux(image, x, y, radius):
+    """Sum of ``image`` in circles of ``radius`` pixels around (x, y) (pixel-centre sampling)."""
+    r = int(np.ceil(radius))
+    offsets = np.arange(-r, r + 1)
+    dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
+    xi, yi = np.round(x).astype(int), np.round(y).astype(int)
+    inside = (dx[None] + xi[:, None, None] - x[:, None, None]) ** 2 + (
+        dy[None] + yi[:, None, None] - y[:, None, None]
+    ) ** 2 <= radius**2
+    rows = np.clip(yi[:, None, None] + dy[None], 0, image.shape[0] - 1)
+    cols = np.clip(xi[:, None, None] + dx[None], 0, image.shape[1] - 1)
+    return (image[rows, cols] * inside).sum(axis=(1, 2))
+
+
+def enclosed_fraction(psf, radius):
+    """Fraction of a centred, unit-sum PSF stamp inside a circle of ``radius`` pixels."""
+    centre = np.array([psf.shape[1] // 2], float), np.array([psf.shape[0] // 2], float)
+    return float(aperture_flux(psf, centre[0], centre[1], radius)[0])
+
+
+def flux_ratio(image, reference_image, image_stars, ref_stars, radius, max_distance=1.5):
+    """Flux ratio image/reference from stars found in both (both images on one grid).
+
+    Both images are measured in the same circular aperture of ``radius`` pixels (take a
+    few times the larger FWHM, so that a seeing difference does not bias the ratio). The
+    median ratio and its error (from the scatter) are returned with the number of stars.
+    """
+    from scipy.spatial import cKDTree
+
+    if len(image_stars) == 0 or len(ref_stars) == 0:
+        raise AlignmentError(NO_MATCH, "no stars to compare fluxes")
+    tree = cKDTree(np.column_stack([ref_stars["x"], ref_stars["y"]]))
+    distance, index = tree.query(
+        np.column_stack([image_stars["x"], image_stars["y"]]), distance_upper_bound=max_distance
+    )
+    paired = np.isfinite(distance)
+    if paired.sum() < 5:
+        raise AlignmentError(NO_MATCH, f"only {paired.sum()} stars paired to scale the fluxes")
+    x = np.asarray(ref_stars["x"])[index[paired]]
+    y = np.asarray(ref_stars["y"])[index[paired]]
+    ratios = aperture_flux(image, x, y, radius) / aperture_flux(reference_image, x, y, radius)
+    ratios = ratios[np.isfinite(ratios)]
+    median = float(np.median(ratios))
+    error = float(1.2533 * 1.4826 * np.median(np.abs(ratios - median)) / np.sqrt(len(ratios)))
+    return median, error, int(len(ratios))
+
+
+def photometric_scale(image, reference_image, image_stars, ref_stars, psf, ref_psf):
+    """Flux scale image/reference from the bright, isolated, unmasked stars of both.
+
+    Both images are measured in one aperture of 2.5 × the larger FWHM, and the ratio is
+    corrected by the two PSFs' enclosed fractions in it (the worse seeing puts more flux
+    outside any aperture).
+    """
+    from astrid.psf import psf_fwhm
+
+    radius = 2.5 * max(psf_fwhm(psf), psf_fwhm(ref_psf))
+
+    def bright(stars):
+        return stars[stars["isolated"] & ~stars["masked"] & (stars["snr"] > 20)]
+
+    ratio, error, n = flux_ratio(image, reference_image, bright(image_stars), bright(ref_stars), radius)
+    correction = enclosed_fraction(ref_psf, radius) / enclosed_fraction(psf, radius)
+    return ratio * correction, error * correction, n
+
+
+@dataclass
+class AlignedImage:
+    data: np.ndarray  # background-subtracted, on the reference grid
+    variance: np.ndarray
+    mask: np.ndarray
+    psf: np.ndarray
+    background_rms: float
+    registration: Registration
+    flux_ratio: float
+    flux_ratio_err: float
+    fwhm: float
+    n_stars: int
+
+
+def align_to_reference(data, variance, mask, wcs_header, reference, settings, saturate_e=None):
+    """Register a calibrated frame onto a reference and resample it there.
+
+    Parameters
+    ----------
+    data, variance, mask : ndarray
+        Calibrated frame.
+    wcs_header : astropy.io.fits.Header
+        The frame's header WCS (a first guess).
+    reference : astrid.reference.Reference
+        The reference (image, WCS, star list on its grid).
+    settings : AlignSettings
+
+    Raises
+    ------
+    AlignmentError
+        With reason code ``TOO_FEW_STARS``, ``NO_MATCH`` or ``RESIDUAL_TOO_LARGE``.
+    """
+    from astrid.psf import PSFError, empirical_psf, psf_fwhm
+
+    stars = find_stars(data, variance, mask, threshold=settings.detect_sigma)
+    usable = point_like(stars)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wcs_image = WCS(wcs_header)
+    if not wcs_image.has_celestial:
+        raise AlignmentError(NO_MATCH, "the frame has no header WCS to start from")
+    gx, gy = pixel_to_pixel_guess(wcs_image, reference.wcs, usable["x"], usable["y"])
+    ref_stars = point_like(reference.stars)
+    registration = register(
+        usable["x"],
+        usable["y"],
+        gx,
+        gy,
+        ref_stars["x"],
+        ref_stars["y"],
+        max_offset=settings.max_offset_px,
+        min_matches=settings.min_matches,
+        max_rms=settings.max_rms_px,
+    )
+    out, var, bits = resample(data, variance, mask, registration, reference.data.shape)
+    sky, rms = background(out, bits != 0)
+    out = np.where(bits & maskbits.NO_DATA, 0.0, out - sky).astype(np.float32)
+    aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma)
+    good = psf_stars(aligned_stars, None if saturate_e is None else 0.5 * saturate_e)
+    try:
+        psf = empirical_psf(out, good, size=settings.psf_size)
+    except PSFError as error:
+        raise AlignmentError(TOO_FEW_STARS, str(error)) from None
+    ratio, ratio_err, _ = photometric_scale(
+        out, reference.data, aligned_stars, reference.stars, psf, reference.psf
+    )
+    log.info(
+        "registered with %d stars (%s), rms %.3f px, rotation %.3f°, flux ratio %.4f ± %.4f",
+        registration.n_matched,
+        registration.method,
+        registration.rms,
+        registration.rotation_deg,
+        ratio,
+        ratio_err,
+    )
+    return AlignedImage(out, var, bits, psf, rms, registration, ratio, ratio_err, psf_fwhm(psf), len(usable))
+
+
+def write_aligned(path, aligned, wcs_header, header):
+    """Write an aligned frame: SCI/VAR/MASK on the reference grid, PSF, registration keys."""
+    from astropy.io import fits
+
+    from astrid.fitsio import ImageProduct, write_image_product
+
+    reg = aligned.registration
+    header["ALIGNOK"] = (True, "registered onto the reference")
+    header["ALNMETH"] = (reg.method, "first match: offset vote or asterism")
+    header["ALNNSTAR"] = (reg.n_matched, "stars paired")
+    header["ALNRMS"] = (reg.rms, "[px] residual per coordinate")
+    header["ALNROT"] = (reg.rotation_deg, "[deg] rotation image -> reference")
+    header["ALNSCALE"] = (reg.scale, "pixel scale ratio image -> reference")
+    header["ALNDX"], header["ALNDY"] = (
+        (float(reg.offset[0]), "[px] x offset"),
+        (float(reg.offset[1]), "[px] y offset"),
+    )
+    for i in range(2):
+        for j in range(2):
+            header[f"ALNA{i}{j}"] = (float(reg.matrix[i, j]), "affine matrix image -> reference")
+    header["FLXRATIO"] = (aligned.flux_ratio, "flux scale image / reference")
+    header["FLXRERR"] = (aligned.flux_ratio_err, "error of FLXRATIO")
+    header["FWHM"] = (aligned.fwhm, "[px] FWHM of the PSF on the reference grid")
+    header["BKGRMS"] = (aligned.background_rms, "[e-] background noise after resampling")
+    product = ImageProduct(aligned.data, aligned.variance, aligned.mask, header)
+    write_image_product(
+        path, product, wcs_header, extra=[fits.ImageHDU(aligned.psf.astype(np.float32), name="PSF")]
+    )
+
+
+def write_alignment_failure(path, header, code, reason):
+    """Record that a frame could not be aligned: the product holds only the reason."""
+    from astropy.io import fits
+
+    from astrid.fitsio import write_atomic
+
+    header["ALIGNOK"] = (False, "registered onto the reference")
+    header["QCODE"] = (code, "reason code")
+    header["QREASON"] = reason
+    write_atomic(fits.HDUList([fits.PrimaryHDU(header=header)]), path)
+
+
+def alignment_failure(header):
+    """(code, reason) when a product records a failed alignment, else None."""
+    if header.get("ALIGNOK", True):
+        return None
+    return header["QCODE"], header["QREASON"]

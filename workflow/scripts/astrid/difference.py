@@ -1,0 +1,130 @@
+"""The difference-imaging stage: prepare an aligned frame and its reference, run ZOGY."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.stats import mad_std
+from scipy import ndimage
+
+from astrid import maskbits, zogy
+
+
+@dataclass
+class DifferenceResult:
+    subtraction: zogy.Subtraction
+    mask: np.ndarray  # bits of both inputs, grown by the PSF footprint (uint16)
+    bad: np.ndarray  # True where the score cannot be trusted (masked footprint or edge)
+    score_noise: float  # robust std of S_corr in unmasked pixels (1 when normalised right)
+    difference_noise: float  # robust std of D in unmasked pixels
+
+
+# Masked areas whose surroundings are unreliable too (saturated cores and their bleed
+# trails, dead columns, the frame's edge) spoil the score over a PSF footprint; isolated
+# masked pixels (hot pixels, cosmic rays), set to the background, only their own neighbours.
+EXTENDED = maskbits.SATURATED | maskbits.BAD | maskbits.NO_DATA | maskbits.NONFINITE
+
+
+def combined_mask(new_mask, ref_mask, psf_size, edge):
+    """Bits of both images, and where the score cannot be trusted (footprints and edges)."""
+    bits = (new_mask | ref_mask).astype(np.uint16)
+    # The filters reach one PSF radius beyond a masked area, and a saturated core left as a
+    # hole in both images rings out to there: flag that reach, plus a margin of 3 pixels.
+    half = psf_size // 2 + 3
+    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
+    footprint = np.hypot(xx, yy) <= half
+    bad = ndimage.binary_dilation((bits & EXTENDED) != 0, structure=footprint)
+    bad |= ndimage.binary_dilation((bits & ~np.uint16(EXTENDED)) != 0, structure=np.ones((3, 3), bool))
+    bad[:edge, :] = bad[-edge:, :] = True
+    bad[:, :edge] = bad[:, -edge:] = True
+    return bits, bad
+
+
+def subtract_images(
+    new,
+    new_var,
+    new_mask,
+    psf_new,
+    sigma_new,
+    ref,
+    ref_var,
+    ref_mask,
+    psf_ref,
+    sigma_ref,
+    flux_ratio,
+    astrometric_sigma=(0.0, 0.0),
+    flux_sigma=0.0,
+):
+    """ZOGY on an aligned, background-subtracted frame and its reference.
+
+    Masked pixels are set to zero (the background) with the background variance before the
+    Fourier transforms, and the score is flagged ``bad`` within the PSF footprint of any
+    masked pixel and near the edges, where the periodic transforms wrap.
+    """
+    bits, bad = combined_mask(new_mask, ref_mask, psf_new.shape[0], edge=psf_new.shape[0])
+    masked = bits != 0
+    n = np.where(masked, 0.0, new).astype(np.float32)
+    r = np.where(masked, 0.0, ref).astype(np.float32)
+    vn = np.where(masked | ~np.isfinite(new_var), sigma_new**2, new_var).astype(np.float32)
+    vr = np.where(masked | ~np.isfinite(ref_var), sigma_ref**2, ref_var).astype(np.float32)
+    result = zogy.subtract(
+        n, r, psf_new, psf_ref, vn, vr, sigma_new, sigma_ref, flux_ratio, 1.0, astrometric_sigma, flux_sigma
+    )
+    good = ~bad
+    score_noise = float(mad_std(result.score_corr[good])) if good.any() else np.nan
+    difference_noise = float(mad_std(result.difference[good])) if good.any() else np.nan
+    return DifferenceResult(result, bits, bad, score_noise, difference_noise)
+
+
+def write_difference(path, diff, wcs_header, header):
+    """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file."""
+    from astropy.io import fits
+
+    from astrid.fitsio import write_atomic
+
+    sub = diff.subtraction
+    header["FLUXSCAL"] = (sub.flux_scale, "F_S: point-source flux = S / F_S")
+    header["F_D"] = (sub.f_d, "zero point of D")
+    header["SCORNOIS"] = (diff.score_noise, "robust std of S_corr, unmasked (1 = normalised)")
+    header["DIFFNOIS"] = (diff.difference_noise, "robust std of D, unmasked")
+    primary = fits.PrimaryHDU(header=header)
+    for key, value, comment in maskbits.header_cards():
+        primary.header[key] = (value, comment)
+    mask = diff.mask.copy()
+    mask[diff.bad] |= maskbits.SCORE_BAD
+    hdus = [primary]
+    for name, array, text in (
+        ("DIFF", sub.difference, "proper difference D (ZOGY)"),
+        ("SCORE", sub.score, "matched-filter score S"),
+        ("SCORR", sub.score_corr, "S_corr = S / sqrt(V(S)), sigma units"),
+        ("VAR", sub.score_std**2, "V(S), variance of S"),
+    ):
+        hdu = fits.ImageHDU(array.astype(np.float32), header=wcs_header, name=name)
+        hdu.header["COMMENT"] = text
+        hdus.append(hdu)
+    hdus.append(fits.ImageHDU(mask.astype(np.uint16), header=wcs_header, name="MASK"))
+    hdus.append(fits.ImageHDU(sub.psf_difference.astype(np.float32), name="PSF"))
+    write_atomic(fits.HDUList(hdus), path)
+
+
+def read_difference(path):
+    """Read a difference product back into a :class:`DifferenceResult` and its header."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        mask = hdul["MASK"].data.astype(np.uint16)
+        score_std = np.sqrt(hdul["VAR"].data.astype(np.float32))
+        sub = zogy.Subtraction(
+            difference=hdul["DIFF"].data.astype(np.float32),
+            score=hdul["SCORE"].data.astype(np.float32),
+            score_corr=hdul["SCORR"].data.astype(np.float32),
+            score_std=score_std,
+            psf_difference=hdul["PSF"].data.astype(np.float64),
+            flux_scale=float(header["FLUXSCAL"]),
+            f_d=float(header["F_D"]),
+        )
+    bad = (mask & maskbits.SCORE_BAD) != 0
+    result = DifferenceResult(
+        sub, mask & ~np.uint16(maskbits.SCORE_BAD), bad, header["SCORNOIS"], header["DIFFNOIS"]
+    )
+    return result, header

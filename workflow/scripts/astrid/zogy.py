@@ -1,0 +1,165 @@
+"""Proper image subtraction (Zackay, Ofek & Gal-Yam 2016, ApJ 830, 27; "ZOGY").
+
+Given a new image N and a reference R on the same grid, both background-subtracted, with
+PSFs P_n and P_r, background noise σ_n and σ_r and flux zero points F_n and F_r, ZOGY gives
+the proper difference D (white noise), its PSF P_D, and the matched-filter score S whose
+local maxima are the optimal detection statistic for a new point source. S_corr divides S
+by its full standard deviation: the variance of each image (per pixel, so the Poisson noise
+of bright sources is included) propagated through the filters, plus the astrometric term
+σ_x²(∂S/∂x)² + σ_y²(∂S/∂y)² that absorbs small registration errors at bright stars, and a
+flux term (ε·S_N)² + (ε·S_R)² for the fractional error ε of the flux scaling and the PSF
+models. In
+empty sky S_corr has unit standard deviation; the flux of a point source is S/F_S.
+
+All Fourier work uses real FFTs in single precision (scipy.fft, several workers): at 4096²
+the whole subtraction fits in about 1.5 GB.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft as sfft
+
+WORKERS = -1  # scipy.fft: use every core the job was given (capped by the thread pool)
+
+
+@dataclass
+class Subtraction:
+    """Products of one subtraction; images are float32 on the reference grid."""
+
+    difference: np.ndarray  # D, in units of its own noise (white, σ ≈ 1 in empty sky)
+    score: np.ndarray  # S, matched filter of D
+    score_corr: np.ndarray  # S_corr = S / sqrt(V(S)), σ units
+    score_std: np.ndarray  # sqrt(V(S)), to turn S into a flux error
+    psf_difference: np.ndarray  # P_D, centred stamp of the PSF's size, unit sum
+    flux_scale: float  # F_S: flux of a point source = S / F_S (in reference flux units)
+    f_d: float  # F_D, zero point of D
+
+
+def _psf_otf(psf, shape):
+    """Real FFT of a centred PSF stamp padded to ``shape`` with its centre at pixel (0, 0)."""
+    padded = np.zeros(shape, dtype=np.float32)
+    ny, nx = psf.shape
+    padded[:ny, :nx] = psf / psf.sum()
+    padded = np.roll(padded, (-(ny // 2), -(nx // 2)), axis=(0, 1))
+    return sfft.rfft2(padded, workers=WORKERS)
+
+
+def _centre_stamp(image, size):
+    """Cut a centred (size × size) stamp out of an image whose centre is at pixel (0, 0)."""
+    half = size // 2
+    rolled = np.roll(image, (half, half), axis=(0, 1))
+    return rolled[:size, :size]
+
+
+def subtract(
+    new,
+    ref,
+    psf_new,
+    psf_ref,
+    var_new,
+    var_ref,
+    sigma_new,
+    sigma_ref,
+    f_new,
+    f_ref=1.0,
+    astrometric_sigma=(0.0, 0.0),
+    flux_sigma=0.0,
+):
+    """ZOGY subtraction of two registered, background-subtracted images.
+
+    Parameters
+    ----------
+    new, ref : ndarray
+        Background-subtracted images on one grid (masked pixels set to 0).
+    psf_new, psf_ref : ndarray
+        Centred PSF stamps (odd size; normalised here).
+    var_new, var_ref : ndarray
+        Per-pixel variance of each image, including the sources' Poisson noise.
+    sigma_new, sigma_ref : float
+        Background noise (standard deviation per pixel) of each image.
+    f_new, f_ref : float
+        Flux zero points: a source of flux α in reference units has total counts α·F.
+    astrometric_sigma : (float, float)
+        Registration error (pixels) in x and y.
+    flux_sigma : float
+        Fractional error of the flux scaling and PSF models. Like the astrometric term,
+        it adds (flux_sigma·S_N)² + (flux_sigma·S_R)² to V(S), so a static star leaves no
+        significant residual however bright it is (the score saturates near 1/flux_sigma).
+
+    Returns
+    -------
+    Subtraction
+    """
+    shape = new.shape
+    n_hat = sfft.rfft2(new.astype(np.float32), workers=WORKERS)
+    r_hat = sfft.rfft2(ref.astype(np.float32), workers=WORKERS)
+    pn_hat = _psf_otf(psf_new, shape)
+    pr_hat = _psf_otf(psf_ref, shape)
+    pn2, pr2 = np.abs(pn_hat) ** 2, np.abs(pr_hat) ** 2
+    denom2 = sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2
+    denom2 = np.maximum(denom2, 1e-12 * denom2.max())
+    sqrt_denom = np.sqrt(denom2)
+    f_d = f_ref * f_new / np.sqrt(sigma_new**2 * f_ref**2 + sigma_ref**2 * f_new**2)
+
+    difference = sfft.irfft2(
+        (f_ref * pr_hat * n_hat - f_new * pn_hat * r_hat) / sqrt_denom, s=shape, workers=WORKERS
+    )
+    pd_hat = f_ref * f_new * pr_hat * pn_hat / (f_d * sqrt_denom)
+    psf_d = _centre_stamp(sfft.irfft2(pd_hat, s=shape, workers=WORKERS), psf_new.shape[0])
+
+    # S = S_N - S_R with S_N = k_n ⊗ N and S_R = k_r ⊗ R.
+    kn_hat = (f_new * f_ref**2 * np.conj(pn_hat) * pr2 / denom2).astype(np.complex64)
+    kr_hat = (f_ref * f_new**2 * np.conj(pr_hat) * pn2 / denom2).astype(np.complex64)
+    del pn_hat, pr_hat, denom2, sqrt_denom
+    s_new = sfft.irfft2(kn_hat * n_hat, s=shape, workers=WORKERS)
+    s_ref = sfft.irfft2(kr_hat * r_hat, s=shape, workers=WORKERS)
+    del n_hat, r_hat
+    # Flux of a point source = S / F_S, with F_S the sum over the full spectrum.
+    flux_scale = _full_spectrum_sum(
+        f_new**2 * f_ref**2 * pn2 * pr2, sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2, shape
+    )
+    del pn2, pr2
+
+    def variance_through(kernel_hat, variance):
+        kernel = sfft.irfft2(kernel_hat, s=shape, workers=WORKERS)
+        return sfft.irfft2(
+            sfft.rfft2(kernel * kernel, workers=WORKERS)
+            * sfft.rfft2(variance.astype(np.float32), workers=WORKERS),
+            s=shape,
+            workers=WORKERS,
+        )
+
+    v_s = variance_through(kn_hat, var_new) + variance_through(kr_hat, var_ref)
+    sx, sy = astrometric_sigma
+    if sx > 0 or sy > 0:
+        for component in (s_new, s_ref):
+            gy, gx = np.gradient(component)
+            v_s += sx**2 * gx**2 + sy**2 * gy**2
+    if flux_sigma > 0:
+        v_s += flux_sigma**2 * (s_new**2 + s_ref**2)
+    score = (s_new - s_ref).astype(np.float32)
+    score_std = np.sqrt(np.maximum(v_s, 1e-30)).astype(np.float32)
+    return Subtraction(
+        difference=difference.astype(np.float32),
+        score=score,
+        score_corr=score / score_std,
+        score_std=score_std,
+        psf_difference=psf_d / psf_d.sum(),
+        flux_scale=flux_scale,
+        f_d=float(f_d),
+    )
+
+
+def _full_spectrum_sum(numerator, denominator, shape):
+    """(1/N) Σ over the full 2-D spectrum of numerator/denominator given rfft halves.
+
+    A real FFT stores columns 0..nx/2; every column except 0 (and nx/2 for even nx) stands
+    for itself and its mirror image.
+    """
+    ratio = numerator / np.maximum(denominator, 1e-30)
+    weights = np.full(ratio.shape[1], 2.0)
+    weights[0] = 1.0
+    if shape[1] % 2 == 0:
+        weights[-1] = 1.0
+    return float((ratio * weights).sum() / (shape[0] * shape[1]))

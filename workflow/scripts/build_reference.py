@@ -1,0 +1,42 @@
+"""Coadd the best-seeing calibrated frames of a field and band into its reference."""
+
+from astropy.io import fits
+from astropy.table import Table
+
+from astrid.astrometry import AlignmentError
+from astrid.fitsio import read_image_product
+from astrid.provenance import stamp
+from astrid.psf import PSFError
+from astrid.reference import (
+    ReferenceError,
+    ReferenceSettings,
+    build_reference,
+    write_missing_reference,
+    write_reference,
+)
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    field, band = snakemake.wildcards.field, snakemake.wildcards.band
+    header = fits.Header({"FIELD": field, "FILTER": band})
+    stamp(header, snakemake.params.code, dict(snakemake.params.settings))
+    if not snakemake.input.frames:
+        write_missing_reference(
+            snakemake.output[0],
+            header,
+            f"no calibrated frames of field {field} in band {band} on the reference nights",
+        )
+    else:
+        frames = [(read_image_product(p), fits.getheader(p, "SCI")) for p in snakemake.input.frames]
+        catalog = Table.read(snakemake.input.catalog[0]) if snakemake.input.catalog else None
+        settings = ReferenceSettings(**snakemake.params.settings, detect_sigma=snakemake.params.detect_sigma)
+        try:
+            reference = build_reference(frames, settings, catalog, band)
+        except (ReferenceError, AlignmentError, PSFError) as error:
+            log.error("no reference for %s %s: %s", field, band, error)
+            write_missing_reference(
+                snakemake.output[0], header, f"reference for field {field} band {band} failed: {error}"
+            )
+        else:
+            reference.header.update(header)
+            write_reference(snakemake.output[0], reference)

@@ -1,0 +1,49 @@
+"""ZOGY subtraction of an aligned frame and its reference."""
+
+from astropy.io import fits
+
+from astrid.align import alignment_failure, write_alignment_failure
+from astrid.difference import subtract_images, write_difference
+from astrid.fitsio import read_image_product
+from astrid.provenance import exposure_header, stamp
+from astrid.reference import read_reference
+from astrid.runtime import logged, time_limit
+
+with logged(snakemake.log[0]) as log:
+    inputs, output = snakemake.input, snakemake.output[0]
+    aligned_header = fits.getheader(inputs.aligned, 0)
+    header = exposure_header(aligned_header)
+    stamp(
+        header,
+        snakemake.params.code,
+        {"flux_error": snakemake.params.flux_error},
+        [("ALNFILE", "ALNSHA", inputs.aligned), ("REFFILE", "REFSHA", inputs.reference)],
+    )
+    failure = alignment_failure(aligned_header)
+    if failure:
+        write_alignment_failure(output, header, *failure)
+    else:
+        with time_limit(snakemake.params.timeout_minutes, f"subtraction of {header['EXPOSURE']}"):
+            new = read_image_product(inputs.aligned)
+            psf_new = fits.getdata(inputs.aligned, "PSF")
+            reference = read_reference(inputs.reference)
+            rms = aligned_header["ALNRMS"]
+            result = subtract_images(
+                new.data,
+                new.variance,
+                new.mask,
+                psf_new,
+                aligned_header["BKGRMS"],
+                reference.data,
+                reference.variance,
+                reference.mask,
+                reference.psf,
+                reference.background_rms,
+                aligned_header["FLXRATIO"],
+                (rms, rms),
+                snakemake.params.flux_error,
+            )
+            header["FLXRATIO"] = aligned_header["FLXRATIO"]
+            header["FWHM"] = aligned_header["FWHM"]
+            write_difference(output, result, reference.wcs.to_header(relax=True), header)
+            log.info("S_corr noise %.3f, D noise %.3f", result.score_noise, result.difference_noise)
