@@ -34,6 +34,7 @@ import pairs  # noqa: E402
 
 # tool name -> (python of its venv, runner), both relative to the repo root
 TOOLS = {
+    "astrid": (".venv/bin/python", "benchmarks/run_astrid.py"),
     "bare_zogy": (".venv/bin/python", "benchmarks/peers/run_bare_zogy.py"),
     "properimage": (".bench/properimage/bin/python", "benchmarks/peers/run_properimage.py"),
     "sfft": (".bench/sfft/bin/python", "benchmarks/peers/run_sfft.py"),

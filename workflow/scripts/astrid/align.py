@@ -88,18 +88,32 @@ def pixel_to_pixel_guess(wcs_image, wcs_ref, x, y):
     return wcs_ref.all_world2pix(ra, dec, 0)
 
 
-def aperture_flux(image, x, y, radius):
-    """Sum of ``image`` in circles of ``radius`` pixels around (x, y) (pixel-centre sampling)."""
-    r = int(np.ceil(radius))
+def aperture_flux(image, x, y, radius, annulus=None):
+    """Sum of ``image`` in circles of ``radius`` pixels around (x, y) (pixel-centre sampling).
+
+    With ``annulus=(r_in, r_out)`` the median of that ring, times the aperture's area, is
+    subtracted: a local background, so that an error of the global background of a fraction
+    of an electron per pixel does not bias the flux of faint stars.
+    """
+    outer = annulus[1] if annulus else radius
+    r = int(np.ceil(outer))
     offsets = np.arange(-r, r + 1)
     dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
+    x, y = np.asarray(x, float), np.asarray(y, float)
     xi, yi = np.round(x).astype(int), np.round(y).astype(int)
-    inside = (dx[None] + xi[:, None, None] - x[:, None, None]) ** 2 + (
+    distance2 = (dx[None] + xi[:, None, None] - x[:, None, None]) ** 2 + (
         dy[None] + yi[:, None, None] - y[:, None, None]
-    ) ** 2 <= radius**2
+    ) ** 2
     rows = np.clip(yi[:, None, None] + dy[None], 0, image.shape[0] - 1)
     cols = np.clip(xi[:, None, None] + dx[None], 0, image.shape[1] - 1)
-    return (image[rows, cols] * inside).sum(axis=(1, 2))
+    values = image[rows, cols]
+    inside = distance2 <= radius**2
+    flux = (values * inside).sum(axis=(1, 2))
+    if annulus:
+        ring = (distance2 >= annulus[0] ** 2) & (distance2 <= annulus[1] ** 2)
+        local = np.nanmedian(np.where(ring, values, np.nan), axis=(1, 2))
+        flux = flux - local * inside.sum(axis=(1, 2))
+    return flux
 
 
 def enclosed_fraction(psf, radius):
@@ -128,7 +142,10 @@ def flux_ratio(image, reference_image, image_stars, ref_stars, radius, max_dista
         raise AlignmentError(NO_MATCH, f"only {paired.sum()} stars paired to scale the fluxes")
     x = np.asarray(ref_stars["x"])[index[paired]]
     y = np.asarray(ref_stars["y"])[index[paired]]
-    ratios = aperture_flux(image, x, y, radius) / aperture_flux(reference_image, x, y, radius)
+    annulus = (radius + 2, radius + 6)
+    ratios = aperture_flux(image, x, y, radius, annulus) / aperture_flux(
+        reference_image, x, y, radius, annulus
+    )
     ratios = ratios[np.isfinite(ratios)]
     median = float(np.median(ratios))
     error = float(1.2533 * 1.4826 * np.median(np.abs(ratios - median)) / np.sqrt(len(ratios)))

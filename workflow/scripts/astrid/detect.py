@@ -17,6 +17,8 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from astrid.sources import local_maxima
+
 CANDIDATE_COLUMNS = [
     "candidate_id",
     "x",
@@ -56,10 +58,13 @@ def _parabola(minus, centre, plus):
 
 
 def _stamps(image, ys, xs, half, fill=0.0):
-    padded = np.pad(image, half, mode="constant", constant_values=fill)
+    """(n, 2·half+1, 2·half+1) stamps centred on (ys, xs); ``fill`` outside the image."""
     offsets = np.arange(-half, half + 1)
-    dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
-    return padded[ys[:, None, None] + half + dy, xs[:, None, None] + half + dx]
+    rows = ys[:, None, None] + offsets[None, :, None]
+    cols = xs[:, None, None] + offsets[None, None, :]
+    inside = (rows >= 0) & (rows < image.shape[0]) & (cols >= 0) & (cols < image.shape[1])
+    values = image[np.clip(rows, 0, image.shape[0] - 1), np.clip(cols, 0, image.shape[1] - 1)]
+    return np.where(inside, values, fill)
 
 
 def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm, settings, exposure):
@@ -90,8 +95,7 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
     """
     sub = diff.subtraction
     score_corr = np.where(diff.bad, 0.0, sub.score_corr)
-    peaks = (score_corr == ndimage.maximum_filter(score_corr, size=5)) & (score_corr >= settings.threshold)
-    ys, xs = np.nonzero(peaks)
+    ys, xs = local_maxima(score_corr, settings.threshold - 1e-6)
     order = np.argsort(score_corr[ys, xs])[::-1][: settings.max_candidates]
     ys, xs = ys[order], xs[order]
     s = sub.score
@@ -99,7 +103,13 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
     dy = _parabola(s[np.maximum(ys - 1, 0), xs], s[ys, xs], s[np.minimum(ys + 1, s.shape[0] - 1), xs])
     x, y = xs + dx, ys + dy
     # S is smooth (a matched filter): a cubic spline gives its height at the sub-pixel peak.
-    peak_score = ndimage.map_coordinates(s, [y, x], order=3, mode="nearest") if len(x) else np.zeros(0)
+    patches = _stamps(s, ys, xs, 3)
+    peak_score = np.array(
+        [
+            ndimage.map_coordinates(patch, [[3 + oy], [3 + ox]], order=3, mode="nearest")[0]
+            for patch, oy, ox in zip(patches, dy, dx, strict=True)
+        ]
+    )
     flux = peak_score / sub.flux_scale
     flux_err = sub.score_std[ys, xs] / sub.flux_scale
     table = Table()

@@ -19,7 +19,7 @@ DESCRIPTIONS = {
     COSMIC_RAY: "cosmic ray (L.A.Cosmic)",
     NONFINITE: "non-finite value in an input",
     NO_DATA: "no data (outside the frame after resampling)",
-    SCORE_BAD: "difference score unreliable (masked footprint or edge)",
+    SCORE_BAD: "score unreliable (mask footprint or edge)",
 }
 
 

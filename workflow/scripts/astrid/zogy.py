@@ -20,8 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
-WORKERS = -1  # scipy.fft: use every core the job was given (capped by the thread pool)
-
 
 @dataclass
 class Subtraction:
@@ -36,13 +34,13 @@ class Subtraction:
     f_d: float  # F_D, zero point of D
 
 
-def _psf_otf(psf, shape):
+def _psf_otf(psf, shape, workers):
     """Real FFT of a centred PSF stamp padded to ``shape`` with its centre at pixel (0, 0)."""
     padded = np.zeros(shape, dtype=np.float32)
     ny, nx = psf.shape
     padded[:ny, :nx] = psf / psf.sum()
     padded = np.roll(padded, (-(ny // 2), -(nx // 2)), axis=(0, 1))
-    return sfft.rfft2(padded, workers=WORKERS)
+    return sfft.rfft2(padded, workers=workers)
 
 
 def _centre_stamp(image, size):
@@ -65,6 +63,7 @@ def subtract(
     f_ref=1.0,
     astrometric_sigma=(0.0, 0.0),
     flux_sigma=0.0,
+    workers=1,
 ):
     """ZOGY subtraction of two registered, background-subtracted images.
 
@@ -87,50 +86,49 @@ def subtract(
         it adds (flux_sigma·S_N)² + (flux_sigma·S_R)² to V(S), so a static star leaves no
         significant residual however bright it is (the score saturates near 1/flux_sigma).
 
+    workers : int
+        Threads of the Fourier transforms (the job's threads).
+
     Returns
     -------
     Subtraction
     """
     shape = new.shape
-    n_hat = sfft.rfft2(new.astype(np.float32), workers=WORKERS)
-    r_hat = sfft.rfft2(ref.astype(np.float32), workers=WORKERS)
-    pn_hat = _psf_otf(psf_new, shape)
-    pr_hat = _psf_otf(psf_ref, shape)
+
+    def forward(image):
+        return sfft.rfft2(np.asarray(image, dtype=np.float32), workers=workers)
+
+    def inverse(spectrum):
+        return sfft.irfft2(spectrum, s=shape, workers=workers)
+
+    n_hat, r_hat = forward(new), forward(ref)
+    pn_hat = _psf_otf(psf_new, shape, workers)
+    pr_hat = _psf_otf(psf_ref, shape, workers)
     pn2, pr2 = np.abs(pn_hat) ** 2, np.abs(pr_hat) ** 2
     denom2 = sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2
-    denom2 = np.maximum(denom2, 1e-12 * denom2.max())
-    sqrt_denom = np.sqrt(denom2)
+    np.maximum(denom2, 1e-12 * denom2.max(), out=denom2)
+    inv_denom2 = 1.0 / denom2
+    inv_sqrt = np.sqrt(inv_denom2)
+    del denom2
     f_d = f_ref * f_new / np.sqrt(sigma_new**2 * f_ref**2 + sigma_ref**2 * f_new**2)
+    # Flux of a point source = S / F_S, with F_S the sum over the full spectrum.
+    flux_scale = _full_spectrum_sum(f_new**2 * f_ref**2 * pn2 * pr2 * inv_denom2, shape)
 
-    difference = sfft.irfft2(
-        (f_ref * pr_hat * n_hat - f_new * pn_hat * r_hat) / sqrt_denom, s=shape, workers=WORKERS
-    )
-    pd_hat = f_ref * f_new * pr_hat * pn_hat / (f_d * sqrt_denom)
-    psf_d = _centre_stamp(sfft.irfft2(pd_hat, s=shape, workers=WORKERS), psf_new.shape[0])
+    difference = inverse((f_ref * pr_hat * n_hat - f_new * pn_hat * r_hat) * inv_sqrt)
+    psf_d = _centre_stamp(inverse(pr_hat * pn_hat * inv_sqrt * (f_ref * f_new / f_d)), psf_new.shape[0])
 
     # S = S_N - S_R with S_N = k_n ⊗ N and S_R = k_r ⊗ R.
-    kn_hat = (f_new * f_ref**2 * np.conj(pn_hat) * pr2 / denom2).astype(np.complex64)
-    kr_hat = (f_ref * f_new**2 * np.conj(pr_hat) * pn2 / denom2).astype(np.complex64)
-    del pn_hat, pr_hat, denom2, sqrt_denom
-    s_new = sfft.irfft2(kn_hat * n_hat, s=shape, workers=WORKERS)
-    s_ref = sfft.irfft2(kr_hat * r_hat, s=shape, workers=WORKERS)
+    kn_hat = np.conj(pn_hat) * (pr2 * inv_denom2 * (f_new * f_ref**2))
+    kr_hat = np.conj(pr_hat) * (pn2 * inv_denom2 * (f_ref * f_new**2))
+    del pn_hat, pr_hat, pn2, pr2, inv_denom2, inv_sqrt
+    s_new = inverse(kn_hat * n_hat)
+    s_ref = inverse(kr_hat * r_hat)
     del n_hat, r_hat
-    # Flux of a point source = S / F_S, with F_S the sum over the full spectrum.
-    flux_scale = _full_spectrum_sum(
-        f_new**2 * f_ref**2 * pn2 * pr2, sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2, shape
-    )
-    del pn2, pr2
-
-    def variance_through(kernel_hat, variance):
-        kernel = sfft.irfft2(kernel_hat, s=shape, workers=WORKERS)
-        return sfft.irfft2(
-            sfft.rfft2(kernel * kernel, workers=WORKERS)
-            * sfft.rfft2(variance.astype(np.float32), workers=WORKERS),
-            s=shape,
-            workers=WORKERS,
-        )
-
-    v_s = variance_through(kn_hat, var_new) + variance_through(kr_hat, var_ref)
+    # V(S) = V_N ⊗ k_n² + V_R ⊗ k_r², both in one inverse transform.
+    kn, kr = inverse(kn_hat), inverse(kr_hat)
+    del kn_hat, kr_hat
+    v_s = inverse(forward(kn * kn) * forward(var_new) + forward(kr * kr) * forward(var_ref))
+    del kn, kr
     sx, sy = astrometric_sigma
     if sx > 0 or sy > 0:
         for component in (s_new, s_ref):
@@ -151,15 +149,14 @@ def subtract(
     )
 
 
-def _full_spectrum_sum(numerator, denominator, shape):
-    """(1/N) Σ over the full 2-D spectrum of numerator/denominator given rfft halves.
+def _full_spectrum_sum(values, shape):
+    """(1/N) Σ over the full 2-D spectrum of ``values`` given as rfft halves.
 
     A real FFT stores columns 0..nx/2; every column except 0 (and nx/2 for even nx) stands
     for itself and its mirror image.
     """
-    ratio = numerator / np.maximum(denominator, 1e-30)
-    weights = np.full(ratio.shape[1], 2.0)
+    weights = np.full(values.shape[1], 2.0)
     weights[0] = 1.0
     if shape[1] % 2 == 0:
         weights[-1] = 1.0
-    return float((ratio * weights).sum() / (shape[0] * shape[1]))
+    return float((values.sum(axis=0, dtype=np.float64) * weights).sum() / (shape[0] * shape[1]))
