@@ -58,12 +58,15 @@ def subtract_images(
     astrometric_sigma=(0.0, 0.0),
     flux_sigma=0.0,
     workers=1,
+    renormalise=False,
 ):
     """ZOGY on an aligned, background-subtracted frame and its reference.
 
     Masked pixels are set to zero (the background) with the background variance before the
     Fourier transforms, and the score is flagged ``bad`` within the PSF footprint of any
-    masked pixel and near the edges, where the periodic transforms wrap.
+    masked pixel and near the edges, where the periodic transforms wrap. With
+    ``renormalise``, S_corr is divided by its measured robust spread (for inputs with
+    correlated noise); ``score_noise`` is always the spread before that.
     """
     bits, bad = combined_mask(new_mask, ref_mask, psf_new.shape[0], edge=psf_new.shape[0])
     masked = bits != 0
@@ -90,6 +93,12 @@ def subtract_images(
     good = ~bad[::4, ::4]
     score_noise = float(mad_std(result.score_corr[::4, ::4][good])) if good.any() else np.nan
     difference_noise = float(mad_std(result.difference[::4, ::4][good])) if good.any() else np.nan
+    if renormalise and np.isfinite(score_noise) and score_noise > 0:
+        # For images whose noise is correlated (resampled or stacked by other software) the
+        # per-pixel variance misjudges the noise at the PSF's scale: rescale S_corr to unit
+        # robust spread. ``score_noise`` keeps the value measured before.
+        result.score_corr /= score_noise
+        result.score_std *= score_noise
     return DifferenceResult(result, bits, bad, score_noise, difference_noise)
 
 
@@ -172,6 +181,7 @@ def difference_aligned_pair(
     astrometric_sigma=(0.02, 0.02),
     detect_sigma=10.0,
     workers=1,
+    renormalise=False,
 ):
     """Difference two images already on one grid, measuring all that ZOGY needs from them.
 
@@ -214,5 +224,6 @@ def difference_aligned_pair(
         astrometric_sigma,
         flux_error,
         workers,
+        renormalise=renormalise,
     )
     return PairDifference(result, psf_n, psf_r, stars_n, stars_r, ratio)
