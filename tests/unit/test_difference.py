@@ -166,8 +166,11 @@ def test_flux_pulls_are_unit_normal_and_unbiased(injected):
     pulls = (detected[:, 3] - detected[:, 1]) / detected[:, 4]
     assert len(pulls) > 400
     assert np.std(pulls) == pytest.approx(1.0, abs=0.1)
-    bias = np.median(detected[:, 3] / detected[:, 1]) - 1
-    assert abs(bias) < 0.01
+    ratio = detected[:, 3] / detected[:, 1]
+    bias = np.median(ratio) - 1
+    # At most 1 % of bias, allowing for the statistical error of the median of these fluxes.
+    error_of_median = 1.2533 * np.std(ratio) / np.sqrt(len(ratio))
+    assert abs(bias) < 0.01 + 2 * error_of_median, f"flux bias {bias:.2%} ± {error_of_median:.2%}"
 
 
 def test_limiting_magnitude_matches_a_5_sigma_source(noise_only):
