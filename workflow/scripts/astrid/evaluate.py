@@ -72,3 +72,26 @@ def match_transients(candidates, transients, catalog, band, radius_arcsec=1.0):
         if rows
         else Table(names=["transient_id", "expected_snr", "found"], dtype=[str, float, bool])
     )
+
+
+def sky_uniformity(data, sky_pixels, box=128):
+    """Largest relative deviation of the sky's median in ``box``² boxes from its overall median."""
+    levels = []
+    for y in range(0, data.shape[0], box):
+        for x in range(0, data.shape[1], box):
+            pixels = data[y : y + box, x : x + box][sky_pixels[y : y + box, x : x + box]]
+            if pixels.size > box:
+                levels.append(np.median(pixels))
+    levels = np.asarray(levels)
+    return float(np.max(np.abs(levels / np.median(levels) - 1)))
+
+
+def sky_pulls(data, variance, sky_pixels, sky_level):
+    """Mean and standard deviation of (data − sky) / σ over empty-sky pixels."""
+    pulls = (data[sky_pixels] - sky_level) / np.sqrt(variance[sky_pixels])
+    return float(np.mean(pulls)), float(np.std(pulls))
+
+
+def cosmic_ray_recovery(is_cosmic, injected, star_pixels):
+    """Fraction of injected cosmic-ray pixels masked, and of star pixels wrongly masked."""
+    return float(is_cosmic[injected].mean()), float(is_cosmic[star_pixels].mean())
