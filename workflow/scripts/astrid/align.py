@@ -228,7 +228,7 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings, sa
     out, var, bits = resample(data, variance, mask, registration, reference.data.shape)
     sky, rms = background(out, bits != 0)
     out = np.where(bits & maskbits.NO_DATA, 0.0, out - sky).astype(np.float32)
-    aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma)
+    aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma, background_rms=rms)
     good = psf_stars(aligned_stars, None if saturate_e is None else 0.5 * saturate_e)
     try:
         psf = empirical_psf(out, good, size=settings.psf_size)

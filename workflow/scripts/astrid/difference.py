@@ -205,6 +205,7 @@ def difference_aligned_pair(
             variance,
             mask | np.where(bad, maskbits.NONFINITE, 0).astype(np.uint16),
             threshold=detect_sigma,
+            background_rms=rms,
         )
         images.append((clean, stars, empirical_psf(clean, psf_stars(stars), size=psf_size), rms))
     (n, stars_n, psf_n, rms_n), (r, stars_r, psf_r, rms_r) = images

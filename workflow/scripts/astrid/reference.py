@@ -198,7 +198,7 @@ def build_reference(frames, settings, catalog=None, band=None):
     mask = np.where(covered, 0, any_bits).astype(np.uint16)
     sky, rms = background(coadd, mask != 0)
     coadd = np.where(covered, coadd - sky, 0.0).astype(np.float32)
-    stars = find_stars(coadd, coadd_var, mask, threshold=settings.catalog_sigma)
+    stars = find_stars(coadd, coadd_var, mask, threshold=settings.catalog_sigma, background_rms=rms)
     psf = empirical_psf(coadd, psf_stars(stars), size=settings.psf_size)
     wcs, zeropoint, n_catalog = base_wcs.celestial, np.nan, 0
     if catalog is not None:
