@@ -58,14 +58,25 @@ def raw_night_dir(wildcards):
 
 @lru_cache(maxsize=None)
 def _read_manifest(path, mtime):
+    """The manifest's rows and an index by exposure (cached: input functions call often)."""
     with open(path, newline="") as handle:
-        return tuple(csv.DictReader(handle, delimiter="\t"))
+        rows = tuple(csv.DictReader(handle, delimiter="\t"))
+    return rows, {row["exposure"]: row for row in rows}
+
+
+def _manifest_version(night):
+    """(path, mtime) of a night's manifest; waits for the ingest checkpoint of that night."""
+    path = checkpoints.ingest_night.get(night=night).output.manifest
+    return path, os.path.getmtime(path)
+
+
+def _manifest(night):
+    """Rows of a night's manifest and their index by exposure."""
+    return _read_manifest(*_manifest_version(night))
 
 
 def manifest_rows(night):
-    """Rows of a night's manifest; waits for the ingest checkpoint of that night."""
-    path = checkpoints.ingest_night.get(night=night).output.manifest
-    return _read_manifest(path, os.path.getmtime(path))
+    return _manifest(night)[0]
 
 
 def frames_of(night, frame_type, band=None):
@@ -77,10 +88,10 @@ def frames_of(night, frame_type, band=None):
 
 
 def manifest_row(night, exposure):
-    for row in manifest_rows(night):
-        if row["exposure"] == exposure:
-            return row
-    raise ValueError(f"exposure {exposure} is not in the manifest of night {night}")
+    row = _manifest(night)[1].get(exposure)
+    if row is None:
+        raise ValueError(f"exposure {exposure} is not in the manifest of night {night}")
+    return row
 
 
 # Science frames already calibrated when this run started: they stay targets, and at most
@@ -95,8 +106,16 @@ def calibrated_path(night, exposure):
 
 def scheduled_exposures(night):
     """Science exposures of ``night`` to calibrate in this run (see max_observations)."""
+    # Every night's manifest is needed (and waited for) before the oldest-first choice.
+    versions = tuple((n, _manifest_version(n)) for n in NIGHTS)
+    return _schedule(versions).get(night, [])
+
+
+@lru_cache(maxsize=None)
+def _schedule(versions):
+    """Night → exposures chosen for this run, computed once per set of manifest versions."""
     pending, done = [], set()
-    for n in NIGHTS:
+    for n, _ in versions:
         for row in frames_of(n, "science"):
             key = (float(row["mjd"]), n, row["exposure"])
             if calibrated_path(n, row["exposure"]) in CALIBRATED_AT_START:
@@ -104,7 +123,10 @@ def scheduled_exposures(night):
             else:
                 pending.append(key)
     chosen = done | set(sorted(pending)[: config["max_observations"]])
-    return [exposure for _, n, exposure in sorted(chosen) if n == night]
+    schedule = {}
+    for _, n, exposure in sorted(chosen):
+        schedule.setdefault(n, []).append(exposure)
+    return schedule
 
 
 def master_bands(night):
