@@ -186,8 +186,8 @@ def make_transients(catalog, seed, n_supernovae, n_variables, inner_radius_deg):
     """Transients of one field for the new night.
 
     Supernova-like point sources sit on galaxies, offset from the core by 0.3–1 effective
-    radius; variable stars of r = 17–20 brighten by 0.3–1.5 mag (never to saturation, where
-    no pipeline could measure them). Only sources within
+    radius; variable stars of r = 17.5–20 brighten by 0.3–1.2 mag (never to saturation,
+    where no pipeline could measure them). Only sources within
     ``inner_radius_deg`` of the field centre are used, so every pointing sees them.
     """
     rng = np.random.default_rng([seed, sum(catalog.meta["FIELD"].encode()), 11])
@@ -196,7 +196,7 @@ def make_transients(catalog, seed, n_supernovae, n_variables, inner_radius_deg):
     inner = sep < inner_radius_deg
     hosts = np.flatnonzero(inner & (catalog["kind"] == "galaxy") & (catalog["mag_r"] < 21.5))
     stars = np.flatnonzero(
-        inner & (catalog["kind"] == "star") & (catalog["mag_r"] > 17) & (catalog["mag_r"] < 20)
+        inner & (catalog["kind"] == "star") & (catalog["mag_r"] > 17.5) & (catalog["mag_r"] < 20)
     )
     rows = []
     for k, i in enumerate(rng.choice(hosts, min(n_supernovae, hosts.size), replace=False)):
@@ -219,7 +219,7 @@ def make_transients(catalog, seed, n_supernovae, n_variables, inner_radius_deg):
             }
         )
     for k, i in enumerate(rng.choice(stars, min(n_variables, stars.size), replace=False)):
-        brighten = rng.uniform(0.3, 1.5)
+        brighten = rng.uniform(0.3, 1.2)
         rows.append(
             {
                 "transient_id": f"{catalog.meta['FIELD']}-VAR{k:02d}",
