@@ -19,9 +19,10 @@ class DifferenceResult:
 
 
 # Masked areas whose surroundings are unreliable too (saturated cores and their bleed
-# trails, dead columns, the frame's edge) spoil the score over a PSF footprint; isolated
-# masked pixels (hot pixels, cosmic rays), set to the background, only their own neighbours.
-EXTENDED = maskbits.SATURATED | maskbits.BAD | maskbits.NO_DATA | maskbits.NONFINITE
+# trails, missing data, the frame's edge) spoil the score over a PSF footprint. Thin masked
+# features (hot pixels, cosmic rays, a dead column), set to the background in both images,
+# only spoil their immediate neighbours.
+EXTENDED = maskbits.SATURATED | maskbits.NO_DATA | maskbits.NONFINITE
 
 
 def _grow(mask, radius):
