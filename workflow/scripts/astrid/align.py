@@ -64,21 +64,22 @@ def resample(data, variance, mask, registration, shape):
     var = ndimage.affine_transform(
         variance.astype(np.float32), matrix, offset, output_shape=shape, order=1, mode="constant", cval=0.0
     )
-    grown = ndimage.grey_dilation(mask, size=(3, 3)) if mask.any() else mask
-    bits = ndimage.affine_transform(
-        grown, matrix, offset, output_shape=shape, order=0, mode="constant", cval=0
-    )
-    coverage = ndimage.affine_transform(
-        np.ones(data.shape, np.float32),
-        matrix,
-        offset,
-        output_shape=shape,
-        order=0,
-        mode="constant",
-        cval=0.0,
-    )
+    if mask.any():
+        grown = ndimage.grey_dilation(mask, size=(3, 3))
+        bits = ndimage.affine_transform(
+            grown, matrix, offset, output_shape=shape, order=0, mode="constant", cval=0
+        )
+    else:
+        bits = np.zeros(shape, np.uint16)
+    # Reference pixels whose source position falls outside the image: the map is affine,
+    # so the source coordinates are two outer sums, no interpolation needed.
+    rows, cols = np.arange(shape[0], dtype=np.float32), np.arange(shape[1], dtype=np.float32)
+    src_y = (matrix[0, 0] * rows + offset[0])[:, None] + (matrix[0, 1] * cols)[None, :]
+    src_x = (matrix[1, 0] * rows + offset[1])[:, None] + (matrix[1, 1] * cols)[None, :]
+    coverage = (src_y > -0.5) & (src_y < data.shape[0] - 0.5) & (src_x > -0.5) & (src_x < data.shape[1] - 0.5)
+    del src_y, src_x
     bits = bits.astype(np.uint16)
-    bits[coverage < 0.5] |= maskbits.NO_DATA
+    bits[~coverage] |= maskbits.NO_DATA
     return (out * jacobian).astype(np.float32), (var * jacobian**2).astype(np.float32), bits
 
 
