@@ -83,7 +83,7 @@ rule summarize_night:
         "../envs/astrid.yaml"
     params:
         max_observations=config["max_observations"],
-        code=library_digest("qa"),
+        code=library_digest("qa", "ingest"),
     script:
         "../scripts/summarize_night.py"
 

@@ -8,6 +8,7 @@ is written into every product as ``ASTRIDV``.
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from astrid import __version__
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 # Modules that every product depends on, whatever its stage.
-CORE_MODULES = ("__init__", "provenance", "maskbits", "fitsio")
+CORE_MODULES = ("__init__", "provenance", "maskbits", "fitsio", "runtime")
+_IMPORT = re.compile(r"^\s*from astrid(?:\.(\w+))? import ([\w, ]+)", re.MULTILINE)
 
 
 @lru_cache(maxsize=None)
@@ -23,8 +25,32 @@ def _module_bytes(name):
     return (LIBRARY_DIR / f"{name}.py").read_bytes()
 
 
+@lru_cache(maxsize=None)
+def _imported_modules(name):
+    """Library modules that module ``name`` imports (``from astrid[.x] import ...``)."""
+    found = set()
+    for module, names in _IMPORT.findall(_module_bytes(name).decode()):
+        if module:
+            found.add(module)
+        else:
+            found.update(n.strip() for n in names.split(",") if (LIBRARY_DIR / f"{n.strip()}.py").exists())
+    return found
+
+
+def _with_dependencies(modules):
+    """The modules and everything they import from the library, transitively."""
+    todo, seen = list(modules), set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_imported_modules(name) - seen)
+    return seen
+
+
 def library_digest(*modules):
-    """Short content hash of the named library modules plus the core modules.
+    """Short content hash of the named library modules, the core modules and every library
+    module they import (found in their source), so no dependency is forgotten.
 
     Parameters
     ----------
@@ -37,7 +63,7 @@ def library_digest(*modules):
         ``"<version>+<12 hex digits>"``; it changes whenever one of those files changes.
     """
     digest = hashlib.sha256()
-    for name in sorted(set(CORE_MODULES) | set(modules)):
+    for name in sorted(_with_dependencies(set(CORE_MODULES) | set(modules))):
         digest.update(name.encode())
         digest.update(_module_bytes(name))
     return f"{__version__}+{digest.hexdigest()[:12]}"

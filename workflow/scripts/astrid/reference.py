@@ -177,6 +177,8 @@ def build_reference(frames, settings, catalog=None, band=None):
         )
         for img in images
     ]
+    if not len(good_stars) or not np.all(np.isfinite(scales)):
+        raise ReferenceError("no isolated, unsaturated stars in common to scale the frames' fluxes")
     weights = np.array([s**2 / rms**2 for s, (_, rms) in zip(scales, used, strict=True)])
     numerator = np.zeros(shape, np.float64)
     weight_sum = np.zeros(shape, np.float64)
