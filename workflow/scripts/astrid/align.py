@@ -1,7 +1,7 @@
 """Registering a calibrated frame onto its reference and resampling it onto the reference grid.
 
-Resampling uses a cubic spline (scipy.ndimage) for the image and nearest-pixel transfer for
-the variance and (after a one-pixel growth) the mask. Fluxes are
+Resampling uses a cubic spline (scipy.ndimage) for the image, bilinear interpolation for the
+variance and nearest-pixel transfer (after a one-pixel growth) for the mask. Fluxes are
 conserved: the image is multiplied by the area of a reference pixel in image pixels (the
 determinant of the map), the variance by its square. Reference pixels that fall outside the
 image are masked ``NO_DATA``.
@@ -33,7 +33,7 @@ class AlignSettings:
     psf_size: int = 31
 
 
-def resample(data, variance, mask, registration, shape, fill=None):
+def resample(data, variance, mask, registration, shape):
     """Resample an image onto the reference grid given its registration image → reference.
 
     Parameters
@@ -44,9 +44,6 @@ def resample(data, variance, mask, registration, shape, fill=None):
         Map from image pixels to reference pixels.
     shape : tuple
         Shape of the reference grid.
-    fill : float, optional
-        Value given to masked pixels before the interpolation (default: the image's median;
-        0 for a background-subtracted image).
 
     Returns
     -------
@@ -60,23 +57,12 @@ def resample(data, variance, mask, registration, shape, fill=None):
     # Masked pixels (a dead column divided by a 5 % flat, a cosmic ray) would ring through
     # the cubic spline into their neighbours: give them the image's median level first.
     bad = mask != 0
-    if fill is None:
-        fill = float(np.median(data[~bad])) if (~bad).any() else 0.0
-    clean = np.where(bad, fill, data).astype(np.float32)
+    clean = np.where(bad, np.median(data[~bad]) if (~bad).any() else 0.0, data).astype(np.float32)
     out = ndimage.affine_transform(
-        clean, matrix, offset, output_shape=shape, order=3, mode="constant", cval=0.0, output=np.float32
+        clean, matrix, offset, output_shape=shape, order=3, mode="constant", cval=0.0
     )
-    # The variance is smooth but for sources: the nearest pixel is close enough (a sub-pixel
-    # shift of a star's Poisson term), at a fraction of the cost of interpolating.
     var = ndimage.affine_transform(
-        np.asarray(variance, np.float32),
-        matrix,
-        offset,
-        output_shape=shape,
-        order=0,
-        mode="constant",
-        cval=0.0,
-        output=np.float32,
+        variance.astype(np.float32), matrix, offset, output_shape=shape, order=1, mode="constant", cval=0.0
     )
     if mask.any():
         grown = ndimage.grey_dilation(mask, size=(3, 3))
@@ -220,11 +206,7 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings, sa
     """
     from astrid.psf import PSFError, empirical_psf, psf_fwhm
 
-    # The background is measured once, on the frame's own grid, and subtracted before the
-    # resampling; resampling a smooth background changes nothing but the time it takes.
-    sky, rms = background(data, mask != 0)
-    data = (data - sky).astype(np.float32)
-    stars = find_stars(data, variance, mask, threshold=settings.detect_sigma, background_rms=rms)
+    stars = find_stars(data, variance, mask, threshold=settings.detect_sigma)
     usable = point_like(stars)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -244,21 +226,10 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings, sa
         min_matches=settings.min_matches,
         max_rms=settings.max_rms_px,
     )
-    out, var, bits = resample(data, variance, mask, registration, reference.data.shape, fill=0.0)
-    out[(bits & maskbits.NO_DATA) != 0] = 0.0
-    # The frame's stars, carried onto the reference grid by the registration (no second search).
-    aligned_stars = stars.copy()
-    aligned_stars["x"], aligned_stars["y"] = registration.apply(
-        np.asarray(stars["x"]), np.asarray(stars["y"])
-    )
-    ny, nx = out.shape
-    inside = (
-        (aligned_stars["x"] > 3)
-        & (aligned_stars["x"] < nx - 4)
-        & (aligned_stars["y"] > 3)
-        & (aligned_stars["y"] < ny - 4)
-    )
-    aligned_stars = aligned_stars[inside]
+    out, var, bits = resample(data, variance, mask, registration, reference.data.shape)
+    sky, rms = background(out, bits != 0)
+    out = np.where(bits & maskbits.NO_DATA, 0.0, out - sky).astype(np.float32)
+    aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma, background_rms=rms)
     good = psf_stars(aligned_stars, None if saturate_e is None else 0.5 * saturate_e)
     try:
         psf = empirical_psf(out, good, size=settings.psf_size)
