@@ -186,7 +186,7 @@ class AlignedImage:
     n_stars: int
 
 
-def align_to_reference(data, variance, mask, wcs_header, reference, settings, saturate_e=None):
+def align_to_reference(data, variance, mask, wcs_header, reference, settings):
     """Register a calibrated frame onto a reference and resample it there.
 
     Parameters
@@ -230,7 +230,7 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings, sa
     sky, rms = background(out, bits != 0)
     out = np.where(bits & maskbits.NO_DATA, 0.0, out - sky).astype(np.float32)
     aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma, background_rms=rms)
-    good = psf_stars(aligned_stars, None if saturate_e is None else 0.5 * saturate_e)
+    good = psf_stars(aligned_stars)
     try:
         psf = empirical_psf(out, good, size=settings.psf_size)
     except PSFError as error:

@@ -55,11 +55,3 @@ def psf_fwhm(psf):
     fine = ndimage.zoom(psf, 4, order=3)  # count the area on a 4× finer grid
     area = (fine >= fine.max() / 2).sum() / 16.0
     return float(2 * np.sqrt(area / np.pi))
-
-
-def gaussian_psf(sigma, size=31):
-    """A unit-sum circular Gaussian PSF stamp (for tests and simple models)."""
-    half = size // 2
-    yy, xx = np.mgrid[-half : half + 1, -half : half + 1]
-    psf = np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
-    return psf / psf.sum()

@@ -243,12 +243,11 @@ def _isolated(x, y, flux, radius):
     return isolated
 
 
-def psf_stars(stars, saturation_peak=None, min_snr=20.0, max_stars=100):
-    """Stars fit to model the PSF or to tie images: isolated, unmasked, round, well measured."""
+def psf_stars(stars, min_snr=20.0, max_stars=100):
+    """Stars fit to model the PSF or to tie images: isolated, unmasked (so unsaturated),
+    round, well measured."""
     good = stars["isolated"] & ~stars["masked"] & (stars["snr"] > min_snr)
     good &= stars["elongation"] < 1.5
-    if saturation_peak is not None:
-        good &= stars["peak"] < saturation_peak
     fwhm = np.median(stars["fwhm"][good]) if good.any() else np.nan
     good &= np.abs(stars["fwhm"] - fwhm) < 0.3 * fwhm  # drop galaxies and blends
     return stars[good][:max_stars]
