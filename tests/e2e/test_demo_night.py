@@ -4,6 +4,7 @@ A small demo (512² pixels, one field, one band) keeps this to a minute or two o
 the full-size figures come from `make run`.
 """
 
+import json
 import re
 
 import numpy as np
@@ -20,10 +21,17 @@ demo:
   fields: [{name: F01, ra: 150.1, dec: 2.2}]
   bands: [r]
   reference_exposures: 3
-  new_exposures: 2
+  new_exposures: 3  # three frames: one each for the real/bogus train, validation and test splits
   calibration_frames: 3
 align:
   max_rms_px: 1.0  # a 512² frame has only a few dozen stars to register with
+realbogus:
+  # A 512² frame holds few fakes: inject densely, train briefly, and gate leniently (the
+  # gate at 0.85 is tested in tests/unit/test_lifecycle.py and met by `make run`).
+  min_f1_score: 0.5
+  injection: {per_megapixel: 150.0, min_separation: 20.0}
+  samples: {passes: 4}
+  training: {epochs: 6}
 """
 PROFILE = str(REPO / "profiles" / "test")
 
@@ -73,7 +81,7 @@ def test_max_observations_takes_the_oldest_frames_first(demo_run):
 def test_the_next_run_processes_the_rest_and_keeps_what_was_done(demo_run):
     workdir = demo_run["dir"]
     all_calibrated = sorted((workdir / "results" / "calibrated").glob("*/*.fits"))
-    assert len(all_calibrated) == 5
+    assert len(all_calibrated) == 6
     for path, stamp in demo_run["stamps"].items():
         assert path.stat().st_mtime_ns == stamp, f"{path.name} was redone"
 
@@ -109,7 +117,9 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
     (workdir / "change.yaml").write_text("calibration:\n  cosmic_rays:\n    sigclip: 5.0\n")
     result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "change.yaml"))
     jobs = jobs_in_dry_run(result.stdout)
-    assert jobs.pop("calibrate_exposure") == 5
+    assert jobs.pop("calibrate_exposure") == 6
+    # The champion exists: new samples are made and the night re-scored and re-checked,
+    # but no new model is trained outside the drift check.
     assert set(jobs) == {
         "summarize_calibration",
         "summarize_night",
@@ -118,12 +128,24 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "subtract_reference",
         "detect_candidates",
         "summarize_differences",
+        "make_training_samples",
+        "score_candidates",
+        "check_drift",
+        "decide_retraining",
         "all",
     }
     # A detection threshold change reruns detection and what follows, nothing before it.
     (workdir / "threshold.yaml").write_text("detect:\n  threshold: 6.0\n")
     result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "threshold.yaml"))
-    assert set(jobs_in_dry_run(result.stdout)) == {"detect_candidates", "summarize_differences", "all"}
+    assert set(jobs_in_dry_run(result.stdout)) == {
+        "detect_candidates",
+        "summarize_differences",
+        "make_training_samples",
+        "score_candidates",
+        "check_drift",
+        "decide_retraining",
+        "all",
+    }
 
 
 def test_demo_transients_are_in_the_candidate_tables(demo_run):
@@ -163,3 +185,46 @@ def test_report_is_self_contained_with_summary_and_plots(demo_run):
         "candidates.png",
     ):
         assert needle in text, needle
+
+
+def test_candidates_are_scored_by_the_champion_trained_first(demo_run):
+    from astropy.table import Table
+
+    from astrid.registry import champion
+
+    workdir = demo_run["dir"]
+    training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
+    assert training["promoted"] and training["champion_after"] == training["version"] == 1
+    version, run_id = champion(f"sqlite:///{workdir / 'results' / 'mlflow' / 'mlflow.db'}", "astrid-realbogus")
+    assert (version, run_id) == (1, training["run_id"])
+    scored = sorted((workdir / "results" / "scored" / "20261127").glob("*.ecsv"))
+    assert len(scored) == 3
+    for path in scored:
+        table = Table.read(path, format="ascii.ecsv")
+        candidates = Table.read(workdir / "results" / "candidates" / "20261127" / path.name, format="ascii.ecsv")
+        assert list(table["candidate_id"]) == list(candidates["candidate_id"])
+        assert table.meta["RBVERS"] == 1 and table.meta["RBRUNID"] == run_id
+        assert np.all((table["rb_score"] >= 0) & (table["rb_score"] <= 1))
+        assert np.all(table["rb_model_version"] == 1)
+    drift = json.loads((workdir / "results" / "drift" / "20261127.json").read_text())
+    assert drift["model_version"] == 1 and drift["figures"]["samples"] > 0
+    retraining = json.loads((workdir / "results" / "models" / "realbogus" / "retraining.json").read_text())
+    assert retraining["new_nights"] == [] and retraining["champion"] == 1
+
+
+def test_bright_demo_transients_score_real(demo_run):
+    from astropy.table import Table
+
+    from astrid.evaluate import match_transients
+
+    workdir = demo_run["dir"]
+    transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
+    catalog = Table.read(workdir / "results" / "demo" / "catalogs" / "F01.ecsv")
+    checked = 0
+    for path in sorted((workdir / "results" / "scored" / "20261127").glob("*.ecsv")):
+        table = Table.read(path, format="ascii.ecsv")
+        matches = match_transients(table, transients, catalog, "r")
+        for row in matches[(matches["expected_snr"] >= 10) & matches["found"]]:
+            assert table["rb_score"][row["candidate"]] >= table.meta["RBTHRESH"], row
+            checked += 1
+    assert checked >= 2

@@ -1,14 +1,18 @@
 # Shared helpers: nights, the manifest that drives the DAG, scheduling, provenance params.
 import csv
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 
 from astrid.provenance import library_digest
 
 
 wildcard_constraints:
     night=r"[0-9]{8}",
+    version=r"[0-9]+",
     exposure=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     band=r"[A-Za-z0-9_]+",
     field=r"[A-Za-z0-9_-]+",
@@ -179,7 +183,98 @@ def night_products(wildcards):
                 f"results/qa/{night}/difference.png",
                 f"results/qa/{night}/candidates.png",
             ]
+            scored = [
+                f"results/scored/{night}/{exposure}.ecsv"
+                for exposure in differenced_exposures(night)
+            ]
+            products += scored + ([f"results/drift/{night}.json"] if scored else [])
+    # The daily retraining check, once there is anything scored to check.
+    if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):
+        products.append(f"{MODEL_DIR}/retraining.json")
     return products
+
+
+# --- the real/bogus model (rules/realbogus.smk, score.smk, drift.smk)
+
+REALBOGUS = config["realbogus"]
+DIFFERENCE_NIGHTS = [n for n in NIGHTS if n not in REFERENCE_NIGHTS]
+TRAINING_NIGHTS = REALBOGUS["training_nights"] or DIFFERENCE_NIGHTS
+MODEL_DIR = "results/models/realbogus"
+
+
+def demo_truth(wildcards):
+    return [f"results/demo/truth/{wildcards.night}.fits"] if DEMO["enabled"] else []
+
+
+def training_samples(nights):
+    return [
+        f"results/training/samples/{night}/{exposure}.fits"
+        for night in nights
+        for exposure in differenced_exposures(night)
+    ]
+
+
+def dataset_manifest(wildcards):
+    from astrid.training_set import resolve_manifest
+
+    return str(
+        resolve_manifest(
+            REALBOGUS["dataset_version"],
+            "results/training/dataset.json",
+            "results/training/datasets",
+        )
+    )
+
+
+def lifecycle_settings():
+    keys = ("model_name", "experiment", "threshold", "min_f1_score")
+    return {key: REALBOGUS[key] for key in keys}
+
+
+def training_settings():
+    return {**REALBOGUS["training"], "seed": REALBOGUS["seed"]}
+
+
+def _champion_at_start():
+    """The champion (version, run id) when this workflow started, resolved once.
+
+    The answer travels to every job (local or SLURM) in ASTRID_CHAMPION, so all of them
+    score with the same model even if another run promotes a new one meanwhile. An
+    exported file left from another store (a different run id) is removed, not reused.
+    """
+    from astrid.registry import champion, tracking_uri
+
+    known = os.environ.get("ASTRID_CHAMPION")
+    if known is None:
+        version, run_id = champion(tracking_uri(), REALBOGUS["model_name"])
+        known = f"{version or ''}:{run_id or ''}"
+        os.environ["ASTRID_CHAMPION"] = known
+    version, run_id = known.split(":")
+    if not version:
+        return None
+    info = Path(f"{MODEL_DIR}/v{version}.json")
+    if info.exists() and json.loads(info.read_text()).get("run_id") != run_id:
+        info.unlink()
+        Path(f"{MODEL_DIR}/v{version}.pt").unlink(missing_ok=True)
+    return int(version)
+
+
+CHAMPION_AT_START = _champion_at_start()
+
+
+def champion_model(wildcards):
+    """The exported champion the scores are made with; with no champion yet, the model
+    that the first training promotes."""
+    if CHAMPION_AT_START is not None:
+        return f"{MODEL_DIR}/v{CHAMPION_AT_START}.pt"
+    with open(checkpoints.train_realbogus.get().output[0]) as handle:
+        decision = json.load(handle)
+    if decision["champion_after"] is None:
+        raise WorkflowError(
+            f"no real/bogus model passed the gate: {decision['reason']} "
+            f"(see {checkpoints.train_realbogus.get().output[0]})"
+        )
+    return f"{MODEL_DIR}/v{decision['champion_after']}.pt"
 
 
 # --- the demo (rules/demo.smk)

@@ -3,7 +3,7 @@
 from astropy.io import fits
 
 from astrid.align import alignment_failure, write_alignment_failure
-from astrid.difference import subtract_images, write_difference
+from astrid.difference import subtract_aligned, write_difference
 from astrid.fitsio import read_image_product
 from astrid.provenance import exposure_header, stamp
 from astrid.reference import read_reference
@@ -27,22 +27,7 @@ with logged(snakemake.log[0]) as log:
             new = read_image_product(inputs.aligned)
             psf_new = fits.getdata(inputs.aligned, "PSF")
             reference = read_reference(inputs.reference)
-            rms = aligned_header["ALNRMS"]
-            result = subtract_images(
-                new.data,
-                new.variance,
-                new.mask,
-                psf_new,
-                aligned_header["BKGRMS"],
-                reference.data,
-                reference.variance,
-                reference.mask,
-                reference.psf,
-                reference.background_rms,
-                aligned_header["FLXRATIO"],
-                (rms, rms),
-                snakemake.params.flux_error,
-            )
+            result = subtract_aligned(new, psf_new, aligned_header, reference, snakemake.params.flux_error)
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]
             write_difference(output, result, reference.wcs.to_header(relax=True), header)

@@ -113,7 +113,7 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
     flux = peak_score / sub.flux_scale
     flux_err = sub.score_std[ys, xs] / sub.flux_scale
     table = Table()
-    table["candidate_id"] = [f"{exposure}-{i:04d}" for i in range(len(xs))]
+    table["candidate_id"] = np.array([f"{exposure}-{i:04d}" for i in range(len(xs))], dtype=str)
     table["x"], table["y"] = x, y
     ra, dec = wcs.all_pix2world(x, y, 0) if len(x) else (np.zeros(0), np.zeros(0))
     table["ra"], table["dec"] = ra, dec

@@ -103,6 +103,27 @@ def subtract_images(
     return DifferenceResult(result, bits, bad, score_noise, difference_noise)
 
 
+def subtract_aligned(new, psf_new, aligned_header, reference, flux_error):
+    """ZOGY of an aligned frame (an ``ImageProduct`` with its PSF and alignment header,
+    as ``align_exposure`` writes them) and its :class:`~astrid.reference.Reference`."""
+    rms = aligned_header["ALNRMS"]
+    return subtract_images(
+        new.data,
+        new.variance,
+        new.mask,
+        psf_new,
+        aligned_header["BKGRMS"],
+        reference.data,
+        reference.variance,
+        reference.mask,
+        reference.psf,
+        reference.background_rms,
+        aligned_header["FLXRATIO"],
+        (rms, rms),
+        flux_error,
+    )
+
+
 def write_difference(path, diff, wcs_header, header):
     """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file."""
     from astropy.io import fits

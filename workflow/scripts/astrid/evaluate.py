@@ -35,7 +35,8 @@ def match_transients(candidates, transients, catalog, band, radius_arcsec=1.0):
     Returns
     -------
     Table
-        ``transient_id, kind, expected_snr, found, snr, flux, flux_err, delta_flux``.
+        ``transient_id, kind, expected_snr, found, candidate`` (row of the matching
+        candidate, -1 if none), ``snr, flux, flux_err, delta_flux``.
     """
     zeropoint, limit = float(candidates.meta["REFZP"]), float(candidates.meta["LIMMAG"])
     mine = transients[[tid.startswith(f"{candidates.meta['FIELD']}-") for tid in transients["transient_id"]]]
@@ -61,6 +62,7 @@ def match_transients(candidates, transients, catalog, band, radius_arcsec=1.0):
                 "kind": row["kind"],
                 "expected_snr": flux / sigma,
                 "found": found,
+                "candidate": best if found else -1,
                 "snr": float(candidates["snr"][best]) if found else np.nan,
                 "flux": float(candidates["flux"][best]) if found else np.nan,
                 "flux_err": float(candidates["flux_err"][best]) if found else np.nan,

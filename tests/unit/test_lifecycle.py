@@ -1,0 +1,229 @@
+"""The model's life in a real MLflow store: train, gate, register, promote, roll back, export,
+and the drift check that decides to retrain.
+
+Training data here are small synthetic triplets (a point source on the difference plane is
+real; a hot pixel or a dipole is bogus) so that each training takes seconds; the gate's
+logic is the workflow's own. Tracking goes to a temporary sqlite store, and one test runs a
+real ``mlflow server`` on 127.0.0.1.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from conftest import REPO
+
+from astrid import drift, lifecycle, registry
+from astrid.classifier import TrainSettings
+from astrid.training_set import build_manifest, write_samples
+
+pytest.importorskip("mlflow")
+NAME = "test-realbogus"
+
+
+def synthetic_triplets(rng, n, real, blur=1.2):
+    """n triplets of noise; real ones with a point source on science and difference,
+    bogus ones with a hot pixel or a dipole on the difference."""
+    cube = rng.normal(0, 1, (n, 3, 63, 63)).astype(np.float32)
+    yy, xx = np.mgrid[:63, :63] - 31
+    for i in range(n):
+        amplitude = rng.uniform(4, 40)
+        if real:
+            blob = np.exp(-(xx**2 + yy**2) / (2 * blur**2)) * amplitude
+            cube[i, 0] += blob
+            cube[i, 2] += blob
+        elif rng.random() < 0.5:
+            cube[i, 2, 31, 31] += amplitude * 3
+        else:
+            blob = np.exp(-((xx - 2) ** 2 + yy**2) / 2.88) - np.exp(-((xx + 2) ** 2 + yy**2) / 2.88)
+            cube[i, 2] += blob * amplitude
+    return cube * rng.uniform(1, 100)  # a flux scale the model must not care about
+
+
+def write_frame(path, exposure, rng, n_real=60, n_bogus=60, blur=1.2):
+    real = synthetic_triplets(rng, n_real, True, blur)
+    bogus = synthetic_triplets(rng, n_bogus, False)
+    n = n_real + n_bogus
+    labels = np.r_[np.ones(n_real, np.int8), np.zeros(n_bogus, np.int8)]
+    table = Table(
+        {
+            "label": labels,
+            "kind": np.where(labels == 1, "fake", "hot_pixel"),
+            "snr": rng.uniform(5, 30, n),
+            "elongation": rng.uniform(1, 1.3, n),
+            "neg_frac": rng.uniform(0, 0.5, n),
+            "dipole_min": rng.uniform(-3, 0, n),
+        }
+    )
+    write_samples(path, table, np.concatenate([real, bogus]), fits.Header({"EXPOSURE": exposure, "NIGHT": exposure[:8]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("samples")
+    rng = np.random.default_rng(11)
+    paths = [write_frame(root / f"f{i}.fits", f"20261127-{i:04d}", rng) for i in range(5)]
+    return build_manifest(paths, 0.2, 0.2, seed=3)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    return registry.tracking_uri()
+
+
+FAST = TrainSettings(epochs=3, batch_size=32, learning_rate=3e-3)
+SETTINGS = lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0.85)
+
+
+def test_a_good_model_becomes_champion_and_a_model_below_the_gate_does_not(dataset, store):
+    first = lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    assert first["promoted"] and first["version"] == 1, first["reason"]
+    assert first["metrics"]["f1"] >= 0.85
+    assert registry.champion_version(store, NAME) == 1
+
+    strict = lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=1.01)
+    second = lifecycle.train_and_gate(dataset, FAST, strict, "test")
+    assert not second["promoted"] and second["version"] == 2
+    assert "below min_f1_score" in second["reason"]
+    assert registry.champion_version(store, NAME) == 1
+    rows = {row["version"]: row for row in registry.status(store, NAME)}
+    assert rows[2]["gate"] == "rejected" and "below min_f1_score" in rows[2]["reason"]
+    assert rows[1]["champion"] and not rows[2]["champion"]
+
+
+def test_a_worse_model_does_not_replace_the_champion(dataset, store):
+    good = lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    assert good["promoted"]
+    # One step at a tiny learning rate leaves a network close to its random start.
+    untrained = TrainSettings(epochs=1, batch_size=512, learning_rate=1e-7)
+    lenient = lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0.0)
+    worse = lifecycle.train_and_gate(dataset, untrained, lenient, "test")
+    assert worse["champion_metrics"]["f1"] == pytest.approx(good["metrics"]["f1"])
+    assert worse["metrics"]["f1"] < good["metrics"]["f1"]
+    assert not worse["promoted"] and "worse than the champion" in worse["reason"]
+    assert registry.champion_version(store, NAME) == good["version"]
+
+
+def test_rollback_is_one_command_and_export_carries_the_version(dataset, store, tmp_path):
+    lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    lifecycle.train_and_gate(dataset, FAST, lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0), "test")
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    command = [sys.executable, "-m", "astrid.registry", "--model", NAME]
+    done = subprocess.run([*command, "rollback", "1"], env=env, capture_output=True, text=True, check=True)
+    assert "champion is now version 1" in done.stdout
+    assert registry.champion_version(store, NAME) == 1
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([*command, "rollback", "9"], env=env, capture_output=True, check=True)
+    bundle = registry.export_version(store, NAME, 1, tmp_path / "v1.pt")
+    net, loaded = lifecycle.load_bundle(tmp_path / "v1.pt")
+    assert loaded["model_version"] == bundle["model_version"] == 1
+    assert loaded["dataset_version"] == dataset["version"]
+    rng = np.random.default_rng(4)
+    real = lifecycle.score_cutouts(net, synthetic_triplets(rng, 50, True))
+    bogus = lifecycle.score_cutouts(net, synthetic_triplets(rng, 50, False))
+    assert np.mean(real >= 0.5) > 0.9 and np.mean(bogus < 0.5) > 0.9
+
+
+def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, store, tmp_path):
+    lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    registry.export_version(store, NAME, 1, tmp_path / "v1.pt")
+    net, bundle = lifecycle.load_bundle(tmp_path / "v1.pt")
+    rng = np.random.default_rng(8)
+
+    def night_figures(blur):
+        path = write_frame(tmp_path / f"night{blur}.fits", "20261128-0001", rng, blur=blur)
+        from astrid.training_set import read_samples
+
+        table, cube = read_samples(path)
+        scores = lifecycle.score_cutouts(net, cube)
+        features = {name: np.asarray(table[name], float) for name in drift.DRIFT_FEATURES}
+        return drift.night_drift(bundle["reference"], scores, features, scores[table["label"] == 1], 0.5)
+
+    settings = drift.DriftSettings()
+    same = night_figures(1.2)
+    retrain, reasons = drift.retraining_decision({"20261128": same}, [], settings)
+    assert not retrain, reasons
+    # Sources twice as wide (bad focus, a new camera): real ones stop looking real.
+    blurred = night_figures(4.0)
+    retrain, reasons = drift.retraining_decision({"20261128": blurred}, [], settings)
+    assert retrain and any("recall" in r or "PSI" in r for r in reasons), reasons
+    # Enough new nights retrain even without drift.
+    many = [f"202612{d:02d}" for d in range(1, 8)]
+    assert drift.retraining_decision({"20261128": same}, many, settings)[0]
+
+
+def test_psi_is_zero_for_the_same_distribution_and_large_for_a_shifted_one():
+    rng = np.random.default_rng(2)
+    reference = rng.normal(0, 1, 5000)
+    assert drift.psi(reference, rng.normal(0, 1, 5000)) < 0.02
+    assert drift.psi(reference, rng.normal(1, 1, 5000)) > 0.25
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path, monkeypatch):
+    port = free_port()
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
+            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination", str(tmp_path / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.time() > deadline:
+            server.kill()
+            pytest.fail(f"mlflow server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.chdir(tmp_path)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+    log.close()
+
+
+def test_training_against_a_real_mlflow_server(dataset, mlflow_server, tmp_path):
+    decision = lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    assert decision["promoted"] and decision["tracking_uri"] == mlflow_server
+    assert registry.champion_version(mlflow_server, NAME) == decision["version"]
+    assert not (tmp_path / "results").exists()  # nothing went to the embedded store
+    bundle = registry.export_version(mlflow_server, NAME, decision["version"], tmp_path / "v.pt")
+    assert bundle["run_id"] == decision["run_id"]
+    lifecycle.write_decision(decision, tmp_path / "decision.json")
+    assert json.loads((tmp_path / "decision.json").read_text())["version"] == decision["version"]
+
+
+def test_credentials_never_reach_the_decision_files():
+    uri = "https://alice:s3cret@mlflow.example.org:5000/path"
+    assert "s3cret" not in registry.redacted(uri) and "alice" not in registry.redacted(uri)
+    assert registry.redacted("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"

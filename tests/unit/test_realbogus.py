@@ -1,0 +1,177 @@
+"""Real/bogus training data, the CNN's inputs and its figures of merit.
+
+The injections are checked the way production pipelines check them: a fake put into the
+science frame before subtraction is detected where it was put, with the flux it was given
+within its error. The labelled samples of a frame are made from a seeded aligned pair.
+"""
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from astrid import classifier, training_set
+from astrid.detect import DetectSettings, find_candidates
+from astrid.difference import subtract_images
+from astrid.fitsio import ImageProduct
+from astrid.inject import InjectionSettings, add_point_sources, fake_fluxes, injection_sites
+from astrid.psf import psf_fwhm
+from astrid.reference import Reference
+from astrid.training_set import SampleSettings, frame_samples
+
+SIZE = 512
+
+
+@pytest.fixture(scope="module")
+def aligned_pair():
+    """A seeded aligned frame and its reference, as the workflow hands them to the stage."""
+    from test_difference import render, star_field
+
+    from astrid.difference import difference_aligned_pair
+
+    rng = np.random.default_rng(7)
+    stars = star_field(SIZE, rng)
+    ref, ref_var, ref_mask = render(SIZE, stars, 3.0, rng, sky=300.0)
+    new, new_var, new_mask = render(SIZE, stars, 3.8, rng, sky=600.0, scale=0.9)
+    pair = difference_aligned_pair(new, new_var, new_mask, ref, ref_var, ref_mask)
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.0, 2.0]
+    wcs.wcs.crpix = [SIZE / 2, SIZE / 2]
+    wcs.wcs.cdelt = [-0.5 / 3600, 0.5 / 3600]
+    reference = Reference(ref, ref_var, ref_mask, pair.psf_ref, wcs, pair.stars_ref, 25.0, np.sqrt(300.0))
+    header = fits.Header(
+        {
+            "EXPOSURE": "20261127-0001",
+            "FWHM": psf_fwhm(pair.psf_new),
+            "FLXRATIO": pair.flux_ratio,
+            "BKGRMS": np.sqrt(600.0),
+            "ALNRMS": 0.02,
+        }
+    )
+    return ImageProduct(new, new_var, new_mask, header), pair.psf_new, reference
+
+
+def subtract(product, psf, reference):
+    h = product.header
+    return subtract_images(
+        product.data, product.variance, product.mask, psf, h["BKGRMS"],
+        reference.data, reference.variance, reference.mask, reference.psf, reference.background_rms,
+        h["FLXRATIO"], (0.02, 0.02), 0.01,
+    )  # fmt: skip
+
+
+def test_injected_fakes_are_found_where_put_with_the_flux_given(aligned_pair):
+    product, psf, reference = aligned_pair
+    base = subtract(product, psf, reference)
+    rng = np.random.default_rng(3)
+    settings = InjectionSettings(per_megapixel=150, snr_min=20, snr_max=20, galaxy_fraction=0)
+    sites, _ = injection_sites(base.bad.shape, ~base.bad, Table(), settings, rng)
+    flux, snr = fake_fluxes(
+        sites, base.subtraction.score_std, base.subtraction.flux_scale, product.header["FLXRATIO"], settings, rng
+    )
+    assert len(sites) >= 25
+    data, variance = product.data.copy(), product.variance.copy()
+    add_point_sources(data, variance, psf, sites[:, 0], sites[:, 1], flux, rng)
+    injected = subtract(ImageProduct(data, variance, product.mask, product.header), psf, reference)
+    table, _ = find_candidates(
+        injected, data, reference.data, reference.stars, reference.wcs, 25.0,
+        product.header["FWHM"], DetectSettings(), "x",
+    )  # fmt: skip
+    xy = np.column_stack([table["x"], table["y"]])
+    pulls = []
+    for (x, y), f in zip(sites, flux / product.header["FLXRATIO"], strict=True):
+        distance = np.hypot(*(xy - (x, y)).T)
+        best = int(np.argmin(distance))
+        assert distance[best] < 1.0, f"fake at ({x:.1f}, {y:.1f}) not found within 1 px"
+        pulls.append((table["flux"][best] - f) / table["flux_err"][best])
+    pulls = np.asarray(pulls)
+    assert np.all(np.abs(pulls) < 4), pulls
+    # The mean pull of n fakes is unbiased within 3/sqrt(n); its spread is about one.
+    assert abs(pulls.mean()) < 3 / np.sqrt(len(pulls)) + 0.1
+    assert 0.5 < pulls.std() < 1.6
+
+
+def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
+    product, psf, reference = aligned_pair
+    known = np.array([[100.0, 100.0]])
+    table, cutouts = frame_samples(
+        product, psf, product.header, reference, DetectSettings(), 0.01, np.random.default_rng(5),
+        InjectionSettings(per_megapixel=120), SampleSettings(passes=2, spoiled_passes=1), known,
+    )  # fmt: skip
+    kinds = set(table["kind"])
+    assert {"fake", "cosmic_ray", "hot_pixel"} <= kinds
+    assert kinds & {"misaligned", "psf_mismatch"}
+    assert cutouts.shape == (len(table), 3, 63, 63) and np.isfinite(cutouts).all()
+    assert set(table["label"][table["kind"] == "fake"]) == {1}
+    assert set(table["label"][table["kind"] != "fake"]) == {0}
+    fakes = table[table["kind"] == "fake"]
+    assert len(fakes) > 40
+    # The measured S/N follows the S/N the fakes were given (their own Poisson noise
+    # lowers the bright ones a little).
+    ratio = np.median(fakes["snr"] / fakes["injected_snr"])
+    assert 0.75 < ratio < 1.15, ratio
+    # Nothing is labelled at a known transient.
+    assert np.min(np.hypot(table["x"] - 100, table["y"] - 100)) > 3
+
+
+def test_splits_hold_whole_frames_and_do_not_depend_on_listing_order():
+    frames = [f"2026112{n % 3}-{n:04d}" for n in range(20)]
+    splits = training_set.assign_splits(frames, 0.2, 0.2, seed=1)
+    again = training_set.assign_splits(frames[::-1], 0.2, 0.2, seed=1)
+    assert splits == again
+    counts = {name: sum(v == name for v in splits.values()) for name in training_set.SPLITS}
+    assert counts == {"train": 12, "validation": 4, "test": 4}
+    assert training_set.assign_splits(frames, 0.2, 0.2, seed=2) != splits
+
+
+def test_normalisation_is_independent_of_flux_scale_and_zero_point():
+    rng = np.random.default_rng(0)
+    triplets = rng.normal(100, 5, (4, 3, 63, 63)).astype(np.float32)
+    triplets[:, :, 31, 31] += 200
+    scaled = triplets * 37.0 - 1000.0
+    assert np.allclose(classifier.normalise(triplets), classifier.normalise(scaled), atol=1e-4)
+    flat = np.zeros((1, 3, 63, 63), np.float32)  # an empty plane is not divided by zero
+    assert np.isfinite(classifier.normalise(flat)).all()
+
+
+def test_roc_auc_equals_the_fraction_of_correctly_ordered_pairs():
+    rng = np.random.default_rng(1)
+    labels = rng.random(300) < 0.4
+    scores = rng.normal(labels * 1.0, 1.0)
+    pairs = (scores[labels][:, None] > scores[~labels][None, :]).mean()
+    assert classifier.roc_auc(labels, scores) == pytest.approx(pairs)
+    assert classifier.roc_auc(labels, labels.astype(float)) == 1.0
+    assert classifier.roc_auc(labels, -labels.astype(float)) == 0.0
+
+
+def test_figures_of_merit_count_what_they_say():
+    labels = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    scores = np.array([0.9, 0.8, 0.6, 0.2, 0.7, 0.1, 0.1, 0.1, 0.1, 0.1])
+    snr = np.array([6.0, 6.0, 20, 6.0, 6.0, 9, 9, 9, 9, 9])
+    m = classifier.evaluate(labels, scores, snr, threshold=0.5)
+    assert (m["confusion_tp"], m["confusion_fn"], m["confusion_fp"], m["confusion_tn"]) == (3, 1, 1, 5)
+    assert m["fpr"] == pytest.approx(1 / 6) and m["fnr"] == pytest.approx(1 / 4)
+    assert m["f1"] == pytest.approx(2 * 0.75 * 0.75 / 1.5)
+    # At S/N 6: three real (two called real) and one bogus called real.
+    assert m["completeness_snr6"] == pytest.approx(2 / 3) and m["purity_snr6"] == pytest.approx(2 / 3)
+
+
+def test_class_weights_balance_classes_and_kinds():
+    labels = np.array([1] * 60 + [0] * 40)
+    kinds = np.array(["fake"] * 60 + ["cosmic_ray"] * 36 + ["misaligned"] * 4)
+    w = classifier.class_weights(labels, kinds, max_boost=100)
+    assert w.mean() == pytest.approx(1.0)
+    assert w[labels == 1].sum() == pytest.approx(w[labels == 0].sum())
+    assert w[kinds == "cosmic_ray"].sum() == pytest.approx(w[kinds == "misaligned"].sum())
+
+
+def test_a_job_given_a_gpu_without_cuda_fails_loudly():
+    torch = pytest.importorskip("torch")
+    assert str(classifier.resolve_device(0)) == "cpu"
+    if torch.cuda.is_available():
+        assert classifier.resolve_device(1).type == "cuda"
+    else:
+        with pytest.raises(RuntimeError, match="no CUDA device"):
+            classifier.resolve_device(1)

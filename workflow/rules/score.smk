@@ -1,0 +1,24 @@
+# Real/bogus scores of each frame's candidates, by the champion exported at the start.
+
+
+rule score_candidates:
+    input:
+        table="results/candidates/{night}/{exposure}.ecsv",
+        cutouts="results/cutouts/{night}/{exposure}.fits",
+        model=champion_model,
+    output:
+        "results/scored/{night}/{exposure}.ecsv",
+    log:
+        "logs/score_candidates/{night}/{exposure}.log",
+    benchmark:
+        "benchmarks/rules/score_candidates/{night}/{exposure}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=2000,
+        gpu=REALBOGUS["gpus"],
+    params:
+        batch_size=REALBOGUS["batch_size"],
+        code=library_digest("lifecycle", "classifier"),
+    script:
+        "../scripts/score_candidates.py"

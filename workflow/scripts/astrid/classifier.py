@@ -1,0 +1,263 @@
+"""The real/bogus CNN: normalisation, network, training, scoring and its figures of merit.
+
+The network follows braai (Duev et al. 2019): convolution blocks with pooling and dropout
+and one dense layer, on the science/reference/difference triplet. It is narrower than
+braai (three blocks of 16/32/32 filters, stride-2 pooling from the first block) so that it
+scores well over a thousand cutouts a second on one CPU core.
+
+Each plane of a triplet is normalised by its own median and robust spread and compressed
+with asinh, which makes the input independent of the image's flux scale and zero point.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+PLANES = ("science", "reference", "difference")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Choices of the training; each has a ``realbogus.training.*`` config key."""
+
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.25
+    seed: int = 0
+
+
+def normalise(cutouts, crop=None):
+    """Flux-scale-free planes: (x − median) / robust σ per plane, then asinh(·/5).
+
+    Non-finite pixels become 0. ``crop`` keeps the central crop×crop pixels.
+    """
+    x = np.asarray(cutouts, np.float32)
+    if crop is not None and crop < x.shape[-1]:
+        start = (x.shape[-1] - crop) // 2
+        x = x[..., start : start + crop, start : start + crop]
+    x = np.where(np.isfinite(x), x, np.nan)
+    flat = x.reshape(*x.shape[:2], -1)
+    median = np.nanmedian(flat, axis=2)
+    spread = 1.4826 * np.nanmedian(np.abs(flat - median[..., None]), axis=2)
+    # A plane that is flat (an empty reference, a zero-filled edge) keeps spread 1.
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    median = np.where(np.isfinite(median), median, 0.0)
+    z = (x - median[..., None, None]) / spread[..., None, None]
+    return np.nan_to_num(np.arcsinh(z / 5.0), nan=0.0).astype(np.float32)
+
+
+def build_network(dropout=0.25):
+    """The CNN: 3×63×63 triplet → one logit (real if positive)."""
+    import torch.nn as nn
+
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 31
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 15
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # 7
+        nn.Dropout(dropout),
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, 64),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(64, 1),
+    )
+
+
+def _augment(batch, generator):
+    """Random rotations by multiples of 90° and flips of whole triplets (orientation-free)."""
+    import torch
+
+    k = int(torch.randint(0, 4, (1,), generator=generator))
+    batch = torch.rot90(batch, k, dims=(2, 3))
+    if bool(torch.randint(0, 2, (1,), generator=generator)):
+        batch = torch.flip(batch, dims=(3,))
+    return batch
+
+
+def train(x_train, y_train, x_val, y_val, settings=TrainSettings(), on_epoch=None, threads=1, weights=None):
+    """Train the network on normalised triplets; keep the epoch with the lowest validation loss.
+
+    ``weights`` (one per training sample, mean 1) weigh the loss; by default the two
+    classes weigh the same in total.
+
+    ``on_epoch(epoch, metrics)`` is called after each epoch with the training loss and the
+    validation loss, AUC and accuracy (for live progress and MLflow).
+
+    Returns
+    -------
+    (torch.nn.Module, list of dict)
+        The trained network (eval mode) and the per-epoch metrics.
+    """
+    import torch
+
+    torch.manual_seed(settings.seed)
+    torch.set_num_threads(max(1, threads))
+    generator = torch.Generator().manual_seed(settings.seed)
+    net = build_network(settings.dropout)
+    optimiser = torch.optim.AdamW(
+        net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(1, settings.epochs))
+    if weights is None:
+        weights = class_weights(y_train)
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train.astype(np.float32))
+    wt = torch.from_numpy(np.asarray(weights, np.float32))
+    history, best_loss, best_state = [], math.inf, None
+    for epoch in range(1, settings.epochs + 1):
+        start = time.perf_counter()
+        net.train()
+        order = torch.randperm(len(xt), generator=generator)
+        total = 0.0
+        for begin in range(0, len(order), settings.batch_size):
+            index = order[begin : begin + settings.batch_size]
+            optimiser.zero_grad()
+            loss = (loss_fn(net(_augment(xt[index], generator)).squeeze(1), yt[index]) * wt[index]).mean()
+            loss.backward()
+            optimiser.step()
+            total += float(loss.detach()) * len(index)
+        schedule.step()
+        val_scores = predict(net, x_val, threads=threads)
+        with np.errstate(divide="ignore"):
+            val_loss = float(
+                -np.mean(
+                    y_val * np.log(np.clip(val_scores, 1e-7, 1))
+                    + (1 - y_val) * np.log(np.clip(1 - val_scores, 1e-7, 1))
+                )
+            )
+        metrics = {
+            "train_loss": total / len(order),
+            "val_loss": val_loss,
+            "val_auc": roc_auc(y_val, val_scores),
+            "val_accuracy": float(np.mean((val_scores >= 0.5) == (y_val == 1))),
+            "epoch_seconds": time.perf_counter() - start,
+        }
+        history.append(metrics)
+        if val_loss < best_loss:
+            best_loss = val_loss
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+    net.load_state_dict(best_state)
+    return net.eval(), history
+
+
+def class_weights(labels, groups=None, max_boost=5.0):
+    """Per-sample loss weights (mean 1): both classes weigh the same in total, and within a
+    class each group (sample kind) too, a rare group boosted at most ``max_boost`` times."""
+    labels = np.asarray(labels).astype(bool)
+    groups = np.asarray(labels if groups is None else groups).astype(str)
+    weights = np.ones(len(labels))
+    for cls in (False, True):
+        members = labels == cls
+        if not members.any():
+            continue
+        kinds, counts = np.unique(groups[members], return_counts=True)
+        share = members.sum() / len(kinds)
+        for kind, count in zip(kinds, counts, strict=True):
+            weights[members & (groups == kind)] = min(share / count, max_boost)
+        weights[members] *= 0.5 * len(labels) / weights[members].sum()
+    return weights
+
+
+def resolve_device(gpus):
+    """The torch device of a job given ``gpus`` GPUs; CUDA that is missing is an error."""
+    import torch
+
+    if gpus and gpus > 0:
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"the job was given {gpus} GPU(s) (resources gpu={gpus}) but torch sees no CUDA device "
+                f"(torch {torch.__version__}, CUDA build {torch.version.cuda}); "
+                "run it on a GPU node or set realbogus.gpus: 0"
+            )
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def predict(net, x, batch_size=1024, device=None, threads=None):
+    """Real/bogus scores in [0, 1] of normalised triplets ``x`` (n, 3, h, w)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = device or torch.device("cpu")
+    net = net.to(device).eval()
+    scores = np.empty(len(x), np.float32)
+    with torch.inference_mode():
+        for begin in range(0, len(x), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(x[begin : begin + batch_size])).to(device)
+            scores[begin : begin + len(batch)] = torch.sigmoid(net(batch)).squeeze(1).float().cpu().numpy()
+    return scores
+
+
+def roc_auc(labels, scores):
+    """Area under the ROC curve (the Mann–Whitney statistic, ties counted half)."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels).astype(bool)
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_curve(labels, scores):
+    """False- and true-positive rates at every distinct threshold (for plots)."""
+    labels = np.asarray(labels).astype(bool)
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    tp = np.cumsum(labels[order])
+    fp = np.cumsum(~labels[order])
+    return np.r_[0, fp / max(1, (~labels).sum())], np.r_[0, tp / max(1, labels.sum())]
+
+
+def confusion(labels, scores, threshold):
+    labels = np.asarray(labels).astype(bool)
+    called = np.asarray(scores) >= threshold
+    return {
+        "tp": int((called & labels).sum()),
+        "fp": int((called & ~labels).sum()),
+        "tn": int((~called & ~labels).sum()),
+        "fn": int((~called & labels).sum()),
+    }
+
+
+def _ratio(a, b):
+    return float(a / b) if b else float("nan")
+
+
+def evaluate(labels, scores, snr, threshold, snr_bin=(5.5, 6.5)):
+    """Figures of merit at the operating ``threshold``.
+
+    ``completeness_snr6`` and ``purity_snr6`` count the candidates whose measured S/N lies
+    in ``snr_bin`` (Rubin's requirement is stated at S/N 6).
+    """
+    c = confusion(labels, scores, threshold)
+    precision = _ratio(c["tp"], c["tp"] + c["fp"])
+    recall = _ratio(c["tp"], c["tp"] + c["fn"])
+    in_bin = (np.asarray(snr) >= snr_bin[0]) & (np.asarray(snr) < snr_bin[1])
+    b = confusion(np.asarray(labels)[in_bin], np.asarray(scores)[in_bin], threshold)
+    return {
+        "roc_auc": roc_auc(labels, scores),
+        "f1": _ratio(2 * precision * recall, precision + recall) if precision + recall else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "fpr": _ratio(c["fp"], c["fp"] + c["tn"]),
+        "fnr": _ratio(c["fn"], c["fn"] + c["tp"]),
+        "completeness_snr6": _ratio(b["tp"], b["tp"] + b["fn"]),
+        "purity_snr6": _ratio(b["tp"], b["tp"] + b["fp"]),
+        "n_real": int(np.sum(labels)),
+        "n_bogus": int(len(labels) - np.sum(labels)),
+        **{f"confusion_{k}": v for k, v in c.items()},
+    }

@@ -1,0 +1,85 @@
+"""Drift of a night against the champion's training set, and the retraining decision."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import ks_2samp
+
+DRIFT_FEATURES = ("snr", "elongation", "neg_frac", "dipole_min")
+
+
+@dataclass(frozen=True)
+class DriftSettings:
+    """Thresholds of the daily check; each has a ``realbogus.drift.*`` config key."""
+
+    max_psi: float = 0.25  # population stability index of the score distribution
+    max_ks: float = 0.25  # Kolmogorov–Smirnov statistic of any key feature
+    min_recall: float = 0.90  # champion's recall on the night's injected fakes
+    max_new_nights: int = 7  # nights not in the champion's training set before retraining
+
+
+def psi(reference, current, bins=10):
+    """Population stability index of ``current`` against ``reference`` (deciles of the
+    reference; 0.1–0.25 is a moderate shift, above 0.25 a large one)."""
+    reference, current = np.asarray(reference, float), np.asarray(current, float)
+    if not len(reference) or not len(current):
+        return float("nan")
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    edges[0], edges[-1] = -np.inf, np.inf
+    expected = np.histogram(reference, edges)[0] / len(reference)
+    actual = np.histogram(current, edges)[0] / len(current)
+    expected, actual = np.clip(expected, 1e-4, None), np.clip(actual, 1e-4, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def night_drift(reference, scores, features, fake_scores, threshold):
+    """Drift figures of one night.
+
+    Parameters
+    ----------
+    reference : dict
+        ``scores`` and ``features`` (name → array) of the champion's test split.
+    scores, features :
+        The same for the night's labelled samples (made as the training set's are).
+    fake_scores : array
+        Scores of the night's injected fakes that were detected.
+    threshold : float
+        Operating threshold of the champion.
+    """
+    figures = {
+        "score_psi": psi(reference["scores"], scores),
+        "fake_recall": float(np.mean(np.asarray(fake_scores) >= threshold))
+        if len(fake_scores)
+        else float("nan"),
+        "samples": int(len(scores)),
+    }
+    for name in DRIFT_FEATURES:
+        ref, now = np.asarray(reference["features"][name], float), np.asarray(features[name], float)
+        ref, now = ref[np.isfinite(ref)], now[np.isfinite(now)]
+        figures[f"ks_{name}"] = float(ks_2samp(ref, now).statistic) if len(ref) and len(now) else float("nan")
+    return figures
+
+
+def retraining_decision(nights, new_nights, settings):
+    """Whether to retrain, and every reason, from the drift figures of each night.
+
+    ``nights`` maps night → figures of :func:`night_drift`; ``new_nights`` lists the nights
+    processed since the champion's training set was built.
+    """
+    reasons = []
+    for night, figures in sorted(nights.items()):
+        if figures["score_psi"] > settings.max_psi:
+            reasons.append(f"{night}: score PSI {figures['score_psi']:.3f} > {settings.max_psi}")
+        for name in DRIFT_FEATURES:
+            value = figures[f"ks_{name}"]
+            if value > settings.max_ks:
+                reasons.append(f"{night}: KS of {name} {value:.3f} > {settings.max_ks}")
+        if figures["fake_recall"] < settings.min_recall:
+            reasons.append(
+                f"{night}: recall on injected fakes {figures['fake_recall']:.3f} < {settings.min_recall}"
+            )
+    if len(new_nights) >= settings.max_new_nights:
+        reasons.append(
+            f"{len(new_nights)} nights not in the training set ≥ max_new_nights {settings.max_new_nights}"
+        )
+    return bool(reasons), reasons

@@ -1,0 +1,141 @@
+"""Fake sources and artefacts put into aligned science frames before subtraction.
+
+Production pipelines measure completeness and train real/bogus classifiers on point sources
+injected into the science image before it is differenced, so that their cutouts carry the
+real subtraction noise. The same frames also receive deliberate artefacts (unmasked cosmic
+rays, hot pixels, bad column segments), the commonest bogus detections of a real camera.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.table import Table
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class InjectionSettings:
+    """Choices of the injections; each has a ``realbogus.injection.*`` config key."""
+
+    per_megapixel: float = 40.0  # fakes per million pixels in each pass
+    snr_min: float = 3.0
+    snr_max: float = 100.0
+    galaxy_fraction: float = 0.5  # fakes placed on a galaxy of the reference (when it has any)
+    artefacts_per_megapixel: float = 25.0  # cosmic rays, hot pixels and bad columns together
+    min_separation: float = 25.0  # pixels between any two injected things
+
+
+def shifted_psf(psf, dx, dy):
+    """``psf`` moved by a sub-pixel (dx, dy), by a Fourier shift (no smoothing of the core)."""
+    spectrum = ndimage.fourier_shift(np.fft.fft2(psf), (dy, dx))
+    return np.fft.ifft2(spectrum).real
+
+
+def add_point_sources(image, variance, psf, x, y, flux, rng):
+    """Add point sources of ``flux`` electrons at (x, y), with their Poisson noise.
+
+    ``psf`` is the image's own PSF (unit sum). The variance plane grows by the sources'
+    expected counts, as it would for a star that was really there.
+    """
+    half = psf.shape[0] // 2
+    for xi, yi, fi in zip(x, y, flux, strict=True):
+        cx, cy = int(round(xi)), int(round(yi))
+        stamp = fi * np.clip(shifted_psf(psf, xi - cx, yi - cy), 0, None)
+        y0, y1 = max(cy - half, 0), min(cy + half + 1, image.shape[0])
+        x0, x1 = max(cx - half, 0), min(cx + half + 1, image.shape[1])
+        part = stamp[y0 - (cy - half) : y1 - (cy - half), x0 - (cx - half) : x1 - (cx - half)]
+        image[y0:y1, x0:x1] += rng.normal(part, np.sqrt(part)).astype(image.dtype)
+        variance[y0:y1, x0:x1] += part.astype(variance.dtype)
+
+
+def _free_positions(candidates, taken, min_separation, count):
+    """Up to ``count`` of ``candidates`` (k, 2), each ≥ ``min_separation`` from every other
+    chosen one and from ``taken``."""
+    chosen = list(taken)
+    out = []
+    for position in candidates:
+        if len(out) == count:
+            break
+        if chosen and np.min(np.hypot(*(np.asarray(chosen) - position).T)) < min_separation:
+            continue
+        chosen.append(position)
+        out.append(position)
+    return np.asarray(out, float).reshape(-1, 2)
+
+
+def injection_sites(shape, usable, galaxies, settings, rng, taken=()):
+    """Positions (x, y) for one pass of fakes: some on galaxies, the rest anywhere usable.
+
+    ``usable`` is a boolean image of where the score can be trusted; ``galaxies`` a table of
+    extended reference sources (``x``, ``y``, ``fwhm``). A fake on a galaxy lands within
+    half the galaxy's FWHM of its centre, like a supernova near its host's core.
+    """
+    count = max(1, int(round(settings.per_megapixel * shape[0] * shape[1] / 1e6)))
+    on_galaxy = np.zeros((0, 2))
+    if len(galaxies) and settings.galaxy_fraction > 0:
+        pick = rng.permutation(len(galaxies))
+        offsets = rng.normal(0, 0.5, (len(pick), 2)) * np.asarray(galaxies["fwhm"])[pick, None] / 2.3548
+        on_galaxy = np.column_stack([galaxies["x"][pick], galaxies["y"][pick]]) + offsets
+    anywhere = rng.uniform([0, 0], [shape[1] - 1, shape[0] - 1], (count * 4, 2))
+
+    def inside(points):
+        xi, yi = np.round(points).astype(int).T
+        ok = (xi >= 0) & (xi < shape[1]) & (yi >= 0) & (yi < shape[0])
+        ok[ok] &= usable[yi[ok], xi[ok]]
+        return points[ok]
+
+    wanted = int(round(count * settings.galaxy_fraction))
+    hosts = _free_positions(inside(on_galaxy), taken, settings.min_separation, wanted)
+    rest = _free_positions(inside(anywhere), [*taken, *hosts], settings.min_separation, count - len(hosts))
+    sites = np.vstack([hosts, rest])
+    return sites, np.r_[np.ones(len(hosts), bool), np.zeros(len(rest), bool)]
+
+
+def fake_fluxes(sites, score_std, flux_scale, flux_ratio, settings, rng):
+    """Science-image fluxes giving optimal S/N log-uniform in [snr_min, snr_max].
+
+    On the difference a point source of reference flux F peaks at S = F·F_S over a noise
+    ``score_std``; the science image carries F × ``flux_ratio`` electrons.
+    """
+    snr = np.exp(rng.uniform(np.log(settings.snr_min), np.log(settings.snr_max), len(sites)))
+    xi, yi = np.round(sites).astype(int).T
+    reference_flux = snr * score_std[yi, xi] / flux_scale
+    return reference_flux * flux_ratio, snr
+
+
+def add_artefacts(image, sites, background_rms, rng):
+    """Cosmic-ray tracks, hot pixels and bad column segments at ``sites`` (unmasked).
+
+    Returns a table ``x, y, kind`` of what was put where.
+    """
+    kinds = rng.choice(["cosmic_ray", "hot_pixel", "bad_column"], len(sites), p=[0.6, 0.25, 0.15])
+    for (x, y), kind in zip(sites, kinds, strict=True):
+        xi, yi = int(round(x)), int(round(y))
+        amplitude = background_rms * np.exp(rng.uniform(np.log(8), np.log(300)))
+        if kind == "hot_pixel":
+            image[yi, xi] += amplitude
+            if rng.random() < 0.3:  # a hot pair
+                image[yi, min(xi + 1, image.shape[1] - 1)] += amplitude * rng.uniform(0.3, 1)
+        elif kind == "cosmic_ray":
+            length = rng.integers(1, 12)
+            angle = rng.uniform(0, np.pi)
+            steps = np.linspace(-length / 2, length / 2, 2 * length + 1)
+            xs = np.clip(np.round(xi + steps * np.cos(angle)).astype(int), 0, image.shape[1] - 1)
+            ys = np.clip(np.round(yi + steps * np.sin(angle)).astype(int), 0, image.shape[0] - 1)
+            ys, xs = np.unique(np.column_stack([ys, xs]), axis=0).T
+            image[ys, xs] += amplitude * rng.uniform(0.5, 1.0, len(ys))
+        else:
+            length = rng.integers(5, 40)
+            y0, y1 = max(yi - length // 2, 0), min(yi + length // 2 + 1, image.shape[0])
+            image[y0:y1, xi] += amplitude * 0.3
+    return Table({"x": sites[:, 0], "y": sites[:, 1], "kind": kinds})
+
+
+def extended_sources(stars, fwhm, factor=1.4):
+    """Sources of the reference wider than ``factor`` × the PSF FWHM: galaxies."""
+    if not len(stars) or "fwhm" not in stars.colnames:
+        return stars[:0]
+    keep = np.asarray(stars["fwhm"]) > factor * fwhm
+    if "masked" in stars.colnames:
+        keep &= ~np.asarray(stars["masked"])
+    return stars[keep]

@@ -1,0 +1,210 @@
+"""The real/bogus model's life in MLflow: tracking store, registration, the champion alias.
+
+Tracking goes to ``MLFLOW_TRACKING_URI`` when it is set (a real ``mlflow server``), else to
+an embedded sqlite store ``results/mlflow/mlflow.db`` with artifacts beside it. Scoring
+never reads the registry: the champion is resolved once, when the workflow starts, and
+exported to ``results/models/realbogus/v<N>.pt`` (see :func:`export_version`).
+
+Command line (``make rollback VERSION=N`` wraps the second)::
+
+    python -m astrid.registry status
+    python -m astrid.registry rollback N
+"""
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+CHAMPION = "champion"
+BUNDLE = "export/realbogus.pt"  # the run artifact the workflow scores with
+
+
+class RegistryError(Exception):
+    """The model registry cannot give what was asked."""
+
+
+def store_dir(results="results"):
+    return Path(results) / "mlflow"
+
+
+def tracking_uri(results="results"):
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store under ``results``."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(store_dir(results) / 'mlflow.db').resolve()}"
+
+
+def redacted(uri):
+    """``uri`` without any user:password part, fit for logs and result files."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if not (parts.password or parts.username):
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
+
+
+def is_embedded(uri):
+    return uri.startswith("sqlite:///")
+
+
+def client(uri):
+    """An ``MlflowClient`` for ``uri`` (the sqlite folder is created when needed)."""
+    if is_embedded(uri):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment(mlflow_client, name, results="results"):
+    """Id of experiment ``name``, created with its artifacts under ``results/mlflow`` when the
+    store is the embedded one (a server keeps its own artifact root)."""
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if is_embedded(mlflow_client.tracking_uri):
+        location = (store_dir(results) / "artifacts").resolve().as_uri()
+    return mlflow_client.create_experiment(name, artifact_location=location)
+
+
+def champion(uri, model_name):
+    """(version, run id) of the champion, or (None, None): no store yet, no model, no alias."""
+    if is_embedded(uri) and not Path(uri.removeprefix("sqlite:///")).exists():
+        return None, None
+    from mlflow.exceptions import MlflowException
+
+    c = client(uri)
+    try:
+        found = c.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException as error:
+        if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "not found" in str(error).lower():
+            return None, None
+        raise RegistryError(f"cannot read the champion of {model_name!r} from {uri}: {error}") from error
+    return int(found.version), found.run_id
+
+
+def champion_version(uri, model_name):
+    """Version number of the champion, or None."""
+    return champion(uri, model_name)[0]
+
+
+def gate(metrics, champion_metrics, min_f1):
+    """Whether a newly trained model replaces the champion, and why.
+
+    ``metrics`` and ``champion_metrics`` were measured on the same held-out test split
+    (``champion_metrics`` is None when there is no champion).
+    """
+    f1 = metrics["f1"]
+    if not f1 >= min_f1:
+        return False, f"F1 {f1:.4f} on the test split is below min_f1_score {min_f1:.4f}"
+    if champion_metrics is not None and f1 < champion_metrics["f1"]:
+        return False, (
+            f"F1 {f1:.4f} is worse than the champion's {champion_metrics['f1']:.4f} on the same test split"
+        )
+    if champion_metrics is None:
+        return True, f"F1 {f1:.4f} ≥ {min_f1:.4f} and there was no champion"
+    return True, f"F1 {f1:.4f} ≥ {min_f1:.4f} and not worse than the champion's {champion_metrics['f1']:.4f}"
+
+
+def register(mlflow_client, model_uri, model_name, promote, reason, tags):
+    """Register the logged model ``model_uri`` as a new version; alias it champion when
+    ``promote``. The gate's decision and reason stay as tags of the version, so a model
+    that was not promoted says why."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, model_name).version
+    for key, value in {"gate": "promoted" if promote else "rejected", "gate_reason": reason, **tags}.items():
+        mlflow_client.set_model_version_tag(model_name, version, key, str(value))
+    if promote:
+        mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
+    return int(version)
+
+
+def version_run(mlflow_client, model_name, version):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version(model_name, str(version))
+    except MlflowException as error:
+        raise RegistryError(
+            f"model {model_name!r} has no version {version} in {mlflow_client.tracking_uri}"
+        ) from error
+
+
+def export_version(uri, model_name, version, path):
+    """Write version ``version``'s bundle to ``path`` with its version number inside."""
+    import torch
+
+    c = client(uri)
+    model_version = version_run(c, model_name, version)
+    with tempfile.TemporaryDirectory() as tmp:
+        local = c.download_artifacts(model_version.run_id, BUNDLE, tmp)
+        bundle = torch.load(local, weights_only=False)
+    bundle.update({"model_name": model_name, "model_version": int(version), "run_id": model_version.run_id})
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    torch.save(bundle, partial)
+    partial.replace(path)
+    return bundle
+
+
+def rollback(uri, model_name, version):
+    """Point the champion alias at an earlier registered ``version`` (recorded as a tag)."""
+    c = client(uri)
+    version_run(c, model_name, version)
+    previous = champion_version(uri, model_name)
+    c.set_registered_model_alias(model_name, CHAMPION, str(version))
+    c.set_model_version_tag(model_name, str(version), "rollback_from", str(previous))
+    return previous
+
+
+def status(uri, model_name):
+    """Every registered version with its gate decision, and which is champion."""
+    c = client(uri)
+    champion = champion_version(uri, model_name)
+    rows = []
+    for v in sorted(c.search_model_versions(f"name='{model_name}'"), key=lambda v: int(v.version)):
+        rows.append(
+            {
+                "version": int(v.version),
+                "champion": int(v.version) == champion,
+                "gate": v.tags.get("gate"),
+                "reason": v.tags.get("gate_reason"),
+                "f1": v.tags.get("test_f1"),
+                "dataset": v.tags.get("dataset_version"),
+            }
+        )
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m astrid.registry", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="astrid-realbogus", help="registered model name")
+    parser.add_argument("--results", default="results", help="results folder of the embedded store")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("status", help="list the registered versions and the champion")
+    back = sub.add_parser("rollback", help="make an earlier version the champion")
+    back.add_argument("version", type=int)
+    args = parser.parse_args(argv)
+    uri = tracking_uri(args.results)
+    if args.command == "status":
+        print(json.dumps(status(uri, args.model), indent=2))
+    else:
+        previous = rollback(uri, args.model, args.version)
+        print(
+            f"{args.model}: champion is now version {args.version} (was {previous}); "
+            "the next run exports it and re-scores every frame with it"
+        )
+
+
+if __name__ == "__main__":
+    main()

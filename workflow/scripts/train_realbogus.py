@@ -1,0 +1,19 @@
+"""Train a real/bogus model on the training set, log it to MLflow, gate and register it."""
+
+import json
+
+from astrid.classifier import TrainSettings
+from astrid.lifecycle import LifecycleSettings, train_and_gate, write_decision
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    with open(snakemake.input.dataset) as handle:
+        manifest = json.load(handle)
+    decision = train_and_gate(
+        manifest,
+        TrainSettings(**snakemake.params.training),
+        LifecycleSettings(**snakemake.params.lifecycle),
+        snakemake.params.code,
+        threads=snakemake.threads,
+    )
+    write_decision(decision, snakemake.output[0])
