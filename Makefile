@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= profiles/default
 REPORT := results/report.html
 
-.PHONY: run test report lint clean
+.PHONY: run test report lint clean mlflow-ui models rollback train
 
 $(STAMP): requirements.txt constraints.txt
 	@echo "Setting up $(VENV) from requirements.txt (a few minutes the first time; log in $(VENV)/install.log)"
@@ -27,6 +27,23 @@ test: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --profile $(PROFILE) --report $(REPORT)
 	@echo "Report of the night: $(abspath $(REPORT))"
+
+# The real/bogus model's registry (MLFLOW_TRACKING_URI when set, else the embedded store).
+MLFLOW_STORE := sqlite:///$(abspath results/mlflow/mlflow.db)
+ASTRID_PY := PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.registry
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-$(MLFLOW_STORE)} --host 127.0.0.1 --workers 1
+
+models: $(STAMP)
+	$(ASTRID_PY) status
+
+rollback: $(STAMP)
+	@test -n "$(VERSION)" || { echo "usage: make rollback VERSION=<registered version>"; exit 2; }
+	$(ASTRID_PY) rollback $(VERSION)
+
+train: $(STAMP)
+	$(BIN)/snakemake --profile $(PROFILE) --forcerun train_realbogus results/models/realbogus/training.json
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -195,13 +195,17 @@ def test_candidates_are_scored_by_the_champion_trained_first(demo_run):
     workdir = demo_run["dir"]
     training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
     assert training["promoted"] and training["champion_after"] == training["version"] == 1
-    version, run_id = champion(f"sqlite:///{workdir / 'results' / 'mlflow' / 'mlflow.db'}", "astrid-realbogus")
+    version, run_id = champion(
+        f"sqlite:///{workdir / 'results' / 'mlflow' / 'mlflow.db'}", "astrid-realbogus"
+    )
     assert (version, run_id) == (1, training["run_id"])
     scored = sorted((workdir / "results" / "scored" / "20261127").glob("*.ecsv"))
     assert len(scored) == 3
     for path in scored:
         table = Table.read(path, format="ascii.ecsv")
-        candidates = Table.read(workdir / "results" / "candidates" / "20261127" / path.name, format="ascii.ecsv")
+        candidates = Table.read(
+            workdir / "results" / "candidates" / "20261127" / path.name, format="ascii.ecsv"
+        )
         assert list(table["candidate_id"]) == list(candidates["candidate_id"])
         assert table.meta["RBVERS"] == 1 and table.meta["RBRUNID"] == run_id
         assert np.all((table["rb_score"] >= 0) & (table["rb_score"] <= 1))

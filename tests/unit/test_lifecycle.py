@@ -63,7 +63,9 @@ def write_frame(path, exposure, rng, n_real=60, n_bogus=60, blur=1.2):
             "dipole_min": rng.uniform(-3, 0, n),
         }
     )
-    write_samples(path, table, np.concatenate([real, bogus]), fits.Header({"EXPOSURE": exposure, "NIGHT": exposure[:8]}))
+    write_samples(
+        path, table, np.concatenate([real, bogus]), fits.Header({"EXPOSURE": exposure, "NIGHT": exposure[:8]})
+    )
     return path
 
 
@@ -117,7 +119,9 @@ def test_a_worse_model_does_not_replace_the_champion(dataset, store):
 
 def test_rollback_is_one_command_and_export_carries_the_version(dataset, store, tmp_path):
     lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
-    lifecycle.train_and_gate(dataset, FAST, lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0), "test")
+    lifecycle.train_and_gate(
+        dataset, FAST, lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0), "test"
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
     command = [sys.executable, "-m", "astrid.registry", "--model", NAME]
     done = subprocess.run([*command, "rollback", "1"], env=env, capture_output=True, text=True, check=True)

@@ -69,7 +69,12 @@ def test_injected_fakes_are_found_where_put_with_the_flux_given(aligned_pair):
     settings = InjectionSettings(per_megapixel=150, snr_min=20, snr_max=20, galaxy_fraction=0)
     sites, _ = injection_sites(base.bad.shape, ~base.bad, Table(), settings, rng)
     flux, snr = fake_fluxes(
-        sites, base.subtraction.score_std, base.subtraction.flux_scale, product.header["FLXRATIO"], settings, rng
+        sites,
+        base.subtraction.score_std,
+        base.subtraction.flux_scale,
+        product.header["FLXRATIO"],
+        settings,
+        rng,
     )
     assert len(sites) >= 25
     data, variance = product.data.copy(), product.variance.copy()
@@ -134,6 +139,12 @@ def test_normalisation_is_independent_of_flux_scale_and_zero_point():
     assert np.allclose(classifier.normalise(triplets), classifier.normalise(scaled), atol=1e-4)
     flat = np.zeros((1, 3, 63, 63), np.float32)  # an empty plane is not divided by zero
     assert np.isfinite(classifier.normalise(flat)).all()
+    wild = triplets[:1].copy()  # saturated, blank and infinite pixels stay bounded
+    wild[0, 0, :3] = np.inf
+    wild[0, 1, 5] = 3e38
+    wild[0, 2, 7] = np.nan
+    out = classifier.normalise(wild)
+    assert np.isfinite(out).all() and np.abs(out).max() < 20
 
 
 def test_roc_auc_equals_the_fraction_of_correctly_ordered_pairs():

@@ -187,7 +187,11 @@ def night_products(wildcards):
                 f"results/scored/{night}/{exposure}.ecsv"
                 for exposure in differenced_exposures(night)
             ]
-            products += scored + ([f"results/drift/{night}.json"] if scored else [])
+            if scored:
+                products += scored + [
+                    f"results/drift/{night}.json",
+                    f"results/qa/{night}/realbogus.png",
+                ]
     # The daily retraining check, once there is anything scored to check.
     if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):
         products.append(f"{MODEL_DIR}/retraining.json")
@@ -242,11 +246,16 @@ def _champion_at_start():
     score with the same model even if another run promotes a new one meanwhile. An
     exported file left from another store (a different run id) is removed, not reused.
     """
+    from astrid.lifecycle import ARCHITECTURE
     from astrid.registry import champion, tracking_uri
 
     known = os.environ.get("ASTRID_CHAMPION")
     if known is None:
-        version, run_id = champion(tracking_uri(), REALBOGUS["model_name"])
+        # A champion of another network (from before an upgrade) cannot score: the run
+        # then trains a model of this code's network first, as with no champion.
+        version, run_id = champion(
+            tracking_uri(), REALBOGUS["model_name"], ARCHITECTURE
+        )
         known = f"{version or ''}:{run_id or ''}"
         os.environ["ASTRID_CHAMPION"] = known
     version, run_id = known.split(":")

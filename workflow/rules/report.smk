@@ -129,3 +129,31 @@ rule summarize_differences:
         code=library_digest("qa"),
     script:
         "../scripts/summarize_differences.py"
+
+
+rule summarize_scores:
+    input:
+        scored=lambda wc: expand(
+            "results/scored/{night}/{exposure}.ecsv",
+            night=wc.night,
+            exposure=differenced_exposures(wc.night),
+        ),
+        drift="results/drift/{night}.json",
+    output:
+        report(
+            "results/qa/{night}/realbogus.png",
+            caption="../report/realbogus.rst",
+            category="4. Real/bogus",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "scores and drift"},
+        ),
+    log:
+        "logs/summarize_scores/{night}.log",
+    benchmark:
+        "benchmarks/rules/summarize_scores/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        code=library_digest("qa"),
+    script:
+        "../scripts/summarize_scores.py"

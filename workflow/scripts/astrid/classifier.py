@@ -2,8 +2,8 @@
 
 The network follows braai (Duev et al. 2019): convolution blocks with pooling and dropout
 and one dense layer, on the science/reference/difference triplet. It is narrower than
-braai (three blocks of 16/32/32 filters, stride-2 pooling from the first block) so that it
-scores well over a thousand cutouts a second on one CPU core.
+braai (three blocks of 8/16/32 filters) so that it scores well over
+a thousand cutouts a second on one CPU core.
 
 Each plane of a triplet is normalised by its own median and robust spread and compressed
 with asinh, which makes the input independent of the image's flux scale and zero point.
@@ -33,21 +33,31 @@ class TrainSettings:
 def normalise(cutouts, crop=None):
     """Flux-scale-free planes: (x − median) / robust σ per plane, then asinh(·/5).
 
-    Non-finite pixels become 0. ``crop`` keeps the central crop×crop pixels.
+    Non-finite pixels become 0 (the median). ``crop`` keeps the central crop×crop pixels.
     """
     x = np.asarray(cutouts, np.float32)
     if crop is not None and crop < x.shape[-1]:
         start = (x.shape[-1] - crop) // 2
         x = x[..., start : start + crop, start : start + crop]
-    x = np.where(np.isfinite(x), x, np.nan)
-    flat = x.reshape(*x.shape[:2], -1)
-    median = np.nanmedian(flat, axis=2)
-    spread = 1.4826 * np.nanmedian(np.abs(flat - median[..., None]), axis=2)
+    x = np.array(x, np.float32, copy=True)  # worked on in place from here
+    finite = bool(np.isfinite(x).all())
+    if not finite:
+        x[~np.isfinite(x)] = np.nan
+    # Every third pixel is plenty for a median and a spread, and three times faster.
+    sample = x.reshape(*x.shape[:2], -1)[..., ::3]
+    middle = np.median if finite else np.nanmedian
+    median = middle(sample, axis=2)
+    spread = 1.4826 * middle(np.abs(sample - median[..., None]), axis=2)
     # A plane that is flat (an empty reference, a zero-filled edge) keeps spread 1.
-    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
-    median = np.where(np.isfinite(median), median, 0.0)
-    z = (x - median[..., None, None]) / spread[..., None, None]
-    return np.nan_to_num(np.arcsinh(z / 5.0), nan=0.0).astype(np.float32)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0).astype(np.float32)
+    median = np.where(np.isfinite(median), median, 0.0).astype(np.float32)
+    x -= median[..., None, None]
+    x /= 5.0 * spread[..., None, None]
+    if not finite:
+        np.nan_to_num(x, copy=False, nan=0.0)
+    # Clipped first: a saturated pixel or a near-empty plane must not overflow float32.
+    np.clip(x, -2e5, 2e5, out=x)
+    return np.arcsinh(x, out=x)
 
 
 def build_network(dropout=0.25):
@@ -55,13 +65,14 @@ def build_network(dropout=0.25):
     import torch.nn as nn
 
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
+        # Full resolution first (dipoles and rings are a pixel wide), with few filters.
+        nn.Conv2d(3, 8, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 31
-        nn.Conv2d(16, 32, 3, padding=1),
+        nn.Conv2d(8, 16, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 15
-        nn.Conv2d(32, 32, 3, padding=1),
+        nn.Conv2d(16, 32, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 7
         nn.Dropout(dropout),

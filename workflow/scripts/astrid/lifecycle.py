@@ -18,7 +18,7 @@ from astrid.drift import DRIFT_FEATURES
 from astrid.training_set import SPLITS, load_split
 
 log = logging.getLogger(__name__)
-ARCHITECTURE = "astrid-rb-1"  # classifier.build_network; bump when it changes
+ARCHITECTURE = "astrid-rb-3"  # classifier.build_network; bump when it changes
 NORMALISATION = "median-mad-asinh5"
 
 
@@ -197,8 +197,9 @@ def train_and_gate(
         )
         run_id = run.info.run_id
     champion_before, _ = registry.champion(uri, settings.model_name)
+    comparable, _ = registry.champion(uri, settings.model_name, ARCHITECTURE)
     champion_metrics = None
-    if champion_before is not None:
+    if comparable is not None:
         with tempfile.TemporaryDirectory() as tmp:
             registry.export_version(uri, settings.model_name, champion_before, Path(tmp) / "champion.pt")
             champion_net, champion_bundle = load_bundle(Path(tmp) / "champion.pt")
@@ -207,6 +208,8 @@ def train_and_gate(
             y["test"], champion_scores, np.asarray(test_table["snr"]), champion_bundle["threshold"]
         )
     promote, reason = registry.gate(metrics, champion_metrics, settings.min_f1_score)
+    if champion_before is not None and comparable is None:
+        reason += f" (champion v{champion_before} is another network; {ARCHITECTURE} replaces it)"
     version = registry.register(
         client,
         info.model_uri,
@@ -215,6 +218,7 @@ def train_and_gate(
         reason,
         {
             "test_f1": f"{metrics['f1']:.4f}",
+            "architecture": ARCHITECTURE,
             "dataset_version": manifest["version"],
             "code_version": code_version,
             "trigger": trigger,

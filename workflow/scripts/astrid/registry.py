@@ -75,8 +75,9 @@ def experiment(mlflow_client, name, results="results"):
     return mlflow_client.create_experiment(name, artifact_location=location)
 
 
-def champion(uri, model_name):
-    """(version, run id) of the champion, or (None, None): no store yet, no model, no alias."""
+def champion(uri, model_name, architecture=None):
+    """(version, run id) of the champion, or (None, None): no store yet, no model, no alias,
+    or (given ``architecture``) a champion of another network that this code cannot run."""
     if is_embedded(uri) and not Path(uri.removeprefix("sqlite:///")).exists():
         return None, None
     from mlflow.exceptions import MlflowException
@@ -88,6 +89,11 @@ def champion(uri, model_name):
         if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "not found" in str(error).lower():
             return None, None
         raise RegistryError(f"cannot read the champion of {model_name!r} from {uri}: {error}") from error
+    if architecture is not None:
+        # The version's tag, else the training run's parameter (older versions).
+        theirs = found.tags.get("architecture") or c.get_run(found.run_id).data.params.get("architecture")
+        if theirs != architecture:
+            return None, None
     return int(found.version), found.run_id
 
 

@@ -1,0 +1,11 @@
+"""Real/bogus QA of a night: scores per frame and the drift check's figures."""
+
+import json
+
+from astrid.qa import plot_scores
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]):
+    with open(snakemake.input.drift) as handle:
+        drift_report = json.load(handle)
+    plot_scores(snakemake.input.scored, drift_report, snakemake.output[0], snakemake.wildcards.night)
