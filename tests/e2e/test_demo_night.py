@@ -29,9 +29,9 @@ realbogus:
   # A 512² frame holds few fakes: inject densely, train briefly, and gate leniently (the
   # gate at 0.85 is tested in tests/unit/test_lifecycle.py and met by `make run`).
   min_f1_score: 0.5
-  injection: {per_megapixel: 150.0, min_separation: 20.0}
-  samples: {passes: 4}
-  training: {epochs: 6}
+  injection: {per_megapixel: 200.0, min_separation: 20.0}
+  samples: {passes: 6}
+  training: {epochs: 20, batch_size: 16}
 """
 PROFILE = str(REPO / "profiles" / "test")
 
@@ -132,6 +132,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "score_candidates",
         "check_drift",
         "decide_retraining",
+        "summarize_scores",
         "all",
     }
     # A detection threshold change reruns detection and what follows, nothing before it.
@@ -144,6 +145,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "score_candidates",
         "check_drift",
         "decide_retraining",
+        "summarize_scores",
         "all",
     }
 

@@ -186,3 +186,13 @@ def test_a_job_given_a_gpu_without_cuda_fails_loudly():
     else:
         with pytest.raises(RuntimeError, match="no CUDA device"):
             classifier.resolve_device(1)
+
+
+def test_the_operating_threshold_lets_through_at_most_the_target_fraction_of_bogus():
+    rng = np.random.default_rng(3)
+    labels = np.r_[np.ones(500), np.zeros(1000)]
+    scores = np.r_[rng.uniform(0.6, 1, 500), rng.uniform(0, 1, 1000)]
+    threshold = classifier.operating_threshold(labels, scores, 0.01)
+    assert np.sum(scores[labels == 0] >= threshold) <= 10
+    assert np.sum(scores[labels == 0] >= threshold - 1e-3) > 8  # the lowest such threshold
+    assert classifier.operating_threshold(labels, np.zeros(1500), 0.01) == 0.5  # never below the floor

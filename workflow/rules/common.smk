@@ -231,7 +231,7 @@ def dataset_manifest(wildcards):
 
 
 def lifecycle_settings():
-    keys = ("model_name", "experiment", "threshold", "min_f1_score")
+    keys = ("model_name", "experiment", "threshold", "target_fpr", "min_f1_score")
     return {key: REALBOGUS[key] for key in keys}
 
 
@@ -257,7 +257,8 @@ def _champion_at_start():
             tracking_uri(), REALBOGUS["model_name"], ARCHITECTURE
         )
         known = f"{version or ''}:{run_id or ''}"
-        os.environ["ASTRID_CHAMPION"] = known
+        # Internal, not the user's: set here in the main process, inherited by the jobs.
+        os.environ.setdefault("ASTRID_CHAMPION", known)
     version, run_id = known.split(":")
     if not version:
         return None

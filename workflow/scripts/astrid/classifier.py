@@ -2,8 +2,9 @@
 
 The network follows braai (Duev et al. 2019): convolution blocks with pooling and dropout
 and one dense layer, on the science/reference/difference triplet. It is narrower than
-braai (three blocks of 8/16/32 filters) so that it scores well over
-a thousand cutouts a second on one CPU core.
+braai (three blocks of 16/32/32 filters, one convolution each); scored through a traced,
+inference-optimised graph (fused convolutions), it scores about two thousand cutouts a
+second on one CPU core.
 
 Each plane of a triplet is normalised by its own median and robust spread and compressed
 with asinh, which makes the input independent of the image's flux scale and zero point.
@@ -65,14 +66,15 @@ def build_network(dropout=0.25):
     import torch.nn as nn
 
     return nn.Sequential(
-        # Full resolution first (dipoles and rings are a pixel wide), with few filters.
-        nn.Conv2d(3, 8, 3, padding=1),
+        # Full resolution first: dipoles and rings are a pixel wide (a stride-2 first layer
+        # doubled the false positives of misaligned and PSF-mismatched subtractions).
+        nn.Conv2d(3, 16, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 31
-        nn.Conv2d(8, 16, 3, padding=1),
+        nn.Conv2d(16, 32, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 15
-        nn.Conv2d(16, 32, 3, padding=1),
+        nn.Conv2d(32, 32, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),  # 7
         nn.Dropout(dropout),
@@ -205,11 +207,26 @@ def predict(net, x, batch_size=1024, device=None, threads=None):
     device = device or torch.device("cpu")
     net = net.to(device).eval()
     scores = np.empty(len(x), np.float32)
+    if device.type == "cpu" and len(x) > 256:
+        # A traced, frozen graph fuses convolution and activation (oneDNN): about 3× faster.
+        with torch.inference_mode():
+            net = torch.jit.optimize_for_inference(torch.jit.trace(net, torch.from_numpy(x[:2].copy())))
     with torch.inference_mode():
         for begin in range(0, len(x), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(x[begin : begin + batch_size])).to(device)
             scores[begin : begin + len(batch)] = torch.sigmoid(net(batch)).squeeze(1).float().cpu().numpy()
     return scores
+
+
+def operating_threshold(labels, scores, target_fpr, floor=0.5, ceiling=0.99):
+    """The lowest threshold at which at most ``target_fpr`` of the bogus ``scores`` pass,
+    kept within [floor, ceiling]."""
+    bogus = np.sort(np.asarray(scores)[~np.asarray(labels).astype(bool)])
+    allowed = int(np.floor(target_fpr * len(bogus)))
+    if len(bogus) <= allowed:
+        return float(floor)
+    threshold = float(np.nextafter(bogus[len(bogus) - allowed - 1], np.float32(np.inf)))
+    return float(np.clip(threshold, floor, ceiling))
 
 
 def roc_auc(labels, scores):

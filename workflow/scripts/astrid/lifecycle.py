@@ -18,7 +18,7 @@ from astrid.drift import DRIFT_FEATURES
 from astrid.training_set import SPLITS, load_split
 
 log = logging.getLogger(__name__)
-ARCHITECTURE = "astrid-rb-3"  # classifier.build_network; bump when it changes
+ARCHITECTURE = "astrid-rb-4"  # classifier.build_network; bump when it changes
 NORMALISATION = "median-mad-asinh5"
 
 
@@ -28,7 +28,8 @@ class LifecycleSettings:
 
     model_name: str = "astrid-realbogus"
     experiment: str = "astrid-realbogus"
-    threshold: float = 0.5
+    threshold: float | None = None  # None: chosen on the validation split for target_fpr
+    target_fpr: float = 0.0075
     min_f1_score: float = 0.85
 
 
@@ -55,13 +56,13 @@ def _features(table, limit=5000, seed=0):
     return {name: np.asarray(table[name], float)[index] for name in DRIFT_FEATURES}
 
 
-def make_bundle(net, train_settings, settings, manifest, test_table, test_scores):
+def make_bundle(net, train_settings, threshold, manifest, test_table, test_scores):
     return {
         "architecture": ARCHITECTURE,
         "normalisation": NORMALISATION,
         "dropout": train_settings.dropout,
         "state_dict": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-        "threshold": settings.threshold,
+        "threshold": threshold,
         "dataset_version": manifest["version"],
         "nights": manifest["nights"],
         "reference": {"scores": np.asarray(test_scores), "features": _features(test_table)},
@@ -145,7 +146,8 @@ def train_and_gate(
         mlflow.log_params(
             {
                 **asdict(train_settings),
-                "threshold": settings.threshold,
+                "threshold_setting": settings.threshold,
+                "target_fpr": settings.target_fpr,
                 "min_f1_score": settings.min_f1_score,
                 "dataset_version": manifest["version"],
                 "code_version": code_version,
@@ -176,17 +178,24 @@ def train_and_gate(
             threads=threads,
             weights=weights,
         )
+        threshold = settings.threshold
+        if threshold is None:
+            val_scores = classifier.predict(net, x["validation"], threads=threads)
+            threshold = classifier.operating_threshold(y["validation"], val_scores, settings.target_fpr)
+        mlflow.log_param("threshold", threshold)
+        log.info("operating threshold %.4f", threshold)
         test_table = data["test"][0]
         scores = classifier.predict(net, x["test"], threads=threads)
-        metrics = classifier.evaluate(y["test"], scores, np.asarray(test_table["snr"]), settings.threshold)
-        metrics.update(per_kind(test_table, scores, settings.threshold))
+        metrics = classifier.evaluate(y["test"], scores, np.asarray(test_table["snr"]), threshold)
+        metrics.update(per_kind(test_table, scores, threshold))
+        metrics["threshold"] = threshold
         mlflow.log_metrics({f"test_{k}": v for k, v in metrics.items() if np.isfinite(v)})
         with tempfile.TemporaryDirectory() as tmp:
-            _plots(y["test"], scores, metrics, settings.threshold, tmp)
+            _plots(y["test"], scores, metrics, threshold, tmp)
             mlflow.log_dict(metrics, "evaluation/test_metrics.json")
             mlflow.log_artifacts(tmp, "evaluation")
             bundle_path = Path(tmp) / "realbogus.pt"
-            torch.save(make_bundle(net, train_settings, settings, manifest, test_table, scores), bundle_path)
+            torch.save(make_bundle(net, train_settings, threshold, manifest, test_table, scores), bundle_path)
             mlflow.log_artifact(str(bundle_path), "export")
         example = x["test"][:2]
         info = mlflow.pytorch.log_model(
