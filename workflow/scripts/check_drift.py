@@ -14,13 +14,17 @@ from astrid.training_set import read_samples
 with logged(snakemake.log[0]) as log:
     inputs = snakemake.input
     net, bundle = load_bundle(inputs.model)
-    tables, cubes = (
-        zip(*(read_samples(path) for path in inputs.samples), strict=True) if inputs.samples else ((), ())
-    )
-    samples = vstack(list(tables)) if tables else Table({name: [] for name in (*DRIFT_FEATURES, "label")})
-    scores = (
-        score_cutouts(net, np.concatenate(cubes), threads=snakemake.threads) if len(samples) else np.zeros(0)
-    )
+    # One frame's samples at a time: a night's cutouts need not fit in memory together.
+    tables, scores = [], [np.zeros(0, np.float32)]
+    for path in inputs.samples:
+        table, cube = read_samples(path)
+        table["label"] = np.asarray(table["label"]).astype(np.int8)
+        tables.append(table[[*DRIFT_FEATURES, "label"]])
+        scores.append(
+            score_cutouts(net, cube, threads=snakemake.threads) if len(table) else np.zeros(0, np.float32)
+        )
+    samples = vstack(tables) if tables else Table({name: [] for name in (*DRIFT_FEATURES, "label")})
+    scores = np.concatenate(scores)
     labels = np.asarray(samples["label"]).astype(bool)
     figures = night_drift(
         bundle["reference"],

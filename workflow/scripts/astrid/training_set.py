@@ -336,5 +336,8 @@ def load_split(manifest, split):
         tables.append(table)
         cutouts.append(cube)
     if not tables:
-        raise DatasetError(f"dataset {manifest['version']} has no frames in its {split} split")
+        raise DatasetError(
+            f"dataset {manifest['version']} has no frames in its {split} split: it needs at least three "
+            "frames (one each for train, validation and test); add nights to realbogus.training_nights"
+        )
     return vstack(tables, metadata_conflicts="silent"), np.concatenate(cutouts)
