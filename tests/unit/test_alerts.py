@@ -1,0 +1,97 @@
+"""Alert packets: valid against the versioned schema, readable with plain fastavro,
+deterministic ids, times on a stated scale and cutouts that carry their WCS."""
+
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from astrid import alerts
+from astrid.detect import CANDIDATE_COLUMNS
+
+fastavro = pytest.importorskip("fastavro")
+
+
+@pytest.fixture
+def scored():
+    """A scored candidate table of two rows, its cutouts and the reference grid's WCS."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [150.1, 2.2]
+    wcs.wcs.crpix = [1024.5, 1024.5]
+    wcs.wcs.cd = np.array([[-0.4 / 3600, 0.0001 / 3600], [0.0001 / 3600, 0.4 / 3600]])
+    rows = {name: [0.0, 0.0] for name in CANDIDATE_COLUMNS}
+    rows.update(candidate_id=["20261127-0021-0000", "20261127-0021-0001"], x=[300.3, 1500.6], y=[812.7, 90.2])
+    rows.update(snr=[25.0, 6.1], flux=[5000.0, -300.0], flux_err=[200.0, 50.0], mag=[18.2, np.nan])
+    rows.update(mag_err=[0.04, np.nan], fwhm=[4.1, 3.9], elongation=[1.05, 1.3], n_masked=[0, 2])
+    rows.update(dist_ref_source=[0.4, np.inf], is_dipole=[False, True], dipole_min=[-1.0, -7.0])
+    table = Table(rows)
+    ra, dec = wcs.all_pix2world(table["x"], table["y"], 0)
+    table["ra"], table["dec"] = ra, dec
+    table["rb_score"] = [0.99, 0.2]
+    table.meta.update(
+        {"EXPOSURE": "20261127-0021", "NIGHT": "20261127", "FIELD": "F01", "FILTER": "g", "MJD-OBS": 61371.95,
+         "EXPTIME": 60.0, "LIMMAG": 22.8, "REFZP": 27.0, "RBMODEL": "astrid-realbogus", "RBVERS": 3,
+         "RBTHRESH": 0.8, "REFFILE": "g.fits", "REFSHA": "ab" * 32}
+    )  # fmt: skip
+    cutouts = np.random.default_rng(0).normal(0, 1, (2, 3, 63, 63)).astype(np.float32)
+    return table, cutouts, wcs
+
+
+def test_packets_validate_and_read_back_with_plain_fastavro(scored, tmp_path):
+    table, cutouts, wcs = scored
+    for row, cube in zip(table, cutouts, strict=True):
+        packet = alerts.build_packet(row, table.meta, cube, wcs)
+        path = tmp_path / f"{packet['alert_id']}.avro"
+        alerts.write_packet(path, packet)
+        schema = json.loads(alerts.schema_path().read_text())
+        assert fastavro.validation.validate(packet, fastavro.parse_schema(schema))
+        (back,) = alerts.read_packets(path)
+        assert back["schema_version"] == "1.0" and back["alert_id"] == packet["alert_id"]
+        assert back["candidate"]["candidate_id"] == row["candidate_id"]
+        assert back["candidate"]["rb_model_version"] == 3
+    negative = alerts.detection_record(table[1], table.meta)
+    assert (
+        negative["is_positive"] is False and negative["mag"] is None and negative["dist_ref_source"] is None
+    )
+    # 1 reference electron is 10**(-0.4 (27 - 31.4)) nJy.
+    assert alerts.detection_record(table[0], table.meta)["psf_flux"] == pytest.approx(5000 * 10**1.76)
+
+
+def test_alert_ids_are_deterministic_and_distinct():
+    assert alerts.alert_id("20261127-0021-0000") == alerts.alert_id("20261127-0021-0000")
+    ids = {alerts.alert_id(f"20261127-0021-{i:04d}") for i in range(10000)}
+    assert len(ids) == 10000 and all(0 <= i < 2**63 for i in ids)
+
+
+def test_alert_time_is_the_midpoint_in_tai():
+    # 60 s exposure starting at MJD 61000.0 UTC: midpoint 30 s later, and TAI = UTC + 37 s.
+    mjd = alerts.midpoint_mjd_tai({"MJD-OBS": 61000.0, "EXPTIME": 60.0})
+    assert (mjd - 61000.0) * 86400 == pytest.approx(67.0, abs=1e-3)
+
+
+def test_cutouts_are_compressed_fits_whose_wcs_points_at_the_candidate(scored):
+    table, cutouts, wcs = scored
+    row = table[0]
+    packet = alerts.build_packet(row, table.meta, cutouts[0], wcs)
+    for key, plane in (("cutout_science", 0), ("cutout_template", 1), ("cutout_difference", 2)):
+        with fits.open(io.BytesIO(gzip.decompress(packet[key]["stamp_data"]))) as hdul:
+            assert np.array_equal(hdul[0].data, cutouts[0, plane])
+            stamp_wcs = WCS(hdul[0].header)
+            x0, y0 = hdul[0].header["CUTX0"], hdul[0].header["CUTY0"]
+        ra, dec = stamp_wcs.all_pix2world(row["x"] - x0, row["y"] - y0, 0)
+        assert ra == pytest.approx(row["ra"], abs=1e-9) and dec == pytest.approx(row["dec"], abs=1e-9)
+        assert x0 == round(row["x"]) - 31 and y0 == round(row["y"]) - 31
+
+
+def test_every_schema_file_is_valid_avro_and_names_its_version():
+    files = sorted(alerts.SCHEMA_DIR.glob("astrid_alert_v*.avsc"))
+    assert alerts.schema_path() in files
+    for path in files:
+        fastavro.parse_schema(json.loads(path.read_text()))
+        assert "schema " + path.stem.split("_v")[1].replace("_", ".") in json.loads(path.read_text())["doc"]

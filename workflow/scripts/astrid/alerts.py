@@ -1,0 +1,149 @@
+"""Alert packets: Avro records of a scored candidate with its cutouts, under a versioned schema.
+
+The schema lives in ``workflow/schemas/alert/astrid_alert_v<major>_<minor>.avsc``; every
+packet carries its version. A change that breaks readers (a field removed or retyped) needs a
+new schema file and version; adding a field with a default does not.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from astrid import __version__
+
+SCHEMA_VERSION = "1.0"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "alert"
+AB_NJY_ZEROPOINT = 31.4  # AB magnitude of 1 nJy
+
+
+def schema_path(version=SCHEMA_VERSION):
+    return SCHEMA_DIR / f"astrid_alert_v{version.replace('.', '_')}.avsc"
+
+
+def load_schema(version=SCHEMA_VERSION):
+    """The parsed Avro schema of ``version``."""
+    import fastavro
+
+    return fastavro.parse_schema(json.loads(schema_path(version).read_text()))
+
+
+def alert_id(candidate_id):
+    """Deterministic 63-bit alert id of a candidate: a rerun gives the same id."""
+    return int.from_bytes(hashlib.sha256(candidate_id.encode()).digest()[:8], "big") >> 1
+
+
+def _finite(value):
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def midpoint_mjd_tai(meta):
+    """MJD (TAI) of the exposure's midpoint from MJD-OBS (UTC start) and EXPTIME."""
+    import astropy.units as u
+    from astropy.time import Time
+
+    start = Time(float(meta["MJD-OBS"]), format="mjd", scale=str(meta.get("TIMESYS", "utc")).lower())
+    return float((start + 0.5 * float(meta.get("EXPTIME", 0.0)) * u.s).tai.mjd)
+
+
+def detection_record(row, meta):
+    """The ``detection`` record of one scored candidate row and its table's metadata."""
+    zeropoint = float(meta.get("REFZP", np.nan))
+    to_njy = 10 ** (-0.4 * (zeropoint - AB_NJY_ZEROPOINT)) if np.isfinite(zeropoint) else np.nan
+    return {
+        "candidate_id": str(row["candidate_id"]),
+        "exposure": str(meta["EXPOSURE"]),
+        "night": str(meta.get("NIGHT", "")),
+        "field": str(meta["FIELD"]),
+        "band": str(meta["FILTER"]),
+        "midpoint_mjd_tai": midpoint_mjd_tai(meta),
+        "exposure_time": float(meta.get("EXPTIME", 0.0)),
+        "ra": float(row["ra"]),
+        "dec": float(row["dec"]),
+        "x": float(row["x"]),
+        "y": float(row["y"]),
+        "snr": float(row["snr"]),
+        "is_positive": bool(row["flux"] > 0),
+        "psf_flux": _finite(row["flux"] * to_njy),
+        "psf_flux_err": _finite(row["flux_err"] * to_njy),
+        "mag": _finite(row["mag"]),
+        "mag_err": _finite(row["mag_err"]),
+        "limiting_mag": _finite(meta.get("LIMMAG", np.nan)),
+        "rb_score": float(row["rb_score"]),
+        "rb_model": str(meta["RBMODEL"]),
+        "rb_model_version": int(meta["RBVERS"]),
+        "rb_threshold": float(meta["RBTHRESH"]),
+        "reference_id": str(meta.get("REFFILE", "")),
+        "reference_sha256": str(meta.get("REFSHA", "")),
+        "fwhm": float(row["fwhm"]),
+        "elongation": float(row["elongation"]),
+        "neg_frac": float(row["neg_frac"]),
+        "n_masked": int(row["n_masked"]),
+        "dist_ref_source": _finite(row["dist_ref_source"]),
+        "is_dipole": bool(row["is_dipole"]),
+        "dipole_min": float(row["dipole_min"]),
+    }
+
+
+def cutout_record(image, wcs, x, y, name):
+    """A cutout as gzip-compressed FITS whose WCS places it on the sky.
+
+    ``image`` is the square stamp centred on the candidate's peak pixel (the rounded
+    ``x, y``), ``wcs`` the WCS of the full reference grid.
+    """
+    from astropy.io import fits
+
+    half = image.shape[-1] // 2
+    x0, y0 = int(round(x)) - half, int(round(y)) - half
+    header = wcs.deepcopy()
+    header.wcs.crpix = header.wcs.crpix - np.array([x0, y0])
+    hdu = fits.PrimaryHDU(np.asarray(image, np.float32), header=header.to_header())
+    hdu.header["CUTX0"] = (x0, "x of the first pixel on the reference grid")
+    hdu.header["CUTY0"] = (y0, "y of the first pixel on the reference grid")
+    buffer = io.BytesIO()
+    hdu.writeto(buffer)
+    return {"file_name": f"{name}.fits.gz", "stamp_data": gzip.compress(buffer.getvalue(), mtime=0)}
+
+
+def build_packet(row, meta, cutouts, wcs, object_id=None, prv_detections=None, prv_nondetections=None):
+    """One alert packet: the candidate, its history and its science/template/difference cutouts."""
+    detection = detection_record(row, meta)
+    stem = detection["candidate_id"]
+    science, template, difference = cutouts
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": alert_id(stem),
+        "publisher": f"AstrID {__version__}",
+        "object_id": object_id,
+        "candidate": detection,
+        "prv_detections": prv_detections,
+        "prv_nondetections": prv_nondetections,
+        "cutout_science": cutout_record(science, wcs, row["x"], row["y"], f"{stem}_science"),
+        "cutout_template": cutout_record(template, wcs, row["x"], row["y"], f"{stem}_template"),
+        "cutout_difference": cutout_record(difference, wcs, row["x"], row["y"], f"{stem}_difference"),
+    }
+
+
+def write_packet(path, packet, schema=None):
+    """Write one packet as an Avro object container file (the writer schema embedded)."""
+    import fastavro
+
+    schema = schema or load_schema()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    with open(partial, "wb") as handle:
+        fastavro.writer(handle, schema, [packet], validator=True)
+    partial.replace(path)
+
+
+def read_packets(path):
+    """The packets of an Avro file, read with plain fastavro."""
+    import fastavro
+
+    with open(path, "rb") as handle:
+        return list(fastavro.reader(handle))
