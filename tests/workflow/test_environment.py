@@ -3,7 +3,7 @@
 import yaml
 from conftest import REPO
 
-TEST_TOOLS = {"pytest", "snakefmt", "ruff"}
+TEST_TOOLS = {"pytest", "aiosmtpd", "snakefmt", "ruff"}
 
 
 def requirement_pins():

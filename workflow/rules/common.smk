@@ -191,6 +191,7 @@ def night_products(wildcards):
                 products += scored + [
                     f"results/drift/{night}.json",
                     f"results/qa/{night}/realbogus.png",
+                    f"results/alerts/{night}/delivery.tsv",
                 ]
     # The daily retraining check, once there is anything scored to check.
     if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):
@@ -285,6 +286,40 @@ def champion_model(wildcards):
             f"(see {checkpoints.train_realbogus.get().output[0]})"
         )
     return f"{MODEL_DIR}/v{decision['champion_after']}.pt"
+
+
+# --- objects and alerts (rules/alerts.smk)
+
+
+def night_files(kind, night, extension):
+    return [
+        f"results/{kind}/{night}/{exposure}.{extension}"
+        for exposure in differenced_exposures(night)
+    ]
+
+
+def previous_night_alerts(wildcards):
+    earlier = [
+        n for n in DIFFERENCE_NIGHTS if n < wildcards.night and differenced_exposures(n)
+    ]
+    return [f"results/alerts/{earlier[-1]}/alerts.tsv"] if earlier else []
+
+
+def undelivered_alerts():
+    """How many alerts earlier runs failed to deliver (0 without a database yet)."""
+    from astrid.objects import DATABASE_ENV, connect, default_path
+
+    if not os.environ.get(DATABASE_ENV) and not default_path().exists():
+        return 0
+    db = connect()
+    try:
+        return db.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'failed'"
+        ).fetchone()[0]
+    except Exception:  # no schema yet
+        return 0
+    finally:
+        db.close()
 
 
 # --- the demo (rules/demo.smk)

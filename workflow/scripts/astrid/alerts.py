@@ -147,3 +147,139 @@ def read_packets(path):
 
     with open(path, "rb") as handle:
         return list(fastavro.reader(handle))
+
+
+def njy_per_electron(meta):
+    zeropoint = float(meta.get("REFZP", np.nan))
+    return 10 ** (-0.4 * (zeropoint - AB_NJY_ZEROPOINT)) if np.isfinite(zeropoint) else np.nan
+
+
+def _previous(row):
+    return {
+        "candidate_id": row["candidate_id"], "exposure": row["exposure"], "band": row["band"],
+        "midpoint_mjd_tai": row["mjd"], "ra": row["ra"], "dec": row["dec"], "psf_flux": row["flux"],
+        "psf_flux_err": row["flux_err"], "mag": row["mag"], "mag_err": row["mag_err"], "snr": row["snr"],
+        "rb_score": row["rb_score"], "rb_model_version": row["rb_model_version"],
+    }  # fmt: skip
+
+
+def _nondetection(row):
+    exposure, mjd, band, flux, flux_err, limiting_mag = row
+    return {"exposure": exposure, "midpoint_mjd_tai": mjd, "band": band, "psf_flux": flux,
+            "psf_flux_err": flux_err, "limiting_mag": limiting_mag}  # fmt: skip
+
+
+def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1.5, history_days=30.0):
+    """Associate one scored frame's real candidates, record forced photometry of the field's
+    other objects, and write one packet per real candidate.
+
+    Exactly once: a packet is written (atomically, named by its deterministic id) before its
+    row enters the ``alerts`` table, and a candidate already there is not emitted again —
+    its packet is only rewritten, identical, if a rerun removed it.
+
+    Returns one summary dict per alert of the frame (``first_emitted`` tells whether this
+    call emitted it).
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astrid import objects
+
+    meta = table.meta
+    real = [i for i in range(len(table)) if bool(table["rb_real"][i])]
+    records = [detection_record(table[i], meta) for i in real]
+    detections = [
+        {
+            "candidate_id": r["candidate_id"],
+            "exposure": r["exposure"],
+            "night": r["night"],
+            "band": r["band"],
+            "mjd": r["midpoint_mjd_tai"],
+            "ra": r["ra"],
+            "dec": r["dec"],
+            "flux": r["psf_flux"],
+            "flux_err": r["psf_flux_err"],
+            "mag": r["mag"],
+            "mag_err": r["mag_err"],
+            "snr": r["snr"],
+            "rb_score": r["rb_score"],
+            "rb_model_version": r["rb_model_version"],
+        }  # fmt: skip
+        for r in records
+    ]
+    associated = objects.associate(db, detections, str(meta["FIELD"]), radius_arcsec)
+    detected_objects = {object_id for _, object_id, _ in associated}
+
+    # Forced photometry at every other object of the field: non-detections with their limit.
+    with fits.open(difference_path) as hdul:
+        wcs = WCS(hdul["DIFF"].header)
+        score, score_std = hdul["SCORE"].data, np.sqrt(hdul["VAR"].data)
+        flux_scale = float(hdul[0].header["FLUXSCAL"])
+    field_objects = objects.objects_in_field(db, str(meta["FIELD"]))
+    mjd = midpoint_mjd_tai(meta)
+    if field_objects:
+        ids, ra, dec = zip(*field_objects, strict=True)
+        x, y = wcs.all_world2pix(np.asarray(ra), np.asarray(dec), 0)
+        flux, error, inside = objects.forced_fluxes(score, score_std, flux_scale, x, y)
+        scale = njy_per_electron(meta)
+        limit = _finite(meta.get("LIMMAG", np.nan))
+        objects.record_forced(db, [
+            (object_id, str(meta["EXPOSURE"]), mjd, str(meta["FILTER"]), _finite(f * scale), _finite(e * scale),
+             limit, object_id in detected_objects)
+            for object_id, f, e, ok in zip(ids, flux, error, inside, strict=True) if ok
+        ])  # fmt: skip
+
+    summaries = []
+    packet_dir = Path(packet_dir)
+    for index, record, (candidate_id, object_id, created) in zip(real, records, associated, strict=True):
+        identifier = alert_id(candidate_id)
+        path = packet_dir / f"{identifier}.avro"
+        previous, missing = objects.history(db, object_id, record["midpoint_mjd_tai"], history_days)
+        packet = build_packet(
+            table[index], meta, cutouts[index], wcs, object_id,
+            [_previous(p) for p in previous] or None, [_nondetection(n) for n in missing] or None,
+        )  # fmt: skip
+        write_packet(path, packet)
+        db.begin_write([-4])
+        try:
+            inserted = db.execute(
+                "INSERT INTO alerts (alert_id, candidate_id, object_id, night, packet, written_mjd)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                (identifier, candidate_id, object_id, record["night"], str(path), objects.now_mjd()),
+            ).rowcount
+            db.commit()
+        except Exception:
+            db.rollback()
+            raise
+        summaries.append(
+            {
+                "alert_id": identifier,
+                "object_id": object_id,
+                "new_object": bool(created and not previous),
+                "first_emitted": bool(inserted),
+                "candidate_id": candidate_id,
+                "exposure": record["exposure"],
+                "band": record["band"],
+                "mjd": record["midpoint_mjd_tai"],
+                "ra": record["ra"],
+                "dec": record["dec"],
+                "mag": record["mag"],
+                "snr": record["snr"],
+                "rb_score": record["rb_score"],
+                "packet": str(path),
+                "n_previous": len(previous),
+                "n_nondetections": len(missing),
+            }  # fmt: skip
+        )
+    return summaries
+
+
+def describe_packet(path):
+    """The summary dict of a written packet (what delivery channels send)."""
+    (packet,) = read_packets(path)
+    c = packet["candidate"]
+    return {
+        "alert_id": packet["alert_id"], "object_id": packet["object_id"],
+        "new_object": not packet["prv_detections"], "band": c["band"], "mjd": c["midpoint_mjd_tai"],
+        "ra": c["ra"], "dec": c["dec"], "mag": c["mag"], "snr": c["snr"], "rb_score": c["rb_score"],
+    }  # fmt: skip

@@ -47,7 +47,7 @@ MIGRATIONS = [
                 mjd DOUBLE PRECISION NOT NULL,
                 ra DOUBLE PRECISION NOT NULL,
                 dec DOUBLE PRECISION NOT NULL,
-                flux DOUBLE PRECISION,
+                flux DOUBLE PRECISION, -- nJy
                 flux_err DOUBLE PRECISION,
                 mag DOUBLE PRECISION,
                 mag_err DOUBLE PRECISION,
@@ -182,14 +182,18 @@ def migrate(db):
     """Create or upgrade the schema to the newest migration; returns the schema version."""
     db.begin_write(zones=[-1])
     try:
-        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_mjd DOUBLE PRECISION)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_mjd DOUBLE PRECISION)"
+        )
         done = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
         for version, statements in MIGRATIONS:
             if version in done:
                 continue
             for statement in statements:
                 db.execute(statement)
-            db.execute("INSERT INTO schema_migrations (version, applied_mjd) VALUES (?, ?)", (version, now_mjd()))
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_mjd) VALUES (?, ?)", (version, now_mjd())
+            )
         db.commit()
     except Exception:
         db.rollback()
@@ -268,7 +272,9 @@ def associate(db, detections, field, radius_arcsec=1.5):
     db.begin_write(zones)
     try:
         for d in detections:
-            known = db.execute("SELECT object_id FROM detections WHERE candidate_id = ?", (d["candidate_id"],)).fetchone()
+            known = db.execute(
+                "SELECT object_id FROM detections WHERE candidate_id = ?", (d["candidate_id"],)
+            ).fetchone()
             if known:
                 results.append((d["candidate_id"], known[0], False))
                 continue
@@ -332,7 +338,7 @@ def history(db, object_id, before_mjd, days=30.0):
         (object_id, before_mjd, before_mjd - days),
     ).fetchall()
     nondetections = db.execute(
-        "SELECT exposure, mjd, band, limiting_mag FROM forced_photometry"
+        "SELECT exposure, mjd, band, flux, flux_err, limiting_mag FROM forced_photometry"
         " WHERE object_id = ? AND NOT detected AND mjd < ? AND mjd >= ? ORDER BY mjd",
         (object_id, before_mjd, before_mjd - days),
     ).fetchall()

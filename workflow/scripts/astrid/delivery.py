@@ -1,0 +1,201 @@
+"""Delivery of alerts to people: an HTTP webhook (Slack-compatible JSON) and e-mail (SMTP).
+
+Each channel has filters (score, magnitude, new objects only). Secrets — the webhook URL,
+the SMTP password — come from environment variables named in config, never from config
+itself, and never reach logs or reports (errors are reported with them masked). A failing
+channel is retried with exponential back-off; what still fails is recorded in the
+database's ``deliveries`` table as ``failed`` and delivered on the next run.
+"""
+
+import json
+import logging
+import os
+import smtplib
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from astrid.objects import now_mjd
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryError(Exception):
+    """A channel cannot be used as configured."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    min_score: float = 0.0
+    max_mag: float | None = None
+    new_objects_only: bool = False
+
+    def accept(self, alert):
+        if alert["rb_score"] < self.min_score:
+            return False
+        if self.max_mag is not None and (alert["mag"] is None or alert["mag"] > self.max_mag):
+            return False
+        return not (self.new_objects_only and not alert["new_object"])
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 3
+    backoff_seconds: float = 2.0  # waits backoff, 2·backoff, 4·backoff … between attempts
+
+
+def _masked(text, secrets):
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def summary_line(alert):
+    mag = f"{alert['mag']:.2f}" if alert["mag"] is not None else "—"
+    tag = "new object" if alert["new_object"] else "known object"
+    return (
+        f"{alert['object_id']} ({tag}) {alert['band']} = {mag} mag, S/N {alert['snr']:.1f}, "
+        f"real/bogus {alert['rb_score']:.2f}, RA {alert['ra']:.5f} Dec {alert['dec']:+.5f}, "
+        f"MJD(TAI) {alert['mjd']:.5f}, alert {alert['alert_id']}"
+    )
+
+
+@dataclass
+class Webhook:
+    """POST of ``{"text": …}`` (what Slack's incoming webhooks take) to a URL from the environment."""
+
+    url_env: str
+    filters: Filters = field(default_factory=Filters)
+    timeout: float = 10.0
+    name: str = "webhook"
+
+    def url(self):
+        url = os.environ.get(self.url_env)
+        if not url:
+            raise DeliveryError(f"webhook enabled but the environment variable {self.url_env} is not set")
+        return url
+
+    def send(self, alerts):
+        url = self.url()
+        body = json.dumps({"text": "\n".join(summary_line(a) for a in alerts), "alerts": alerts}).encode()
+        request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                if response.status >= 300:
+                    raise DeliveryError(f"HTTP {response.status}")
+        except (urllib.error.URLError, OSError) as error:
+            raise DeliveryError(_masked(str(error), [url])) from None
+
+    def secrets(self):
+        return [os.environ.get(self.url_env)]
+
+
+@dataclass
+class Email:
+    """One e-mail per batch through an SMTP server; the password comes from the environment."""
+
+    host: str
+    port: int
+    sender: str
+    recipients: tuple
+    username: str | None = None
+    password_env: str | None = None
+    starttls: bool = False
+    filters: Filters = field(default_factory=Filters)
+    timeout: float = 10.0
+    name: str = "email"
+
+    def send(self, alerts):
+        message = EmailMessage()
+        message["Subject"] = f"AstrID: {len(alerts)} new alert{'s' * (len(alerts) != 1)}"
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message.set_content("\n".join(summary_line(a) for a in alerts) + "\n")
+        password = os.environ.get(self.password_env) if self.password_env else None
+        if self.password_env and not password:
+            raise DeliveryError(
+                f"e-mail login configured but the environment variable {self.password_env} is not set"
+            )
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.username:
+                    smtp.login(self.username, password)
+                smtp.send_message(message)
+        except (smtplib.SMTPException, OSError) as error:
+            raise DeliveryError(_masked(str(error), [password])) from None
+
+    def secrets(self):
+        return [os.environ.get(self.password_env)] if self.password_env else []
+
+
+def send_with_retries(channel, alerts, retry, sleep=time.sleep):
+    """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off."""
+    error = None
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            channel.send(alerts)
+            return True, attempt, None
+        except DeliveryError as failure:
+            error = str(failure)
+            log.warning("%s: attempt %d of %d failed: %s", channel.name, attempt, retry.attempts, error)
+            if attempt < retry.attempts:
+                sleep(retry.backoff_seconds * 2 ** (attempt - 1))
+    return False, retry.attempts, error
+
+
+def pending(db, channel_name):
+    """Alerts not yet delivered on ``channel_name`` (never tried, or failed before)."""
+    rows = db.execute(
+        "SELECT a.alert_id, a.packet FROM alerts a LEFT JOIN deliveries d"
+        " ON d.alert_id = a.alert_id AND d.channel = ? WHERE d.status IS NULL OR d.status = 'failed'"
+        " ORDER BY a.alert_id",
+        (channel_name,),
+    ).fetchall()
+    return rows
+
+
+def deliver(db, channel, retry, describe, sleep=time.sleep):
+    """Deliver every pending alert that passes the channel's filters, in one batch.
+
+    ``describe(packet_path)`` gives the alert's summary dict. Returns counts
+    ``{"delivered", "filtered", "failed"}``; the outcome of each alert is recorded.
+    """
+    rows = pending(db, channel.name)
+    alerts = [(alert_id, describe(packet)) for alert_id, packet in rows]
+    chosen = [(i, a) for i, a in alerts if channel.filters.accept(a)]
+    skipped = [i for i, a in alerts if not channel.filters.accept(a)]
+    counts = {"delivered": 0, "filtered": len(skipped), "failed": 0}
+    outcome = []
+    if chosen:
+        ok, attempts, error = send_with_retries(channel, [a for _, a in chosen], retry, sleep)
+        status = "delivered" if ok else "failed"
+        counts[status] = len(chosen)
+        outcome = [(i, status, attempts, error) for i, _ in chosen]
+    outcome += [(i, "filtered", 0, None) for i in skipped]
+    db.begin_write([-3])
+    try:
+        for alert_id, status, attempts, error in outcome:
+            db.execute(
+                "INSERT INTO deliveries (alert_id, channel, status, attempts, last_error, delivered_mjd)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, channel) DO UPDATE SET"
+                " status = excluded.status, attempts = deliveries.attempts + excluded.attempts,"
+                " last_error = excluded.last_error, delivered_mjd = excluded.delivered_mjd",
+                (
+                    alert_id,
+                    channel.name,
+                    status,
+                    attempts,
+                    error,
+                    now_mjd() if status == "delivered" else None,
+                ),
+            )
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return counts
