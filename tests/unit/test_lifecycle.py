@@ -154,7 +154,7 @@ def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, 
         features = {name: np.asarray(table[name], float) for name in drift.DRIFT_FEATURES}
         return drift.night_drift(bundle["reference"], scores, features, scores[table["label"] == 1], 0.5)
 
-    settings = drift.DriftSettings()
+    settings = drift.DriftSettings(min_samples=100)  # these synthetic nights have 120 samples
     same = night_figures(1.2)
     retrain, reasons = drift.retraining_decision({"20261128": same}, [], settings)
     assert not retrain, reasons
@@ -162,6 +162,9 @@ def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, 
     blurred = night_figures(4.0)
     retrain, reasons = drift.retraining_decision({"20261128": blurred}, [], settings)
     assert retrain and any("recall" in r or "PSI" in r for r in reasons), reasons
+    # A night too small to judge is not judged, however odd it looks.
+    tiny = {**blurred, "samples": 40}
+    assert not drift.retraining_decision({"20261128": tiny}, [], settings)[0]
     # Enough new nights retrain even without drift.
     many = [f"202612{d:02d}" for d in range(1, 8)]
     assert drift.retraining_decision({"20261128": same}, many, settings)[0]

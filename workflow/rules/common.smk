@@ -34,7 +34,8 @@ def configured_nights():
     if config["nights"]:
         return list(config["nights"])
     if DEMO["enabled"]:
-        return [DEMO["reference_night"], DEMO["new_night"]]
+        nights = [DEMO["reference_night"], DEMO["new_night"], DEMO["followup_night"]]
+        return [night for night in nights if night]
     raw = Path(config["raw_dir"])
     if not raw.is_dir():
         raise ValueError(f"config key 'raw_dir': folder {raw} does not exist")
@@ -330,8 +331,15 @@ def demo_field(wildcards):
 
 
 def demo_plan(wildcards):
-    role = "new" if wildcards.night == DEMO["new_night"] else "reference"
-    exposures = DEMO["new_exposures" if role == "new" else "reference_exposures"]
+    role = (
+        "new"
+        if wildcards.night in (DEMO["new_night"], DEMO["followup_night"])
+        else "reference"
+    )
+    exposures = {
+        DEMO["reference_night"]: DEMO["reference_exposures"],
+        DEMO["new_night"]: DEMO["new_exposures"],
+    }.get(wildcards.night, DEMO["followup_exposures"])
     return {
         "night": wildcards.night,
         "role": role,

@@ -16,6 +16,7 @@ class DriftSettings:
     max_ks: float = 0.25  # Kolmogorov–Smirnov statistic of any key feature
     min_recall: float = 0.90  # champion's recall on the night's injected fakes
     max_new_nights: int = 7  # nights not in the champion's training set before retraining
+    min_samples: int = 500  # a night with fewer labelled samples is not judged (too noisy)
 
 
 def psi(reference, current, bins=10):
@@ -64,10 +65,13 @@ def retraining_decision(nights, new_nights, settings):
     """Whether to retrain, and every reason, from the drift figures of each night.
 
     ``nights`` maps night → figures of :func:`night_drift`; ``new_nights`` lists the nights
-    processed since the champion's training set was built.
+    processed since the champion's training set was built. A night with fewer than
+    ``min_samples`` samples is not judged: its statistics would be noise.
     """
     reasons = []
     for night, figures in sorted(nights.items()):
+        if figures["samples"] < settings.min_samples:
+            continue
         if figures["score_psi"] > settings.max_psi:
             reasons.append(f"{night}: score PSI {figures['score_psi']:.3f} > {settings.max_psi}")
         for name in DRIFT_FEATURES:
