@@ -9,7 +9,13 @@ rule write_alerts:
         # Nights are associated in order, so objects are named by their first detection.
         previous=previous_night_alerts,
     output:
-        table="results/alerts/{night}/alerts.tsv",
+        table=report(
+            "results/alerts/{night}/alerts.tsv",
+            caption="../report/alerts.rst",
+            category="5. Alerts",
+            subcategory="{night}",
+            labels={"night": "{night}", "table": "alerts"},
+        ),
         packets=directory("results/alerts/{night}/packets"),
     log:
         "logs/write_alerts/{night}.log",
