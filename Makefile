@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= profiles/default
 REPORT := results/report.html
 
-.PHONY: run test report lint clean mlflow-ui models rollback train
+.PHONY: run test report lint clean mlflow-ui models rollback train monitor
 
 $(STAMP): requirements.txt constraints.txt
 	@echo "Setting up $(VENV) from requirements.txt (a few minutes the first time; log in $(VENV)/install.log)"
@@ -44,6 +44,10 @@ rollback: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/snakemake --profile $(PROFILE) --forcerun train_realbogus results/models/realbogus/training.json
+
+# Health checks; safe every 15 minutes (writes only results/monitoring/). CONFIG=site.yaml adds a site config.
+monitor: $(STAMP)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.monitor $(if $(CONFIG),--configfile $(CONFIG))
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -3,26 +3,13 @@
 import csv
 
 from astrid.alerts import describe_packet
-from astrid.delivery import Email, Filters, Retry, Webhook, deliver
+from astrid.delivery import Retry, channels_from_config, deliver
 from astrid.objects import connect, migrate
 from astrid.runtime import logged
 
-
-def filters(settings):
-    return Filters(settings["min_score"], settings["max_mag"], settings["new_objects_only"])
-
-
 with logged(snakemake.log[0]) as log:
     params = snakemake.params
-    channels = []
-    if params.webhook["enabled"]:
-        channels.append(Webhook(params.webhook["url_env"], filters(params.webhook)))
-    if params.email["enabled"]:
-        e = params.email
-        channels.append(
-            Email(e["host"], e["port"], e["sender"], tuple(e["recipients"]), e["username"], e["password_env"],
-                  e["starttls"], filters(e))
-        )  # fmt: skip
+    channels = channels_from_config({"webhook": params.webhook, "email": params.email})
     db = connect()
     migrate(db)
     rows = []

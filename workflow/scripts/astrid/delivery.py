@@ -79,8 +79,14 @@ class Webhook:
         return url
 
     def send(self, alerts):
+        self.post({"text": "\n".join(summary_line(a) for a in alerts), "alerts": alerts})
+
+    def send_text(self, subject, text):
+        self.post({"text": f"{subject}: {text}"})
+
+    def post(self, payload):
         url = self.url()
-        body = json.dumps({"text": "\n".join(summary_line(a) for a in alerts), "alerts": alerts}).encode()
+        body = json.dumps(payload).encode()
         request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -109,11 +115,15 @@ class Email:
     name: str = "email"
 
     def send(self, alerts):
+        subject = f"AstrID: {len(alerts)} new alert{'s' * (len(alerts) != 1)}"
+        self.send_text(subject, "\n".join(summary_line(a) for a in alerts) + "\n")
+
+    def send_text(self, subject, text):
         message = EmailMessage()
-        message["Subject"] = f"AstrID: {len(alerts)} new alert{'s' * (len(alerts) != 1)}"
+        message["Subject"] = subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.recipients)
-        message.set_content("\n".join(summary_line(a) for a in alerts) + "\n")
+        message.set_content(text)
         password = os.environ.get(self.password_env) if self.password_env else None
         if self.password_env and not password:
             raise DeliveryError(
@@ -133,12 +143,34 @@ class Email:
         return [os.environ.get(self.password_env)] if self.password_env else []
 
 
-def send_with_retries(channel, alerts, retry, sleep=time.sleep):
-    """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off."""
+def channels_from_config(alerts_config):
+    """The enabled channels of the ``alerts`` config section."""
+
+    def filters(settings):
+        return Filters(settings["min_score"], settings["max_mag"], settings["new_objects_only"])
+
+    channels = []
+    webhook, email = alerts_config["webhook"], alerts_config["email"]
+    if webhook["enabled"]:
+        channels.append(Webhook(webhook["url_env"], filters(webhook)))
+    if email["enabled"]:
+        channels.append(
+            Email(email["host"], email["port"], email["sender"], tuple(email["recipients"]), email["username"],
+                  email["password_env"], email["starttls"], filters(email))
+        )  # fmt: skip
+    return channels
+
+
+def send_with_retries(channel, alerts, retry, sleep=time.sleep, send=None):
+    """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off.
+
+    ``send`` (default ``channel.send``) is called with ``alerts``.
+    """
+    send = send or channel.send
     error = None
     for attempt in range(1, retry.attempts + 1):
         try:
-            channel.send(alerts)
+            send(alerts)
             return True, attempt, None
         except DeliveryError as failure:
             error = str(failure)
