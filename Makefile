@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= profiles/default
 REPORT := results/report.html
 
-.PHONY: run test report lint clean mlflow-ui models rollback train monitor
+.PHONY: run test report lint clean mlflow-ui models rollback train monitor schedule
 
 $(STAMP): requirements.txt constraints.txt
 	@echo "Setting up $(VENV) from requirements.txt (a few minutes the first time; log in $(VENV)/install.log)"
@@ -48,6 +48,10 @@ train: $(STAMP)
 # Health checks; safe every 15 minutes (writes only results/monitoring/). CONFIG=site.yaml adds a site config.
 monitor: $(STAMP)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.monitor $(if $(CONFIG),--configfile $(CONFIG))
+
+# The crontab (SCRON=1: SLURM scrontab) of the scheduled jobs; INSTALL=1 installs it.
+schedule: $(STAMP)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(if $(CONFIG),--configfile $(CONFIG))
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -270,3 +270,19 @@ def test_alerts_cover_the_transients_link_across_nights_and_are_emitted_once(dem
     again = alert_rows(workdir, "20261127") + alert_rows(workdir, "20261128")
     assert sorted(r["alert_id"] for r in again) == sorted(r["alert_id"] for r in first + followup)
     assert not any(r["first_emitted"] == "True" for r in again)
+
+
+def test_every_scheduled_job_dry_runs(demo_run):
+    import os
+    import subprocess
+
+    from astrid import schedule
+
+    workdir = demo_run["dir"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    for job, (_, target) in schedule.JOBS.items():
+        command = schedule.command(job, REPO, workdir, PROFILE, [workdir / "demo.yaml"])
+        if target is not None:
+            command.append("--dry-run")
+        done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, f"{job}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
