@@ -95,3 +95,44 @@ def test_every_schema_file_is_valid_avro_and_names_its_version():
     for path in files:
         fastavro.parse_schema(json.loads(path.read_text()))
         assert "schema " + path.stem.split("_v")[1].replace("_", ".") in json.loads(path.read_text())["doc"]
+
+
+def test_a_crash_midway_and_a_resume_emit_every_alert_exactly_once(scored, tmp_path, monkeypatch):
+    from astrid import objects
+
+    table, cutouts, wcs = scored
+    table["rb_real"] = [True, True]
+    table.meta["MJD-OBS"] = 61371.95
+    header = wcs.to_header()
+    difference = tmp_path / "difference.fits"
+    fits.HDUList([
+        fits.PrimaryHDU(header=fits.Header({"FLUXSCAL": 2.0})),
+        fits.ImageHDU(np.zeros((2048, 2048), np.float32), header=header, name="DIFF"),
+        fits.ImageHDU(np.zeros((2048, 2048), np.float32), header=header, name="SCORE"),
+        fits.ImageHDU(np.ones((2048, 2048), np.float32), header=header, name="VAR"),
+    ]).writeto(difference)  # fmt: skip
+    db = objects.connect(f"sqlite:///{tmp_path / 'objects.sqlite'}")
+    objects.migrate(db)
+    real_write = alerts.write_packet
+    calls = []
+
+    def crash_on_second(path, packet, schema=None):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full (simulated crash)")
+        real_write(path, packet, schema)
+
+    monkeypatch.setattr(alerts, "write_packet", crash_on_second)
+    with pytest.raises(OSError, match="simulated crash"):
+        alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+    monkeypatch.setattr(alerts, "write_packet", real_write)
+    resumed = alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
+    assert [s["first_emitted"] for s in resumed] == [False, True]  # the first was out already
+    again = alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
+    assert not any(s["first_emitted"] for s in again)
+    ids = [row[0] for row in db.execute("SELECT alert_id FROM alerts ORDER BY alert_id").fetchall()]
+    assert ids == sorted(alerts.alert_id(c) for c in table["candidate_id"])
+    assert sorted(p.name for p in (tmp_path / "packets").glob("*.avro")) == sorted(f"{i}.avro" for i in ids)
+    # The second frame's forced photometry: both objects measured in this exposure, detected.
+    assert db.execute("SELECT count(*) FROM forced_photometry WHERE detected").fetchone()[0] == 2
