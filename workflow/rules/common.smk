@@ -204,7 +204,10 @@ def night_products(wildcards):
 
 REALBOGUS = config["realbogus"]
 DIFFERENCE_NIGHTS = [n for n in NIGHTS if n not in REFERENCE_NIGHTS]
-TRAINING_NIGHTS = REALBOGUS["training_nights"] or DIFFERENCE_NIGHTS
+# The demo trains on its new night; the follow-up night stays unseen (the drift check's case).
+TRAINING_NIGHTS = REALBOGUS["training_nights"] or (
+    [DEMO["new_night"]] if DEMO["enabled"] else DIFFERENCE_NIGHTS
+)
 MODEL_DIR = "results/models/realbogus"
 
 
