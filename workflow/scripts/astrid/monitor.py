@@ -84,7 +84,7 @@ def check_alert_database(results):
         db.execute("SELECT 1").fetchone()
         where = db.where
         db.close()
-    except (DatabaseError, Exception) as error:  # noqa: BLE001 - any failure is the finding
+    except (DatabaseError, OSError, Exception) as error:  # any failure to answer is the finding
         return Check("alert_database", CRITICAL, None, f"alert database unreachable: {error}")
     return Check("alert_database", OK, None, f"alert database {where} reachable")
 
