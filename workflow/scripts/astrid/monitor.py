@@ -77,6 +77,11 @@ def check_tracking_store(uri):
 def check_alert_database(results):
     from astrid.objects import DATABASE_ENV, DatabaseError, connect, default_path
 
+    import sqlite3
+
+    import psycopg
+
+    failures = (DatabaseError, OSError, sqlite3.Error, psycopg.Error)
     if not os.environ.get(DATABASE_ENV) and not default_path(results).exists():
         return Check("alert_database", WARNING, None, "alert database does not exist yet")
     try:
@@ -84,7 +89,7 @@ def check_alert_database(results):
         db.execute("SELECT 1").fetchone()
         where = db.where
         db.close()
-    except (DatabaseError, OSError, Exception) as error:  # any failure to answer is the finding
+    except failures as error:
         return Check("alert_database", CRITICAL, None, f"alert database unreachable: {error}")
     return Check("alert_database", OK, None, f"alert database {where} reachable")
 
