@@ -75,11 +75,11 @@ def check_tracking_store(uri):
 
 
 def check_alert_database(results):
-    from astrid.objects import DATABASE_ENV, DatabaseError, connect, default_path
-
     import sqlite3
 
     import psycopg
+
+    from astrid.objects import DATABASE_ENV, DatabaseError, connect, default_path
 
     failures = (DatabaseError, OSError, sqlite3.Error, psycopg.Error)
     if not os.environ.get(DATABASE_ENV) and not default_path(results).exists():
