@@ -7,6 +7,7 @@ the full-size figures come from `make run`.
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -288,3 +289,55 @@ def test_every_scheduled_job_dry_runs(demo_run):
             command.append("--dry-run")
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{job}: {done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+def test_the_report_renders_in_a_headless_browser(demo_run):
+    """Chromium (Debian's; .ci/run installs it) loads the report without a script error and
+    shows every section; a screenshot is kept (ASTRID_TEST_ARTIFACTS, else the test folder)."""
+    import os
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        pytest.skip("no Chromium here (Debian's chromium package; .ci/run installs it)")
+    workdir = demo_run["dir"]
+    report = workdir / "report-browser.html"
+    run(workdir, "--report", str(report))
+    artifacts = Path(os.environ.get("ASTRID_TEST_ARTIFACTS", workdir))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    screenshot = artifacts / "report.png"
+    common = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000"]
+    page = subprocess.run(
+        [*common, "--enable-logging=stderr", "--v=0", "--dump-dom", report.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert page.returncode == 0, page.stderr[-2000:]
+    errors = [line for line in page.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert not errors, errors
+    for section in (
+        "1. Night summary",
+        "2. Calibration",
+        "3. Difference imaging",
+        "4. Real/bogus",
+        "5. Alerts",
+    ):
+        assert section in page.stdout, f"{section} missing from the rendered report"
+    shot = subprocess.run(
+        [
+            *common,
+            "--hide-scrollbars",
+            "--window-size=1400,1800",
+            f"--screenshot={screenshot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert shot.returncode == 0 and screenshot.stat().st_size > 50_000, shot.stderr[-2000:]
+    # The figures travel inside the page (a self-contained file), one PNG per figure.
+    html = report.read_text()
+    assert html.count("image/png") >= 10 and "realbogus.png" in html and "alerts.tsv" in html
