@@ -193,6 +193,7 @@ def night_products(wildcards):
                     f"results/drift/{night}.json",
                     f"results/qa/{night}/realbogus.png",
                     f"results/alerts/{night}/delivery.tsv",
+                    f"results/qa/{night}/alerts.png",
                 ]
     # The daily retraining check, once there is anything scored to check.
     if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):

@@ -157,3 +157,27 @@ rule summarize_scores:
         code=library_digest("qa"),
     script:
         "../scripts/summarize_scores.py"
+
+
+rule plot_alerts:
+    input:
+        "results/alerts/{night}/alerts.tsv",
+    output:
+        report(
+            "results/qa/{night}/alerts.png",
+            caption="../report/alerts_plot.rst",
+            category="5. Alerts",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "sky map and light curves"},
+        ),
+    log:
+        "logs/plot_alerts/{night}.log",
+    benchmark:
+        "benchmarks/rules/plot_alerts/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        history_days=config["alerts"]["history_days"],
+        code=library_digest("qa", "objects"),
+    script:
+        "../scripts/plot_alerts.py"

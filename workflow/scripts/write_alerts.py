@@ -11,7 +11,7 @@ from astrid.objects import connect, migrate
 from astrid.runtime import logged
 
 FIELDS = [
-    "alert_id", "object_id", "new_object", "first_emitted", "candidate_id", "exposure", "band", "mjd",
+    "alert_id", "object_id", "new_object", "first_emitted", "candidate_id", "exposure", "field", "band", "mjd",
     "ra", "dec", "mag", "snr", "rb_score", "n_previous", "n_nondetections", "packet",
 ]  # fmt: skip
 

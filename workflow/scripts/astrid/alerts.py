@@ -231,7 +231,7 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
 
     summaries = []
     packet_dir = Path(packet_dir)
-    for index, record, (candidate_id, object_id, created) in zip(real, records, associated, strict=True):
+    for index, record, (candidate_id, object_id, _) in zip(real, records, associated, strict=True):
         identifier = alert_id(candidate_id)
         path = packet_dir / f"{identifier}.avro"
         previous, missing = objects.history(db, object_id, record["midpoint_mjd_tai"], history_days)
@@ -255,10 +255,11 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
             {
                 "alert_id": identifier,
                 "object_id": object_id,
-                "new_object": bool(created and not previous),
+                "new_object": not previous,  # its first detection (the same on every rerun)
                 "first_emitted": bool(inserted),
                 "candidate_id": candidate_id,
                 "exposure": record["exposure"],
+                "field": record["field"],
                 "band": record["band"],
                 "mjd": record["midpoint_mjd_tai"],
                 "ra": record["ra"],
