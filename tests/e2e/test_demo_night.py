@@ -131,6 +131,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "summarize_scores",
         "write_alerts",
         "deliver_alerts",
+        "plot_alerts",
         "all",
     }
     before_detection = {"summarize_calibration", "summarize_night", "build_reference", "align_exposure"}
