@@ -132,6 +132,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "write_alerts",
         "deliver_alerts",
         "plot_alerts",
+        "summarize_operations",
         "all",
     }
     before_detection = {"summarize_calibration", "summarize_night", "build_reference", "align_exposure"}

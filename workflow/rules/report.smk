@@ -181,3 +181,28 @@ rule plot_alerts:
         code=library_digest("qa", "objects"),
     script:
         "../scripts/plot_alerts.py"
+
+
+rule summarize_operations:
+    input:
+        night_products,
+    output:
+        table="results/qa/operations.tsv",
+        plot=report(
+            "results/qa/operations.png",
+            caption="../report/operations.rst",
+            category="6. Operations",
+            labels={"figure": "runtime per rule, health"},
+        ),
+    log:
+        "logs/summarize_operations.log",
+    benchmark:
+        "benchmarks/rules/summarize_operations.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        benchmarks="benchmarks/rules",
+        health="results/monitoring/health.jsonl",
+        code=library_digest("qa"),
+    script:
+        "../scripts/summarize_operations.py"
