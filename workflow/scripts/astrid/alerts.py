@@ -52,8 +52,7 @@ def midpoint_mjd_tai(meta):
 
 def detection_record(row, meta):
     """The ``detection`` record of one scored candidate row and its table's metadata."""
-    zeropoint = float(meta.get("REFZP", np.nan))
-    to_njy = 10 ** (-0.4 * (zeropoint - AB_NJY_ZEROPOINT)) if np.isfinite(zeropoint) else np.nan
+    to_njy = njy_per_electron(meta)
     return {
         "candidate_id": str(row["candidate_id"]),
         "exposure": str(meta["EXPOSURE"]),
@@ -240,7 +239,7 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
             [_previous(p) for p in previous] or None, [_nondetection(n) for n in missing] or None,
         )  # fmt: skip
         write_packet(path, packet)
-        db.begin_write([-4])
+        db.begin_write()
         try:
             inserted = db.execute(
                 "INSERT INTO alerts (alert_id, candidate_id, object_id, night, packet, written_mjd)"

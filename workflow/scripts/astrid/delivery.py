@@ -209,7 +209,7 @@ def deliver(db, channel, retry, describe, sleep=time.sleep):
         counts[status] = len(chosen)
         outcome = [(i, status, attempts, error) for i, _ in chosen]
     outcome += [(i, "filtered", 0, None) for i in skipped]
-    db.begin_write([-3])
+    db.begin_write()
     try:
         for alert_id, status, attempts, error in outcome:
             db.execute(

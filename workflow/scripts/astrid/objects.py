@@ -23,6 +23,8 @@ import numpy as np
 
 ZONE_DEG = 1.0 / 60.0
 DATABASE_ENV = "ASTRID_DATABASE_URL"
+# PostgreSQL advisory-lock key of schema migrations (zone keys are never negative).
+MIGRATION_LOCK = -1
 
 MIGRATIONS = [
     (
@@ -109,7 +111,10 @@ class Database:
         return cursor
 
     def begin_write(self, zones=()):
-        """Start a writing transaction holding the locks described in the module doc."""
+        """Start a writing transaction holding the locks described in the module doc.
+
+        In PostgreSQL only writers that look before they insert (association, migration)
+        need zone locks; idempotent inserts (``ON CONFLICT``) pass none."""
         if self.dialect == "sqlite":
             self.connection.execute("BEGIN IMMEDIATE")
         else:
@@ -180,7 +185,7 @@ class _SqliteAdapter:
 
 def migrate(db):
     """Create or upgrade the schema to the newest migration; returns the schema version."""
-    db.begin_write(zones=[-1])
+    db.begin_write(zones=[MIGRATION_LOCK])
     try:
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_mjd DOUBLE PRECISION)"
@@ -267,7 +272,7 @@ def associate(db, detections, field, radius_arcsec=1.5):
     radius = radius_arcsec / 3600.0
     zones = set()
     for d in detections:
-        zones.update(range(zone_of(d["dec"] - radius) - 1, zone_of(d["dec"] + radius) + 2))
+        zones.update(range(max(zone_of(d["dec"] - radius) - 1, 0), zone_of(d["dec"] + radius) + 2))
     results = []
     db.begin_write(zones)
     try:
@@ -316,7 +321,7 @@ def record_forced(db, rows):
     limiting_mag, detected); a row already stored is kept."""
     if not rows:
         return
-    db.begin_write([-2])
+    db.begin_write()
     try:
         conflict = "ON CONFLICT (object_id, exposure) DO NOTHING"
         db.executemany(

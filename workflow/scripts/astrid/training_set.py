@@ -165,12 +165,11 @@ def frame_samples(
         flux, snr = fake_fluxes(
             sites, sub.score_std, sub.flux_scale, aligned_header["FLXRATIO"], injection, rng
         )
-        artefact_count = int(round(injection.artefacts_per_megapixel * usable.size / 1e6))
         artefact_sites, _ = injection_sites(
             usable.shape,
             usable,
             galaxies[:0],
-            replace(injection, per_megapixel=artefact_count / usable.size * 1e6, galaxy_fraction=0.0),
+            replace(injection, per_megapixel=injection.artefacts_per_megapixel, galaxy_fraction=0.0),
             rng,
             taken=np.vstack([taken, sites]),
         )
