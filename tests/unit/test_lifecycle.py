@@ -23,7 +23,7 @@ from conftest import REPO
 
 from astrid import drift, lifecycle, registry
 from astrid.classifier import TrainSettings
-from astrid.training_set import build_manifest, write_samples
+from astrid.training_set import DatasetError, build_manifest, load_split, write_samples
 
 pytest.importorskip("mlflow")
 NAME = "test-realbogus"
@@ -234,3 +234,13 @@ def test_credentials_never_reach_the_decision_files():
     uri = "https://alice:s3cret@mlflow.example.org:5000/path"
     assert "s3cret" not in registry.redacted(uri) and "alice" not in registry.redacted(uri)
     assert registry.redacted("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+
+
+def test_a_split_without_both_classes_is_refused_naming_its_frames(tmp_path):
+    rng = np.random.default_rng(5)
+    paths = [write_frame(tmp_path / f"f{i}.fits", f"20261127-{i:04d}", rng) for i in range(2)]
+    paths.append(write_frame(tmp_path / "empty.fits", "20261127-0009", rng, n_real=0, n_bogus=0))
+    manifest = build_manifest(paths, 0.34, 0.34, seed=3)
+    empty_split = next(row["split"] for row in manifest["frames"] if row["path"].endswith("empty.fits"))
+    with pytest.raises(DatasetError, match=rf"{empty_split} split \(.*empty\.fits\) holds 0 samples"):
+        load_split(manifest, empty_split)

@@ -188,6 +188,15 @@ def test_a_job_given_a_gpu_without_cuda_fails_loudly():
             classifier.resolve_device(1)
 
 
+@pytest.mark.parametrize(
+    "resources, gpus",
+    [({}, 0), ({"gpu": 0}, 0), ({"gpu": 2}, 2), ({"gres": "gpu:a100:3"}, 3), ({"gres": "gpu"}, 1),
+     ({"gres": "gpu:2"}, 2), ({"gres": "tmpdisk:100"}, 0), ({"gpu": 1, "gres": "gpu:4"}, 1)],
+)  # fmt: skip
+def test_the_gpus_of_a_job_come_from_its_gpu_or_gres_resource(resources, gpus):
+    assert classifier.requested_gpus(resources) == gpus
+
+
 def test_the_operating_threshold_lets_through_at_most_the_target_fraction_of_bogus():
     rng = np.random.default_rng(3)
     labels = np.r_[np.ones(500), np.zeros(1000)]

@@ -7,7 +7,7 @@ runs the same gate as the first training; the decision is logged to MLflow eithe
 import json
 from pathlib import Path
 
-from astrid.classifier import TrainSettings
+from astrid.classifier import TrainSettings, requested_gpus, resolve_device
 from astrid.drift import DriftSettings, retraining_decision
 from astrid.lifecycle import LifecycleSettings, load_bundle, log_decision, train_and_gate, write_decision
 from astrid.runtime import logged
@@ -43,6 +43,7 @@ with logged(snakemake.log[0]) as log:
             lifecycle,
             params.code,
             threads=snakemake.threads,
+            device=resolve_device(requested_gpus(snakemake.resources)),
             trigger="; ".join(reasons),
         )
     log_decision(decision, lifecycle)

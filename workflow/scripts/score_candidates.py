@@ -6,7 +6,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from astrid.classifier import resolve_device
+from astrid.classifier import requested_gpus, resolve_device
 from astrid.lifecycle import load_bundle, score_cutouts
 from astrid.runtime import logged
 
@@ -20,7 +20,7 @@ with logged(snakemake.log[0]) as log:
         len(ids) and not np.array_equal(ids, np.asarray(table["candidate_id"], str))
     ):
         raise ValueError(f"{inputs.cutouts}: its cutouts do not match the candidates of {inputs.table}")
-    device = resolve_device(snakemake.resources.gpu)
+    device = resolve_device(requested_gpus(snakemake.resources))
     net, bundle = load_bundle(inputs.model)
     scores = (
         score_cutouts(net, cutouts, snakemake.params.batch_size, device, threads=snakemake.threads)

@@ -2,7 +2,7 @@
 
 import json
 
-from astrid.classifier import TrainSettings
+from astrid.classifier import TrainSettings, requested_gpus, resolve_device
 from astrid.lifecycle import LifecycleSettings, train_and_gate, write_decision
 from astrid.runtime import logged
 
@@ -15,5 +15,6 @@ with logged(snakemake.log[0]) as log:
         LifecycleSettings(**snakemake.params.lifecycle),
         snakemake.params.code,
         threads=snakemake.threads,
+        device=resolve_device(requested_gpus(snakemake.resources)),
     )
     write_decision(decision, snakemake.output[0])

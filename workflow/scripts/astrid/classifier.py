@@ -97,7 +97,17 @@ def _augment(batch, generator):
     return batch
 
 
-def train(x_train, y_train, x_val, y_val, settings=TrainSettings(), on_epoch=None, threads=1, weights=None):
+def train(
+    x_train,
+    y_train,
+    x_val,
+    y_val,
+    settings=TrainSettings(),
+    on_epoch=None,
+    threads=1,
+    weights=None,
+    device=None,
+):
     """Train the network on normalised triplets; keep the epoch with the lowest validation loss.
 
     ``weights`` (one per training sample, mean 1) weigh the loss; by default the two
@@ -105,6 +115,9 @@ def train(x_train, y_train, x_val, y_val, settings=TrainSettings(), on_epoch=Non
 
     ``on_epoch(epoch, metrics)`` is called after each epoch with the training loss and the
     validation loss, AUC and accuracy (for live progress and MLflow).
+
+    ``device`` (default the CPU) is where the network learns; the samples stay in host
+    memory and go over one batch at a time.
 
     Returns
     -------
@@ -116,7 +129,8 @@ def train(x_train, y_train, x_val, y_val, settings=TrainSettings(), on_epoch=Non
     torch.manual_seed(settings.seed)
     torch.set_num_threads(max(1, threads))
     generator = torch.Generator().manual_seed(settings.seed)
-    net = build_network(settings.dropout)
+    device = device or torch.device("cpu")
+    net = build_network(settings.dropout).to(device)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -135,12 +149,14 @@ def train(x_train, y_train, x_val, y_val, settings=TrainSettings(), on_epoch=Non
         for begin in range(0, len(order), settings.batch_size):
             index = order[begin : begin + settings.batch_size]
             optimiser.zero_grad()
-            loss = (loss_fn(net(_augment(xt[index], generator)).squeeze(1), yt[index]) * wt[index]).mean()
+            batch = _augment(xt[index], generator).to(device)
+            loss = loss_fn(net(batch).squeeze(1), yt[index].to(device)) * wt[index].to(device)
+            loss = loss.mean()
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(index)
         schedule.step()
-        val_scores = predict(net, x_val, threads=threads)
+        val_scores = predict(net, x_val, device=device, threads=threads)
         with np.errstate(divide="ignore"):
             val_loss = float(
                 -np.mean(
@@ -181,6 +197,17 @@ def class_weights(labels, groups=None, max_boost=5.0):
             weights[members & (groups == kind)] = min(share / count, max_boost)
         weights[members] *= 0.5 * len(labels) / weights[members].sum()
     return weights
+
+
+def requested_gpus(resources):
+    """GPUs a job was given: its ``gpu`` resource, else the count of a ``gres`` such as
+    ``gpu:2`` or ``gpu:a100:1`` (sites route GPU rules either way; see profiles/README.md)."""
+    gpus = int(resources.get("gpu", 0) or 0)
+    gres = str(resources.get("gres", "") or "")
+    if gpus or not gres.startswith("gpu"):
+        return gpus
+    count = gres.split(":")[-1]
+    return int(count) if count.isdigit() else 1
 
 
 def resolve_device(gpus):

@@ -122,12 +122,20 @@ def per_kind(table, scores, threshold):
 
 
 def train_and_gate(
-    manifest, train_settings, settings, code_version, results="results", threads=1, trigger="initial"
+    manifest,
+    train_settings,
+    settings,
+    code_version,
+    results="results",
+    threads=1,
+    trigger="initial",
+    device=None,
 ):
     """Train on ``manifest``'s splits, log everything to MLflow, gate, register.
 
     Returns the decision: run id, registered version, promoted or not and why, the test
-    metrics of the new model and of the champion it was compared with.
+    metrics of the new model and of the champion it was compared with. ``device``: where
+    the network trains and scores (default the CPU); what is logged is a CPU model.
     """
     import mlflow
     import mlflow.pytorch
@@ -152,6 +160,7 @@ def train_and_gate(
                 "dataset_version": manifest["version"],
                 "code_version": code_version,
                 "architecture": ARCHITECTURE,
+                "device": str(device or "cpu"),
                 "nights": ",".join(manifest["nights"]),
                 **{f"n_{split}": len(y[split]) for split in SPLITS},
                 **{f"n_real_{split}": int(y[split].sum()) for split in SPLITS},
@@ -177,15 +186,17 @@ def train_and_gate(
             on_epoch=progress,
             threads=threads,
             weights=weights,
+            device=device,
         )
         threshold = settings.threshold
         if threshold is None:
-            val_scores = classifier.predict(net, x["validation"], threads=threads)
+            val_scores = classifier.predict(net, x["validation"], device=device, threads=threads)
             threshold = classifier.operating_threshold(y["validation"], val_scores, settings.target_fpr)
         mlflow.log_param("threshold", threshold)
         log.info("operating threshold %.4f", threshold)
         test_table = data["test"][0]
-        scores = classifier.predict(net, x["test"], threads=threads)
+        scores = classifier.predict(net, x["test"], device=device, threads=threads)
+        net = net.cpu()
         metrics = classifier.evaluate(y["test"], scores, np.asarray(test_table["snr"]), threshold)
         metrics.update(per_kind(test_table, scores, threshold))
         metrics["threshold"] = threshold

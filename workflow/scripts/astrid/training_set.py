@@ -339,4 +339,13 @@ def load_split(manifest, split):
             f"dataset {manifest['version']} has no frames in its {split} split: it needs at least three "
             "frames (one each for train, validation and test); add nights to realbogus.training_nights"
         )
-    return vstack(tables, metadata_conflicts="silent"), np.concatenate(cutouts)
+    table = vstack(tables, metadata_conflicts="silent")
+    labels = set(np.asarray(table["label"]).astype(int)) if len(table) else set()
+    if labels != {0, 1}:
+        frames = ", ".join(row["path"] for row in manifest["frames"] if row["split"] == split)
+        raise DatasetError(
+            f"dataset {manifest['version']}: its {split} split ({frames}) holds {len(table)} samples, "
+            f"{int(np.sum(np.asarray(table['label']) == 1)) if len(table) else 0} of them real: a split "
+            "needs both classes (frames that failed to align give none; see their make_training_samples logs)"
+        )
+    return table, np.concatenate(cutouts)
