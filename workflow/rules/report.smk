@@ -159,6 +159,33 @@ rule summarize_scores:
         "../scripts/summarize_scores.py"
 
 
+rule summarize_model:
+    input:
+        "results/models/realbogus/retraining.json",
+    output:
+        table="results/qa/model.tsv",
+        plot=report(
+            "results/qa/model.png",
+            caption="../report/model.rst",
+            category="4. Real/bogus",
+            subcategory="model",
+            labels={"figure": "versions, champion and retraining decisions"},
+        ),
+    log:
+        "logs/summarize_model.log",
+    benchmark:
+        "benchmarks/rules/summarize_model.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        model_name=REALBOGUS["model_name"],
+        experiment=REALBOGUS["experiment"],
+        min_f1_score=REALBOGUS["min_f1_score"],
+        code=library_digest("qa", "registry"),
+    script:
+        "../scripts/summarize_model.py"
+
+
 rule plot_alerts:
     input:
         "results/alerts/{night}/alerts.tsv",

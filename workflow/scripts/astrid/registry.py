@@ -192,6 +192,99 @@ def status(uri, model_name):
     return rows
 
 
+def _every(search, **kwargs):
+    """Every result of a paged MLflow search, page after page."""
+    token = None
+    while True:
+        page = search(page_token=token, **kwargs)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _utc(milliseconds):
+    from datetime import UTC, datetime
+
+    return None if milliseconds is None else datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def history(uri, model_name, experiment_name):
+    """The model's history in the tracking store: its registered versions and the daily
+    retraining decisions (runs tagged ``kind=drift-check``, see ``lifecycle.log_decision``).
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+    experiment_name : str
+        Experiment the drift checks are logged to.
+
+    Returns
+    -------
+    dict
+        ``versions``: one dict per registered version, oldest first, with ``version``,
+        ``created`` (UTC datetime), ``dataset`` (training set version), ``test_f1`` (float,
+        None if not recorded), ``gate`` ("promoted" or "rejected"), ``gate_reason``,
+        ``trigger`` ("initial", or the drift reasons that retrained) and ``champion``
+        (whether it holds the champion alias now).
+        ``decisions``: one dict per drift check, oldest first, with ``time`` (UTC datetime),
+        ``champion`` (version checked), ``retrain`` (bool), ``reasons`` (list of str) and
+        ``run_id``. Both lists are empty while the store, model or experiment does not exist.
+    """
+    found = {"versions": [], "decisions": []}
+    if is_embedded(uri) and not Path(uri.removeprefix("sqlite:///")).exists():
+        return found
+    c = client(uri)
+    current = champion_version(uri, model_name)
+    for v in sorted(
+        _every(c.search_model_versions, filter_string=f"name='{model_name}'"), key=lambda v: int(v.version)
+    ):
+        found["versions"].append(
+            {
+                "version": int(v.version),
+                "created": _utc(v.creation_timestamp),
+                "dataset": v.tags.get("dataset_version"),
+                "test_f1": _number(v.tags.get("test_f1")),
+                "gate": v.tags.get("gate"),
+                "gate_reason": v.tags.get("gate_reason"),
+                "trigger": v.tags.get("trigger"),
+                "champion": int(v.version) == current,
+            }
+        )
+    experiment = c.get_experiment_by_name(experiment_name)
+    if experiment is None:
+        return found
+    runs = _every(
+        c.search_runs,
+        experiment_ids=[experiment.experiment_id],
+        filter_string="tags.kind = 'drift-check'",
+        order_by=["attributes.start_time ASC"],
+    )
+    for run in runs:
+        tags = run.data.tags
+        reasons = tags.get("reasons", "none")
+        found["decisions"].append(
+            {
+                "time": _utc(run.info.start_time),
+                "champion": int(tags["champion"]) if tags.get("champion", "").isdigit() else None,
+                "retrain": tags.get("retrain") == "True",
+                "reasons": [] if reasons == "none" else reasons.split("; "),
+                "run_id": run.info.run_id,
+            }
+        )
+    return found
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m astrid.registry", description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="astrid-realbogus", help="registered model name")

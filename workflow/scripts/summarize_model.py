@@ -1,0 +1,22 @@
+"""The real/bogus model's history: registered versions, the champion, each day's decision."""
+
+from astrid.qa import model_history_table, plot_model
+from astrid.registry import history, redacted, tracking_uri
+from astrid.runtime import logged
+
+with logged(snakemake.log[0]) as log:
+    params = snakemake.params
+    uri = tracking_uri()
+    found = history(uri, params.model_name, params.experiment)
+    log.info(
+        "%s: %d versions, %d drift checks in %s",
+        params.model_name,
+        len(found["versions"]),
+        len(found["decisions"]),
+        redacted(uri),
+    )
+    table = model_history_table(found)
+    table.to_csv(
+        snakemake.output.table, sep="\t", index=False, float_format="%.4f", date_format="%Y-%m-%dT%H:%M:%SZ"
+    )
+    plot_model(found, params.min_f1_score, snakemake.output.plot)
