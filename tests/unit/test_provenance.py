@@ -22,3 +22,28 @@ def test_editing_a_dependency_changes_only_the_digests_that_use_it(monkeypatch):
     monkeypatch.setattr(provenance, "_module_bytes", edited)
     assert provenance.library_digest("detect") != detect_before
     assert provenance.library_digest("ingest") == ingest_before
+
+
+def test_a_product_written_again_later_has_the_same_bytes_and_valid_checksums(tmp_path):
+    import hashlib
+    import time
+    import warnings
+
+    import numpy as np
+    from astropy.io import fits
+
+    from astrid.fitsio import write_atomic
+
+    def product():
+        image = fits.ImageHDU(np.arange(64, dtype=np.float32).reshape(8, 8), name="SCI")
+        return fits.HDUList([fits.PrimaryHDU(), image])
+
+    write_atomic(product(), tmp_path / "first.fits")
+    time.sleep(1.1)  # astropy's own checksum comment carries the time to the second
+    write_atomic(product(), tmp_path / "second.fits")
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.glob("*.fits")}
+    assert len(digests) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # astropy warns on a checksum that does not verify
+        with fits.open(tmp_path / "first.fits", checksum=True) as hdul:
+            assert all(hdu._checksum_valid and hdu._datasum_valid for hdu in hdul)

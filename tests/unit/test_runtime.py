@@ -2,6 +2,7 @@
 
 import logging
 import time
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +31,52 @@ def test_logged_writes_the_failure_to_the_log(tmp_path):
             raise ValueError("frame 17 is broken")
     text = log_file.read_text()
     assert "starting" in text and "frame 17 is broken" in text and "Traceback" in text
+
+
+def test_a_rule_log_says_where_it_ran(tmp_path, monkeypatch):
+    import socket
+
+    for name in ("SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_JOB_PARTITION"):
+        monkeypatch.delenv(name, raising=False)
+    with logged(tmp_path / "local.log"):
+        pass
+    assert f"running on host {socket.gethostname()}\n" in (tmp_path / "local.log").read_text()
+    monkeypatch.setenv("SLURM_JOB_ID", "4711")
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
+    monkeypatch.setenv("SLURM_JOB_PARTITION", "gpu")
+    with logged(tmp_path / "slurm.log"):
+        pass
+    assert "SLURM job 4711 step 0 partition gpu" in (tmp_path / "slurm.log").read_text()
+
+
+def test_outputs_of_interrupted_jobs_are_found_and_removed_unless_another_run_holds_locks(
+    tmp_path, monkeypatch
+):
+    from base64 import urlsafe_b64encode
+
+    from astrid.runtime import remove_unfinished_outputs, unfinished_outputs
+
+    monkeypatch.chdir(tmp_path)
+    incomplete, locks = tmp_path / ".snakemake" / "incomplete", tmp_path / ".snakemake" / "locks"
+    incomplete.mkdir(parents=True)
+    locks.mkdir()
+    half = Path("results/difference/20261127/x.fits")
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"SIMPLE  =   half a file")
+    finished = Path("results/difference/20261127/y.fits")
+    finished.write_bytes(b"whole")
+    long_name = Path("results", *["d" * 100] * 3, "x.ecsv")  # its marker is split into '@' folders
+    for path in (half, long_name):
+        encoded = urlsafe_b64encode(str(path).encode()).decode()
+        parts = [encoded[i : i + 254] for i in range(0, len(encoded), 254)]
+        marker = incomplete.joinpath(*["@" + p for p in parts[:-1]], parts[-1])
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("{}")
+    assert sorted(unfinished_outputs()) == sorted([half, long_name])
+
+    for name in ("0.input.lock", "0.output.lock", "1.input.lock"):  # run 1 is still going
+        (locks / name).touch()
+    assert remove_unfinished_outputs() == [] and half.exists()
+    (locks / "1.input.lock").unlink()
+    assert remove_unfinished_outputs() == [half]
+    assert not half.exists() and finished.exists()

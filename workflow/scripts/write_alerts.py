@@ -1,6 +1,7 @@
 """Associate a night's real candidates with objects and write one Avro packet per alert."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
@@ -17,6 +18,8 @@ FIELDS = [
 
 with logged(snakemake.log[0]) as log:
     inputs, outputs, params = snakemake.input, snakemake.output, snakemake.params
+    # A night without a real candidate still has its (empty) packet folder.
+    Path(outputs.packets).mkdir(parents=True, exist_ok=True)
     db = connect()
     migrate(db)
     frames = []

@@ -27,12 +27,19 @@ class ImageProduct:
 
 
 def write_atomic(hdul, path):
-    """Write an HDUList to ``path`` through a temporary file in the same folder."""
+    """Write an HDUList to ``path`` through a temporary file in the same folder.
+
+    Every HDU carries CHECKSUM and DATASUM cards, with a fixed comment instead of astropy's
+    time stamp: the same content gives the same bytes, so the SHA-256 recorded downstream
+    (provenance, training-set versions) does not change when a job is redone.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        hdul.writeto(tmp, overwrite=True, checksum=True)
+        for hdu in hdul:
+            hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
+        hdul.writeto(tmp, overwrite=True, checksum=False)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
