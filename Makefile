@@ -6,6 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= profiles/default
 REPORT := results/report.html
+# ASTRID_ENV=dev|staging|production adds config/environments/<name>.yaml over the base
+# config; CONFIG=site.yaml adds a site's own file after it (both optional).
+CONFIGS := $(if $(ASTRID_ENV),config/environments/$(ASTRID_ENV).yaml) $(CONFIG)
+# Snakemake takes the files after one --configfile (a second --configfile replaces the
+# first); the monitor and the scheduler take one flag per file.
+CONFIG_ARGS := $(foreach f,$(CONFIGS),--configfile $(f))
+SNAKEMAKE := $(BIN)/snakemake --profile $(PROFILE) $(if $(strip $(CONFIGS)),--configfile $(CONFIGS))
 
 .PHONY: run test report lint clean mlflow-ui models rollback train monitor schedule
 
@@ -17,15 +24,15 @@ $(STAMP): requirements.txt constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --profile $(PROFILE)
-	$(BIN)/snakemake --profile $(PROFILE) --report $(REPORT)
+	$(SNAKEMAKE)
+	$(SNAKEMAKE) --report $(REPORT)
 	@echo "Report of the night: $(abspath $(REPORT))"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 report: $(STAMP)
-	$(BIN)/snakemake --profile $(PROFILE) --report $(REPORT)
+	$(SNAKEMAKE) --report $(REPORT)
 	@echo "Report of the night: $(abspath $(REPORT))"
 
 # The real/bogus model's registry (MLFLOW_TRACKING_URI when set, else the embedded store).
@@ -43,15 +50,15 @@ rollback: $(STAMP)
 	$(ASTRID_PY) rollback $(VERSION)
 
 train: $(STAMP)
-	$(BIN)/snakemake --profile $(PROFILE) --forcerun train_realbogus results/models/realbogus/training.json
+	$(SNAKEMAKE) --forcerun train_realbogus results/models/realbogus/training.json
 
-# Health checks; safe every 15 minutes (writes only results/monitoring/). CONFIG=site.yaml adds a site config.
+# Health checks; safe every 15 minutes (writes only results/monitoring/).
 monitor: $(STAMP)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.monitor $(if $(CONFIG),--configfile $(CONFIG))
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.monitor $(CONFIG_ARGS)
 
 # The crontab (SCRON=1: SLURM scrontab) of the scheduled jobs; INSTALL=1 installs it.
 schedule: $(STAMP)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(if $(CONFIG),--configfile $(CONFIG))
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(CONFIG_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -93,3 +93,24 @@ def test_demo_raw_dir_cannot_point_elsewhere(tmp_path):
     result = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), workdir=tmp_path)
     assert result.returncode != 0
     assert "demo.enabled is true" in result.stdout + result.stderr
+
+
+ENVIRONMENTS = sorted((REPO / "config" / "environments").glob("*.yaml"))
+
+
+def test_there_are_dev_staging_and_production_overlays():
+    assert [p.stem for p in ENVIRONMENTS] == ["dev", "production", "staging"]
+
+
+@pytest.mark.parametrize("overlay", ENVIRONMENTS, ids=lambda p: p.stem)
+def test_each_environment_overlay_passes_the_schema_and_plans_a_night(tmp_path, overlay):
+    """Snakemake deep-merges the overlay over the base config and checks it against the schema."""
+    settings = yaml.safe_load(overlay.read_text())
+    args = ["-n", "--configfile", str(overlay)]
+    if not settings.get("demo", {}).get("enabled", True):
+        (tmp_path / "raw" / "20261127").mkdir(parents=True)  # the site's raw folder, one night
+        args += ["--config", f"raw_dir={tmp_path / 'raw'}"]
+    result = snakemake(*args, workdir=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    assert "ingest_night" in output or "simulate_night" in output

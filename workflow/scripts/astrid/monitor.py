@@ -715,17 +715,21 @@ def monitor(
     return entry, changed
 
 
+def argument_parser():
+    parser = argparse.ArgumentParser(prog="python -m astrid.monitor", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--configfile", action="append", default=[], help="config merged over config/config.yaml, in order"
+    )
+    return parser
+
+
 def main(argv=None):
     import yaml
 
     from astrid.config import ConfigError, check_config
     from astrid.delivery import Retry, channels_from_config
 
-    parser = argparse.ArgumentParser(prog="python -m astrid.monitor", description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--configfile", action="append", default=[], help="site config merged over config/config.yaml"
-    )
-    args = parser.parse_args(argv)
+    args = argument_parser().parse_args(argv)
     repo = Path(__file__).resolve().parents[3]
     config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
     for extra in args.configfile:

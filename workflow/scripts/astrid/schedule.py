@@ -92,9 +92,11 @@ def effective_schedules(config_schedules, environ):
 def command(job, repo, workdir, profile, configfiles=()):
     """The shell command of one job (no schedule, no lock, no log)."""
     python = Path(repo) / ".venv" / "bin" / "python"
-    extra = [a for f in configfiles for a in ("--configfile", str(f))]
     if JOBS[job][1] is None:
+        extra = [a for f in configfiles for a in ("--configfile", str(f))]
         return [str(python), "-m", "astrid.monitor", *extra]
+    # Snakemake reads every file after one --configfile; a second flag would replace them.
+    extra = ["--configfile", *map(str, configfiles)] if configfiles else []
     snakefile = Path(repo) / "workflow" / "Snakefile"
     return [str(python), "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
             "--profile", str(profile), *extra, *JOBS[job][1]]  # fmt: skip
