@@ -1,6 +1,7 @@
 """Shared fixtures: a small seeded raw night, the repository root, the real data folder."""
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from astropy.table import Table
 from astrid import ingest, simulate
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "support"))
 SHARED = Path(os.environ.get("ASTRID_SHARED", REPO.parent / "shared")).resolve()
 REAL = SHARED / "data" / "real"
 
@@ -85,12 +87,52 @@ def small_night(tmp_path_factory):
     return SmallNight(tmp_path_factory.mktemp("small_night"), 1024, "new")
 
 
-def snakemake(*args, workdir=None, timeout=900):
-    """Run Snakemake on the repository's workflow (in ``workdir`` if given); return the result."""
+def snakemake(*args, workdir=None, timeout=900, env=None):
+    """Run Snakemake on the repository's workflow (in ``workdir`` if given, with environment
+    ``env`` if given); return the result."""
     import subprocess
     import sys
 
     command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile")]
     if workdir is not None:
         command += ["--directory", str(workdir)]
-    return subprocess.run(command + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        command + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+# --- the SLURM night (tests/cluster/test_slurm.py), started when the session begins
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The SLURM night's tests last: their night runs in the background meanwhile."""
+    items.sort(key=lambda item: item.nodeid.startswith("tests/cluster/"))
+
+
+def pytest_collection_finish(session):
+    """Start the SLURM night at once when its test is selected: it waits on SLURM most of
+    the time, so it runs beside the rest of the suite instead of after it."""
+    if any(item.nodeid.startswith("tests/cluster/") for item in session.items):
+        from slurm import BackgroundNight
+
+        session.config.stash[SLURM_NIGHT] = BackgroundNight()
+
+
+def pytest_sessionfinish(session):
+    night = session.config.stash.get(SLURM_NIGHT, None)
+    if night is not None:
+        night.stop()
+
+
+SLURM_NIGHT = pytest.StashKey()
+
+
+@pytest.fixture(scope="session")
+def slurm_night(request):
+    """The BackgroundNight started at collection (see pytest_collection_finish)."""
+    night = request.config.stash.get(SLURM_NIGHT, None)
+    if night is None:
+        pytest.skip("the SLURM night was not started (its test was not collected with the session)")
+    if night.skip_reason:
+        pytest.skip(f"no local SLURM to test on: {night.skip_reason}")
+    return night

@@ -140,7 +140,12 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
     # A detection threshold change reruns detection and what follows, nothing before it.
     (workdir / "threshold.yaml").write_text("detect:\n  threshold: 6.0\n")
     result = run(workdir, "-n", "--configfile", str(workdir / "demo.yaml"), str(workdir / "threshold.yaml"))
-    assert set(jobs_in_dry_run(result.stdout)) == after_detection
+    jobs = jobs_in_dry_run(result.stdout)
+    assert set(jobs) == after_detection
+    differenced = len(list((workdir / "results" / "difference").glob("*/*.fits")))
+    assert differenced == 4  # three new frames and one follow-up
+    for per_frame in ("detect_candidates", "make_training_samples", "score_candidates"):
+        assert jobs[per_frame] == differenced, per_frame
 
 
 def bright_transients(workdir, products):
@@ -343,3 +348,4 @@ def test_the_report_renders_in_a_headless_browser(demo_run):
     # The figures travel inside the page (a self-contained file), one PNG per figure.
     html = report.read_text()
     assert html.count("image/png") >= 10 and "realbogus.png" in html and "alerts.tsv" in html
+    assert "model.png" in html and "operations.png" in html  # the model's history, the runtimes

@@ -167,6 +167,9 @@ def test_figures_of_merit_count_what_they_say():
     assert m["f1"] == pytest.approx(2 * 0.75 * 0.75 / 1.5)
     # At S/N 6: three real (two called real) and one bogus called real.
     assert m["completeness_snr6"] == pytest.approx(2 / 3) and m["purity_snr6"] == pytest.approx(2 / 3)
+    # A model that calls nothing real has no precision, and an F1 of 0 that a gate can compare.
+    none_called = classifier.evaluate(labels, np.zeros(10), snr, threshold=0.5)
+    assert np.isnan(none_called["precision"]) and none_called["f1"] == 0.0
 
 
 def test_class_weights_balance_classes_and_kinds():

@@ -26,19 +26,59 @@ def test_ruff_is_clean():
     assert result.returncode == 0, result.stdout
 
 
+PROFILES = sorted(p.parent.name for p in (REPO / "profiles").glob("*/config.yaml"))
+
+
 def test_dry_run_with_each_profile(tmp_path):
-    for profile in ("profiles/default", "profiles/test"):
-        result = snakemake("-n", "--profile", str(REPO / profile), workdir=tmp_path)
-        assert result.returncode == 0, result.stderr
+    assert {"default", "test", "slurm", "slurm_local"} <= set(PROFILES)
+    for profile in PROFILES:
+        result = snakemake("-n", "--profile", str(REPO / "profiles" / profile), workdir=tmp_path)
+        assert result.returncode == 0, f"{profile}: {result.stderr[-2000:]}"
         assert "simulate_night" in result.stdout and "ingest_night" in result.stdout
 
 
-def test_every_rule_has_a_log_and_a_benchmark():
+def test_slurm_profiles_route_gpu_rules_and_keep_the_site_out_of_the_rules():
+    import yaml
+
+    rules = "\n".join(p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk"))
+    for name in PROFILES:
+        if not name.startswith("slurm"):
+            continue
+        text = (REPO / "profiles" / name / "config.yaml").read_text()
+        profile = yaml.safe_load(text)
+        assert profile["executor"] == "slurm", name
+        assert "slurm_account" not in text, f"{name}: accounts come from SBATCH_ACCOUNT, never a profile"
+        assert profile["retries"] >= 1, f"{name}: memory grows only on a retry"
+        for rule, resources in profile["set-resources"].items():
+            assert f"rule {rule}:" in rules or f"checkpoint {rule}:" in rules, f"{name}: no rule {rule}"
+            assert not ("gres" in resources and ("gpu" in resources or "gpu_model" in resources)), (
+                f"{name}: {rule} asks for GPUs with both gres and gpu"
+            )
+        routed = {rule for rule, res in profile["set-resources"].items() if res.get("slurm_partition")}
+        assert {"train_realbogus", "decide_retraining", "score_candidates"} <= routed, name
+        for assignment in profile["groups"]:
+            rule, _ = assignment.split("=")
+            assert f"rule {rule}:" in rules, f"{name}: grouped rule {rule} does not exist"
+    # Sites live in profiles: no rule names a partition, an account or a GPU model.
+    for word in ("slurm_partition", "slurm_account", "gpu_model", "gres"):
+        assert word not in rules, word
+
+
+def test_every_rule_has_a_log_and_a_benchmark_or_is_cached_and_its_portable_resources():
     import re
 
+    cached = set()
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         text = path.read_text()
         for block in re.split(r"\n(?=(?:rule|checkpoint) )", text)[1:]:
             name = block.split()[1].rstrip(":")
             assert "\n    log:" in block, f"rule {name} has no log"
-            assert "\n    benchmark:" in block, f"rule {name} has no benchmark"
+            # Snakemake refuses a benchmark on a rule cached between workflows.
+            if '\n    cache: "omit-software"' in block:
+                cached.add(name)
+                assert "\n    benchmark:" not in block, name
+            else:
+                assert "\n    benchmark:" in block, f"rule {name} has no benchmark"
+            if "\n    resources:" in block:
+                assert "runtime=" in block, f"rule {name} has resources but no runtime"
+    assert cached == {"combine_bias", "combine_dark", "combine_flat", "build_reference"}

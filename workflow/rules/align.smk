@@ -14,8 +14,8 @@ rule align_exposure:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=2500,
-        runtime=config["processing_timeout_minutes"],
+        mem_mb=grows_on_retry(2500),
+        runtime=FRAME_RUNTIME,
     params:
         settings=config["align"],
         timeout_minutes=config["processing_timeout_minutes"],

@@ -8,12 +8,13 @@ rule combine_bias:
         "results/masters/{night}/bias.fits",
     log:
         "logs/combine_bias/{night}.log",
-    benchmark:
-        "benchmarks/rules/combine_bias/{night}.tsv"
+    # Shared between runs and sites with --cache (see README, "Caching").
+    cache: "omit-software"
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=3000,
+        mem_mb=grows_on_retry(3000),
+        runtime=30,
     params:
         rows=manifest_frames("bias"),
         settings=calibration_params(),
@@ -30,12 +31,13 @@ rule combine_dark:
         "results/masters/{night}/dark.fits",
     log:
         "logs/combine_dark/{night}.log",
-    benchmark:
-        "benchmarks/rules/combine_dark/{night}.tsv"
+    # Shared between runs and sites with --cache (see README, "Caching").
+    cache: "omit-software"
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=3000,
+        mem_mb=grows_on_retry(3000),
+        runtime=30,
     params:
         rows=manifest_frames("dark"),
         settings=calibration_params("hot_pixel_rate"),
@@ -61,12 +63,13 @@ rule combine_flat:
         "results/masters/{night}/flat_{band}.fits",
     log:
         "logs/combine_flat/{night}/{band}.log",
-    benchmark:
-        "benchmarks/rules/combine_flat/{night}/{band}.tsv"
+    # Shared between runs and sites with --cache (see README, "Caching").
+    cache: "omit-software"
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=3000,
+        mem_mb=grows_on_retry(3000),
+        runtime=30,
     params:
         rows=manifest_frames("flat"),
         settings=calibration_params("flat_low", "flat_high"),
@@ -88,8 +91,8 @@ rule calibrate_exposure:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=2000,
-        runtime=config["processing_timeout_minutes"],
+        mem_mb=grows_on_retry(2000),
+        runtime=FRAME_RUNTIME,
     params:
         row=lambda wc: manifest_row(wc.night, wc.exposure),
         settings={

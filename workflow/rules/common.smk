@@ -18,6 +18,21 @@ wildcard_constraints:
     field=r"[A-Za-z0-9_-]+",
 
 
+# --- portable resources: what a job needs; profiles (profiles/*) map them onto a site.
+
+# Minutes one per-frame job (calibrate, align, subtract, detect, score a 4096² frame) may
+# take on a cluster: about ten times what it measures on 2 cores, and never past the
+# processing timeout that stops a hung frame. Grouped frame jobs add theirs up.
+FRAME_RUNTIME = min(15, config["processing_timeout_minutes"])
+
+
+def grows_on_retry(mem_mb):
+    """mem_mb of a rule: its usual need on the first attempt, twice that on the second...
+    A cluster that killed a job at its memory limit gets the retry (profiles set
+    `retries`) with more; run locally, the first attempt is the only one."""
+    return lambda wildcards, attempt: mem_mb * attempt
+
+
 DEMO = config["demo"]
 DEMO_RAW = "results/demo/raw"
 CALIBRATION = config["calibration"]
@@ -69,9 +84,17 @@ def _read_manifest(path, mtime):
     return rows, {row["exposure"]: row for row in rows}
 
 
+# Nights whose ingest checkpoint is done in this run: it does not run again, so asking
+# Snakemake once is enough (each ask expands the rule's output, ~80 us, on every call of
+# every input function).
+_INGESTED = {}
+
+
 def _manifest_version(night):
     """(path, mtime) of a night's manifest; waits for the ingest checkpoint of that night."""
-    path = checkpoints.ingest_night.get(night=night).output.manifest
+    path = _INGESTED.get(night)
+    if path is None:
+        path = _INGESTED[night] = checkpoints.ingest_night.get(night=night).output.manifest
     return path, os.path.getmtime(path)
 
 
@@ -158,13 +181,21 @@ def reference_path(night, exposure):
 
 def reference_frames(wildcards):
     """Calibrated frames of the reference nights for one field and band."""
-    return [
-        calibrated_path(night, exposure)
-        for night in REFERENCE_NIGHTS
-        for exposure in scheduled_exposures(night)
-        if manifest_row(night, exposure)["field"] == wildcards.field
-        and manifest_row(night, exposure)["band"] == wildcards.band
-    ]
+    versions = tuple((n, _manifest_version(n)) for n in NIGHTS)
+    return list(_reference_index(versions).get((wildcards.field, wildcards.band), []))
+
+
+@lru_cache(maxsize=None)
+def _reference_index(versions):
+    """(field, band) → calibrated frames of the reference nights, built once, not per job."""
+    index = {}
+    for night in REFERENCE_NIGHTS:
+        for exposure in scheduled_exposures(night):
+            row = manifest_row(night, exposure)
+            index.setdefault((row["field"], row["band"]), []).append(
+                calibrated_path(night, exposure)
+            )
+    return index
 
 
 def reference_catalog(wildcards):
@@ -198,6 +229,7 @@ def night_products(wildcards):
     # The daily retraining check, once there is anything scored to check.
     if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):
         products.append(f"{MODEL_DIR}/retraining.json")
+        products.append("results/qa/model.png")
     return products
 
 
@@ -252,11 +284,11 @@ def _champion_at_start():
     score with the same model even if another run promotes a new one meanwhile. An
     exported file left from another store (a different run id) is removed, not reused.
     """
-    from astrid.lifecycle import ARCHITECTURE
-    from astrid.registry import champion, tracking_uri
-
     known = os.environ.get("ASTRID_CHAMPION")
     if known is None:
+        from astrid.lifecycle import ARCHITECTURE  # scipy, astropy: 1 s; only here
+        from astrid.registry import champion, tracking_uri
+
         # A champion of another network (from before an upgrade) cannot score: the run
         # then trains a model of this code's network first, as with no champion.
         version, run_id = champion(

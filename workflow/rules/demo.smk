@@ -35,7 +35,8 @@ rule simulate_night:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=lambda wc: 200 + DEMO["size"] ** 2 * 100 // 2**20,
+        mem_mb=lambda wc, attempt: (200 + DEMO["size"] ** 2 * 100 // 2**20) * attempt,
+        runtime=30,
     params:
         plan=demo_plan,
         size=DEMO["size"],

@@ -16,7 +16,8 @@ rule detect_candidates:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=grows_on_retry(2000),
+        runtime=FRAME_RUNTIME,
     params:
         settings=config["detect"],
         code=library_digest("detect", "difference", "zogy", "reference", "align"),

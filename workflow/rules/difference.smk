@@ -15,8 +15,8 @@ rule subtract_reference:
         "../envs/astrid.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
-        runtime=config["processing_timeout_minutes"],
+        mem_mb=grows_on_retry(3000),
+        runtime=FRAME_RUNTIME,
     params:
         flux_error=config["difference"]["flux_error"],
         timeout_minutes=config["processing_timeout_minutes"],

@@ -46,7 +46,9 @@ rule decide_retraining:
         "../envs/astrid.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=grows_on_retry(6000),
+        runtime=240,
+        gpu=REALBOGUS["gpus"],
     params:
         drift=REALBOGUS["drift"],
         lifecycle=lifecycle_settings(),

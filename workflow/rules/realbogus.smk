@@ -16,8 +16,8 @@ rule make_training_samples:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=3000,
-        runtime=config["processing_timeout_minutes"],
+        mem_mb=grows_on_retry(3000),
+        runtime=FRAME_RUNTIME,
     params:
         injection=REALBOGUS["injection"],
         samples=REALBOGUS["samples"],
@@ -64,7 +64,9 @@ checkpoint train_realbogus:
         "../envs/astrid.yaml"
     threads: 2
     resources:
-        mem_mb=6000,
+        mem_mb=grows_on_retry(6000),
+        runtime=240,
+        gpu=REALBOGUS["gpus"],
     params:
         lifecycle=lifecycle_settings(),
         training=training_settings(),

@@ -9,12 +9,13 @@ rule build_reference:
         "results/references/{field}/{band}.fits",
     log:
         "logs/build_reference/{field}/{band}.log",
-    benchmark:
-        "benchmarks/rules/build_reference/{field}/{band}.tsv"
+    # Shared between runs and sites with --cache (see README, "Caching").
+    cache: "omit-software"
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=lambda wc, input: 1000 + 400 * len(input.frames),
+        mem_mb=lambda wc, input, attempt: (1000 + 400 * len(input.frames)) * attempt,
+        runtime=60,
     params:
         settings={
             k: v for k, v in REFERENCE.items() if k in ("max_frames", "max_fwhm_ratio")

@@ -15,7 +15,8 @@ rule score_candidates:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=grows_on_retry(2000),
+        runtime=FRAME_RUNTIME,
         gpu=REALBOGUS["gpus"],
     params:
         batch_size=REALBOGUS["batch_size"],

@@ -305,7 +305,9 @@ def evaluate(labels, scores, snr, threshold, snr_bin=(5.5, 6.5)):
     b = confusion(np.asarray(labels)[in_bin], np.asarray(scores)[in_bin], threshold)
     return {
         "roc_auc": roc_auc(labels, scores),
-        "f1": _ratio(2 * precision * recall, precision + recall) if precision + recall else 0.0,
+        # 2TP / (2TP + FP + FN): the harmonic mean of precision and recall where both exist,
+        # and 0 (not undefined) for a model that calls nothing real.
+        "f1": _ratio(2 * c["tp"], 2 * c["tp"] + c["fp"] + c["fn"]),
         "precision": precision,
         "recall": recall,
         "fpr": _ratio(c["fp"], c["fp"] + c["tn"]),
