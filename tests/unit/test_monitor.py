@@ -1,7 +1,8 @@
 """Monitoring on a healthy and a deliberately broken set-up: full disk (simulated by its
 threshold), unreachable tracking store, stale backlog, growing folders, an unreachable SLURM
 controller, a slow rule, late alerts and a bad night. People are told once per transition,
-checked against a real HTTP server on 127.0.0.1 (the webhook channel). Every check reads
+checked against a real HTTP server (the webhook channel) and a real SMTP server (aiosmtpd,
+the e-mail channel) on 127.0.0.1. Every check reads
 real files built in a temporary folder; nothing it measures is mocked."""
 
 import copy
@@ -53,10 +54,24 @@ class Hook(BaseHTTPRequestHandler):
         pass
 
 
+class Mail:
+    received = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
+        Mail.received.append(envelope.content.decode())
+        return "250 OK"
+
+
 @pytest.fixture
 def site(tmp_path, monkeypatch):
+    from aiosmtpd.controller import Controller
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     Hook.received = []
+    Mail.received = []
+    smtp = Controller(Mail(), hostname="127.0.0.1", port=closed_port())
+    smtp.start()
+    monkeypatch.setenv("MONITOR_SMTP_PORT", str(smtp.port))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     monkeypatch.setenv("MONITOR_HOOK", f"http://127.0.0.1:{server.server_address[1]}/hook")
     monkeypatch.delenv("ASTRID_DATABASE_URL", raising=False)
@@ -71,11 +86,15 @@ def site(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{results / 'mlflow' / 'mlflow.db'}")
     yield results, raw, tmp_path / "logs"
     server.shutdown()
+    smtp.stop()
 
 
 def run(site, settings):
     results, raw, logs = site
-    channels = [delivery.Webhook("MONITOR_HOOK")]
+    email = delivery.Email(
+        "127.0.0.1", int(os.environ["MONITOR_SMTP_PORT"]), "astrid@localhost", ("ops@example.org",)
+    )
+    channels = [delivery.Webhook("MONITOR_HOOK"), email]
     return monitor.monitor(settings, channels, delivery.Retry(attempts=1), results, logs, raw,
                            benchmarks=results.parent / "benchmarks", sleep=lambda s: None)  # fmt: skip
 
@@ -101,7 +120,7 @@ def test_a_broken_site_is_reported_once_per_transition_and_its_recovery_too(site
     results, raw, _ = site
     entry, changed = run(site, HEALTHY)
     assert all(c["status"] == "ok" for c in entry["checks"] if c["name"] != "model_drift")
-    assert changed == [] and Hook.received == []
+    assert changed == [] and Hook.received == [] and Mail.received == []
 
     # Break it: the disk "full" (its threshold above the free fraction), the tracking
     # server gone, a night of raw frames waiting for two days.
@@ -116,13 +135,14 @@ def test_a_broken_site_is_reported_once_per_transition_and_its_recovery_too(site
     entry, changed = run(site, broken)
     assert {c.name for c in changed} == {"free_disk_fraction", "tracking_store", "backlog_age_hours"}
     assert all(c.status == "critical" for c in changed)
-    assert len(Hook.received) == 1 and entry["notified"] == ["webhook"]
-    text = Hook.received[0]["text"]
-    assert "[CRITICAL] MLflow store" in text and "unreachable" in text and "backlog_age_hours 48" in text
+    assert len(Hook.received) == 1 and len(Mail.received) == 1 and entry["notified"] == ["webhook", "email"]
+    for text in (Hook.received[0]["text"], Mail.received[0]):
+        assert "[CRITICAL] MLflow store" in text and "unreachable" in text and "backlog_age_hours 48" in text
+    assert "To: ops@example.org" in Mail.received[0]
 
     # Still broken 15 minutes later: recorded, nobody told again.
     entry, changed = run(site, broken)
-    assert changed == [] and len(Hook.received) == 1
+    assert changed == [] and len(Hook.received) == 1 and len(Mail.received) == 1
     assert entry["statuses"]["tracking_store"] == "critical"
 
     # Repaired: one recovery message.
@@ -132,12 +152,13 @@ def test_a_broken_site_is_reported_once_per_transition_and_its_recovery_too(site
     entry, changed = run(site, HEALTHY)
     assert {c.name for c in changed} == {"free_disk_fraction", "tracking_store", "backlog_age_hours"}
     assert len(Hook.received) == 2 and Hook.received[1]["text"].count("[RECOVERED]") == 3
+    assert len(Mail.received) == 2 and Mail.received[1].count("[RECOVERED]") == 3
     records = (results / "monitoring" / "health.jsonl").read_text().splitlines()
     assert len(records) == 4 and [json.loads(r)["notified"] for r in records] == [
         [],
-        ["webhook"],
+        ["webhook", "email"],
         [],
-        ["webhook"],
+        ["webhook", "email"],
     ]
 
 
