@@ -128,6 +128,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "score_candidates",
         "check_drift",
         "decide_retraining",
+        "summarize_model",
         "summarize_scores",
         "write_alerts",
         "deliver_alerts",

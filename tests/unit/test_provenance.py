@@ -47,3 +47,21 @@ def test_a_product_written_again_later_has_the_same_bytes_and_valid_checksums(tm
         warnings.simplefilter("error")  # astropy warns on a checksum that does not verify
         with fits.open(tmp_path / "first.fits", checksum=True) as hdul:
             assert all(hdu._checksum_valid and hdu._datasum_valid for hdu in hdul)
+
+
+def test_a_product_is_whole_or_absent(tmp_path):
+    import pytest
+
+    from astrid.fitsio import atomic_output
+
+    target = tmp_path / "table.tsv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("killed midway")
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+    with atomic_output(target) as tmp:
+        assert tmp.suffix == ".tsv" and tmp.parent == tmp_path  # same folder: an atomic rename
+        tmp.write_text("new\n")
+    assert target.read_text() == "new\n" and list(tmp_path.iterdir()) == [target]

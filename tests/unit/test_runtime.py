@@ -2,7 +2,6 @@
 
 import logging
 import time
-from pathlib import Path
 
 import pytest
 
@@ -47,36 +46,3 @@ def test_a_rule_log_says_where_it_ran(tmp_path, monkeypatch):
     with logged(tmp_path / "slurm.log"):
         pass
     assert "SLURM job 4711 step 0 partition gpu" in (tmp_path / "slurm.log").read_text()
-
-
-def test_outputs_of_interrupted_jobs_are_found_and_removed_unless_another_run_holds_locks(
-    tmp_path, monkeypatch
-):
-    from base64 import urlsafe_b64encode
-
-    from astrid.runtime import remove_unfinished_outputs, unfinished_outputs
-
-    monkeypatch.chdir(tmp_path)
-    incomplete, locks = tmp_path / ".snakemake" / "incomplete", tmp_path / ".snakemake" / "locks"
-    incomplete.mkdir(parents=True)
-    locks.mkdir()
-    half = Path("results/difference/20261127/x.fits")
-    half.parent.mkdir(parents=True)
-    half.write_bytes(b"SIMPLE  =   half a file")
-    finished = Path("results/difference/20261127/y.fits")
-    finished.write_bytes(b"whole")
-    long_name = Path("results", *["d" * 100] * 3, "x.ecsv")  # its marker is split into '@' folders
-    for path in (half, long_name):
-        encoded = urlsafe_b64encode(str(path).encode()).decode()
-        parts = [encoded[i : i + 254] for i in range(0, len(encoded), 254)]
-        marker = incomplete.joinpath(*["@" + p for p in parts[:-1]], parts[-1])
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text("{}")
-    assert sorted(unfinished_outputs()) == sorted([half, long_name])
-
-    for name in ("0.input.lock", "0.output.lock", "1.input.lock"):  # run 1 is still going
-        (locks / name).touch()
-    assert remove_unfinished_outputs() == [] and half.exists()
-    (locks / "1.input.lock").unlink()
-    assert remove_unfinished_outputs() == [half]
-    assert not half.exists() and finished.exists()

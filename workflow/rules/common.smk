@@ -94,7 +94,9 @@ def _manifest_version(night):
     """(path, mtime) of a night's manifest; waits for the ingest checkpoint of that night."""
     path = _INGESTED.get(night)
     if path is None:
-        path = _INGESTED[night] = checkpoints.ingest_night.get(night=night).output.manifest
+        path = _INGESTED[night] = checkpoints.ingest_night.get(
+            night=night
+        ).output.manifest
     return path, os.path.getmtime(path)
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+from astrid.fitsio import atomic_output
 from astrid.registry import export_version, tracking_uri
 from astrid.runtime import logged
 
@@ -11,6 +12,6 @@ with logged(snakemake.log[0]) as log:
     info = {
         key: bundle[key] for key in ("model_name", "model_version", "run_id", "dataset_version", "threshold")
     }
-    with open(snakemake.output.info, "w") as handle:
+    with atomic_output(snakemake.output.info) as tmp, open(tmp, "w") as handle:
         json.dump(info, handle, indent=2)
     log.info("exported %s version %d (run %s)", info["model_name"], version, info["run_id"])

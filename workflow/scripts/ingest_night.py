@@ -1,5 +1,6 @@
 """Classify and validate a night's raw frames into a manifest and a quarantine list."""
 
+from astrid.fitsio import atomic_output
 from astrid.ingest import IngestSettings, ingest_night
 from astrid.runtime import logged
 
@@ -12,6 +13,7 @@ with logged(snakemake.log[0]) as log:
         snakemake.params.min_frames,
         snakemake.params.use_dark,
     )
-    manifest.to_csv(snakemake.output.manifest, sep="\t", index=False)
-    quarantine.to_csv(snakemake.output.quarantine, sep="\t", index=False)
+    for table, path in ((manifest, snakemake.output.manifest), (quarantine, snakemake.output.quarantine)):
+        with atomic_output(path) as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
     log.info("%d frames usable, %d quarantined", len(manifest), len(quarantine))

@@ -1,12 +1,11 @@
 """Real/bogus scores of one frame's candidates, with the model version that made them."""
 
-import os
-
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
 from astrid.classifier import requested_gpus, resolve_device
+from astrid.fitsio import atomic_output
 from astrid.lifecycle import load_bundle, score_cutouts
 from astrid.runtime import logged
 
@@ -39,9 +38,8 @@ with logged(snakemake.log[0]) as log:
             "RBDEVICE": str(device),
         }
     )
-    tmp = f"{snakemake.output[0]}.tmp"
-    table.write(tmp, format="ascii.ecsv", overwrite=True)
-    os.replace(tmp, snakemake.output[0])
+    with atomic_output(snakemake.output[0]) as tmp:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
     log.info(
         "%d candidates scored on %s by %s v%d: %d real at threshold %.2f",
         len(table),

@@ -1,5 +1,6 @@
 """The real/bogus model's history: registered versions, the champion, each day's decision."""
 
+from astrid.fitsio import atomic_output
 from astrid.qa import model_history_table, plot_model
 from astrid.registry import history, redacted, tracking_uri
 from astrid.runtime import logged
@@ -16,7 +17,6 @@ with logged(snakemake.log[0]) as log:
         redacted(uri),
     )
     table = model_history_table(found)
-    table.to_csv(
-        snakemake.output.table, sep="\t", index=False, float_format="%.4f", date_format="%Y-%m-%dT%H:%M:%SZ"
-    )
+    with atomic_output(snakemake.output.table) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, float_format="%.4f", date_format="%Y-%m-%dT%H:%M:%SZ")
     plot_model(found, params.min_f1_score, snakemake.output.plot)

@@ -2,6 +2,7 @@
 
 import pandas as pd
 
+from astrid.fitsio import atomic_output
 from astrid.ingest import read_manifest
 from astrid.qa import night_summary
 from astrid.runtime import logged
@@ -15,5 +16,5 @@ with logged(snakemake.log[0]):
         snakemake.wildcards.night,
         snakemake.params.max_observations,
     )
-    with open(snakemake.output[0], "w") as handle:
-        handle.write(page)
+    with atomic_output(snakemake.output[0]) as tmp:
+        tmp.write_text(page)

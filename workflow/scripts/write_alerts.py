@@ -8,6 +8,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from astrid.alerts import alert_frame
+from astrid.fitsio import atomic_output
 from astrid.objects import connect, migrate
 from astrid.runtime import logged
 
@@ -37,7 +38,7 @@ with logged(snakemake.log[0]) as log:
             db, table, cutouts, difference_path, outputs.packets, params.radius_arcsec, params.history_days
         )
     db.close()
-    with open(outputs.table, "w", newline="") as handle:
+    with atomic_output(outputs.table) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS, delimiter="\t", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(summaries)

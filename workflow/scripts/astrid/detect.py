@@ -8,7 +8,6 @@ shape and quality features; and 63×63 cutouts of the science, reference and dif
 images.
 """
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from astrid.fitsio import atomic_output
 from astrid.sources import local_maxima
 
 CANDIDATE_COLUMNS = [
@@ -180,9 +180,8 @@ def write_candidates(table_path, cutout_path, table, cutouts, header):
 
     table = table.copy()
     table.meta.update({key: header[key] for key in header if key not in ("COMMENT", "HISTORY", "")})
-    tmp = f"{table_path}.tmp"
-    table.write(tmp, format="ascii.ecsv", overwrite=True)
-    os.replace(tmp, table_path)
+    with atomic_output(table_path) as tmp:
+        table.write(tmp, format="ascii.ecsv", overwrite=True)
     primary = fits.PrimaryHDU(cutouts.astype(np.float32))
     primary.header["PLANES"] = ("science,reference,difference", "axis 2 of the cube")
     primary.header["EXPOSURE"] = header.get("EXPOSURE", "")

@@ -7,6 +7,7 @@ crash never leaves a half-written product behind.
 """
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,22 @@ class ImageProduct:
     header: fits.Header
 
 
+@contextmanager
+def atomic_output(path):
+    """A temporary path beside ``path`` (same suffix), moved onto ``path`` when the block
+    ends without error. A job killed midway leaves no half-written product: Snakemake may
+    keep an output that is in place after a kill (README, "Reruns")."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def write_atomic(hdul, path):
     """Write an HDUList to ``path`` through a temporary file in the same folder.
 
@@ -33,17 +50,10 @@ def write_atomic(hdul, path):
     time stamp: the same content gives the same bytes, so the SHA-256 recorded downstream
     (provenance, training-set versions) does not change when a job is redone.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        for hdu in hdul:
-            hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
+    for hdu in hdul:
+        hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
+    with atomic_output(path) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_image_product(path, product, wcs_header=None, extra=()):

@@ -14,10 +14,18 @@ from astropy.io import fits  # noqa: E402
 from astropy.visualization import ImageNormalize, ZScaleInterval  # noqa: E402
 
 from astrid.calibrate import QA_KEYWORDS  # noqa: E402
+from astrid.fitsio import atomic_output  # noqa: E402
 
 log = logging.getLogger(__name__)
 
 CALIBRATION_COLUMNS = ["exposure", "field", "band", "mjd"] + list(QA_KEYWORDS)
+
+
+def save_figure(fig, path, dpi):
+    """Write a figure whole or not at all, and free it."""
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
 
 
 def calibration_table(paths):
@@ -62,8 +70,7 @@ def plot_calibration(table, path, night):
         if ax.has_data():
             ax.legend(fontsize=8)
     fig.suptitle(f"Night {night}: calibrated science frames")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def plot_masters(bias_path, dark_path, flat_paths, path, night):
@@ -85,8 +92,7 @@ def plot_masters(bias_path, dark_path, flat_paths, path, night):
         ax.set_yticks([])
         fig.colorbar(image, ax=ax, shrink=0.8)
     fig.suptitle(f"Night {night}: master calibrations")
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _table_html(frame):
@@ -219,8 +225,7 @@ def plot_differences(table, path, night):
             fontsize=8,
         )
     fig.suptitle(f"Night {night}: difference imaging")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def plot_gallery(candidate_paths, cutout_paths, path, night, n_show=12):
@@ -256,8 +261,7 @@ def plot_gallery(candidate_paths, cutout_paths, path, night, n_show=12):
         if not ax.images:
             ax.set_axis_off()
     fig.suptitle(f"Night {night}: top candidates by S/N")
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def plot_scores(scored_paths, drift_report, path, night):
@@ -294,8 +298,7 @@ def plot_scores(scored_paths, drift_report, path, night):
     axes[2].set_axis_off()
     axes[2].set_title("Drift against the training set")
     fig.suptitle(f"Night {night}: real/bogus scoring")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def plot_alerts(alerts, light_curves, path, night):
@@ -349,8 +352,7 @@ def plot_alerts(alerts, light_curves, path, night):
     if shown:
         axes[1].legend(fontsize=6, ncol=2)
     fig.suptitle(f"Night {night}: alerts")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def rule_runtimes(benchmark_dir):
@@ -403,8 +405,7 @@ def plot_operations(runtimes, events, path):
     axes[1].set_axis_off()
     axes[1].set_title("Monitoring: recent transitions")
     fig.suptitle("Operations")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 MODEL_COLUMNS = [
@@ -584,5 +585,4 @@ def plot_model(history, min_f1, path):
     text_ax.set_axis_off()
     text_ax.set_title("Champion and latest decision")
     fig.suptitle("Real/bogus model: versions, champion and retraining decisions")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
