@@ -133,6 +133,7 @@ def test_a_config_change_reruns_only_what_depends_on_it(demo_run):
         "write_alerts",
         "deliver_alerts",
         "plot_alerts",
+        "summarize_latency",
         "summarize_operations",
         "all",
     }
@@ -281,6 +282,16 @@ def test_alerts_cover_the_transients_link_across_nights_and_are_emitted_once(dem
     again = alert_rows(workdir, "20261127") + alert_rows(workdir, "20261128")
     assert sorted(r["alert_id"] for r in again) == sorted(r["alert_id"] for r in first + followup)
     assert not any(r["first_emitted"] == "True" for r in again)
+
+
+def test_the_report_times_each_frame_from_exposure_to_its_first_alert(demo_run):
+    latency = pd.read_csv(demo_run["dir"] / "results" / "qa" / "20261127" / "latency.tsv", sep="\t")
+    assert len(latency) == 3  # the three differenced frames of the night
+    frames_with_alerts = {row["exposure"] for row in alert_rows(demo_run["dir"], "20261127")}
+    timed = latency.dropna(subset=["latency_minutes"])
+    assert set(timed["exposure"]) == frames_with_alerts
+    # The simulated night lies before this run: written after the exposure ended.
+    assert (timed["latency_minutes"] > 0).all()
 
 
 def test_every_scheduled_job_dry_runs(demo_run):

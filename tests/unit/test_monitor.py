@@ -378,6 +378,10 @@ def test_alert_latency_from_exposure_end_to_its_first_alert(site):
     check = check_of(entry, "alert_latency_minutes")
     assert check["status"] == "ok" and check["value"] == pytest.approx(2.0, abs=0.1)
     assert [c.name for c in changed] == ["alert_latency_minutes"]
+    # The report's table: the scored frames, F1 timed from the database, none other.
+    (row,) = monitor.frame_latencies(results, night)
+    assert row["exposure"] == "F1" and float(row["latency_minutes"]) == pytest.approx(2.0, abs=0.1)
+    assert row["exposure_end_utc"] < row["first_alert_utc"]
 
     # F3 ended an hour ago, was scored, and gave no alert: out when alerts.tsv was written
     # (just now), 60 minutes. Median of 2 and 60 minutes: 31, critical.

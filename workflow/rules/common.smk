@@ -227,6 +227,7 @@ def night_products(wildcards):
                     f"results/qa/{night}/realbogus.png",
                     f"results/alerts/{night}/delivery.tsv",
                     f"results/qa/{night}/alerts.png",
+                    f"results/qa/{night}/latency.tsv",
                 ]
     # The daily retraining check, once there is anything scored to check.
     if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):

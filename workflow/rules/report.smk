@@ -210,6 +210,30 @@ rule plot_alerts:
         "../scripts/plot_alerts.py"
 
 
+rule summarize_latency:
+    input:
+        alerts="results/alerts/{night}/alerts.tsv",
+        manifest="results/manifest/{night}.tsv",
+    output:
+        report(
+            "results/qa/{night}/latency.tsv",
+            caption="../report/latency.rst",
+            category="1. Night summary",
+            subcategory="{night}",
+            labels={"night": "{night}", "table": "exposure-to-alert latency"},
+        ),
+    log:
+        "logs/summarize_latency/{night}.log",
+    benchmark:
+        "benchmarks/rules/summarize_latency/{night}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        code=library_digest("monitor"),
+    script:
+        "../scripts/summarize_latency.py"
+
+
 rule summarize_operations:
     input:
         night_products,

@@ -362,6 +362,35 @@ def first_alert_times(results, night):
     return {exposure: unix_time(mjd) for exposure, mjd in rows}
 
 
+def frame_latencies(results, night):
+    """Per science frame of ``night`` that was scored: the end of its exposure (manifest
+    ``mjd`` + ``exptime``), when its first alert was written (alert database; empty for a
+    frame without alerts) and the minutes between, for the night's report."""
+    from datetime import UTC, datetime
+
+    def utc(seconds):
+        return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    first = first_alert_times(results, night)
+    rows = []
+    for row in _read_tsv(Path(results) / "manifest" / f"{night}.tsv"):
+        mjd, exptime = _number(row.get("mjd")), _number(row.get("exptime")) or 0.0
+        scored = Path(results) / "scored" / night / f"{row['exposure']}.ecsv"
+        if row.get("frame_type") != "science" or mjd is None or not scored.exists():
+            continue
+        end = unix_time(mjd) + exptime
+        out = first.get(row["exposure"])
+        rows.append(
+            {
+                "exposure": row["exposure"],
+                "exposure_end_utc": utc(end),
+                "first_alert_utc": utc(out) if out is not None else "",
+                "latency_minutes": f"{(out - end) / 60:.1f}" if out is not None else "",
+            }
+        )
+    return rows
+
+
 def check_latency(results, settings, now=None):
     """Minutes from the end of each exposure (manifest ``mjd`` + ``exptime``) of the newest
     night to its alerts: the median over the science frames taken within ``window_hours``

@@ -1,0 +1,19 @@
+"""The night's exposure-to-alert latency per frame, as a table for the report."""
+
+import csv
+
+from astrid.fitsio import atomic_output
+from astrid.monitor import frame_latencies
+from astrid.runtime import logged
+
+FIELDS = ["exposure", "exposure_end_utc", "first_alert_utc", "latency_minutes"]
+
+with logged(snakemake.log[0]) as log:
+    rows = frame_latencies("results", snakemake.wildcards.night)
+    with atomic_output(snakemake.output[0]) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, FIELDS, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+    timed = [float(r["latency_minutes"]) for r in rows if r["latency_minutes"]]
+    log.info("%d frames, %d with alerts%s", len(rows), len(timed),
+             f", latency {min(timed):.1f} to {max(timed):.1f} min" if timed else "")  # fmt: skip
