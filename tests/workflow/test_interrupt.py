@@ -66,13 +66,15 @@ LOCKED = "Directory cannot be locked"
 #   directory() output (its modification time is the point) and the per-rule wall time and
 #   memory table and figure made from the benchmark files.
 # - the model's history (qa/model.tsv and .png): when each version was registered and
-#   each retraining decision made, from each folder's own MLflow store.
+#   each retraining decision made, from each folder's own MLflow store; and each night's
+#   latency table (qa/<night>/latency.tsv): when each frame's first alert was written.
 TIMING_FILES = {
     ".snakemake_timestamp",
     "qa/operations.tsv",
     "qa/operations.png",
     "qa/model.tsv",
     "qa/model.png",
+    "latency.tsv",
 }
 # - MLflow run ids (uuid4) and the store's address: two stores never share them. They are
 #   checked within each folder instead (test_each_store_holds_one_training_run...).
