@@ -15,6 +15,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from nights import small_night
+
 REPO = Path(__file__).resolve().parents[2]
 START, STOP = REPO / "tools" / "local-slurm" / "start", REPO / "tools" / "local-slurm" / "stop"
 CLUSTER_NAME = "astrid-local"
@@ -74,23 +76,16 @@ def completed_jobs(jobcomp):
 # The small night of tests/cluster/test_slurm.py and benchmarks/slurm_overhead.py: 512²,
 # one field and band, 3 reference and 3 new frames, a short training (min_f1_score 0: the
 # gate must not decide whether there is anything to score).
-SMALL_NIGHT = """
-demo:
-  size: 512
-  fields: [{name: F01, ra: 150.1, dec: 2.2}]
-  bands: [r]
-  reference_exposures: 3
-  new_exposures: 3
-  followup_night: null
-  calibration_frames: 3
-align:
+SMALL_NIGHT = small_night(
+    extra="""align:
   max_rms_px: 1.0
 realbogus:
   injection: {per_megapixel: 200.0, min_separation: 20.0}
   samples: {passes: 2}
   training: {epochs: 4, batch_size: 32}
   min_f1_score: 0.0
-"""
+""",
+)
 # Its scores and alerts: every stage from ingest to alerts and both GPU rules (training,
 # scoring), without the daily drift check and the report's summaries.
 SMALL_NIGHT_TARGETS = [f"results/scored/20261127/20261127-{n:04d}.ecsv" for n in (10, 11, 12)] + [

@@ -8,19 +8,11 @@ import re
 import pytest
 from astropy.io import fits
 from conftest import REPO, snakemake
+from nights import small_night
 
 pytestmark = pytest.mark.slow
 
-NIGHT = """
-demo:
-  size: 512
-  fields: [{name: F01, ra: 150.1, dec: 2.2}]
-  bands: [r]
-  reference_exposures: 3
-  new_exposures: 1
-  followup_night: null
-  calibration_frames: 3
-"""
+NIGHT = small_night(new_exposures=1)
 CACHED = ["results/masters/20261101/bias.fits", "results/masters/20261101/dark.fits",
           "results/masters/20261101/flat_r.fits", "results/references/F01/r.fits"]  # fmt: skip
 

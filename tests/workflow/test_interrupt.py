@@ -30,30 +30,25 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from conftest import REPO, snakemake
+from nights import small_night
 
 pytestmark = pytest.mark.slow
 
 # The smallest night that goes through every stage: the model needs three new frames (one
 # each for its train, validation and test splits); two reference frames make a template.
 # min_f1_score 0: the gate must not decide whether there are scores to compare.
-NIGHT = """
-demo:
-  size: 512
-  fields: [{name: F01, ra: 150.1, dec: 2.2}]
-  bands: [r]
-  reference_exposures: 2
-  new_exposures: 3
-  followup_night: null
-  calibration_frames: 3
-  defects: false
-align:
+NIGHT = small_night(
+    reference_exposures=2,
+    defects=False,
+    extra="""align:
   max_rms_px: 1.0
 realbogus:
   min_f1_score: 0.0
   injection: {per_megapixel: 200.0, min_separation: 20.0}
   samples: {passes: 1, spoiled_passes: 1}
   training: {epochs: 2, batch_size: 16}
-"""
+""",
+)
 PROFILE = REPO / "profiles" / "test"
 NIGHT_ID = "20261127"
 RUN_TIMEOUT = 900  # s: one run of this night takes about two minutes on 2 busy cores
