@@ -21,8 +21,9 @@ wildcard_constraints:
 # --- portable resources: what a job needs; profiles (profiles/*) map them onto a site.
 
 # Minutes one per-frame job (calibrate, align, subtract, detect, score a 4096² frame) may
-# take on a cluster: about ten times what it measures on 2 cores, and never past the
-# processing timeout that stops a hung frame. Grouped frame jobs add theirs up.
+# take on a cluster. Each takes seconds on 2 cores (a 4096² subtraction about 6 s,
+# alignment about 7 s): 15 minutes leaves room for slow nodes and busy file systems, never
+# past the processing timeout that stops a hung frame. Grouped frame jobs add theirs up.
 FRAME_RUNTIME = min(15, config["processing_timeout_minutes"])
 
 
