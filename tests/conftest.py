@@ -112,6 +112,8 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_collection_finish(session):
     """Start the SLURM night at once when its test is selected: it waits on SLURM most of
     the time, so it runs beside the rest of the suite instead of after it."""
+    if session.config.option.collectonly:
+        return
     if any(item.nodeid.startswith("tests/cluster/") for item in session.items):
         from slurm import BackgroundNight
 
