@@ -147,8 +147,8 @@ class BackgroundNight:
         """(output, return code) once the run has ended.
 
         Snakemake 9 can end a run that mixes group jobs and checkpoints early, without an
-        error, with jobs left undone (snakemake/snakemake#823; seen here about one run in
-        three): the same command then finishes the night, as a user would rerun it. One
+        error, with jobs left undone (snakemake/snakemake#823; seen here in one run of
+        nine): the same command then finishes the night, as a user would rerun it. One
         such rerun is made and said in the output.
         """
         import time
