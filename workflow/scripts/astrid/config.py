@@ -41,3 +41,26 @@ def check_config(config, schema_path):
     if problems:
         raise ConfigError(f"the configuration does not match {schema_path}:\n  " + "\n  ".join(problems))
     return schema
+
+
+def merge(base, extra):
+    """Deep-merge ``extra`` into ``base`` key by key, as Snakemake merges --configfile."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_config(configfiles=(), repo=None):
+    """config/config.yaml with ``configfiles`` merged over it in order, checked against the
+    schema (:class:`ConfigError` names every problem), for the tools outside Snakemake."""
+    from pathlib import Path
+
+    repo = Path(repo or Path(__file__).resolve().parents[3])
+    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    for extra in configfiles:
+        merge(config, yaml.safe_load(Path(extra).read_text()) or {})
+    check_config(config, repo / "workflow" / "schemas" / "config.schema.yaml")
+    return config

@@ -15,6 +15,7 @@ import numpy as np
 
 from astrid import classifier, registry
 from astrid.drift import DRIFT_FEATURES
+from astrid.fitsio import atomic_output
 from astrid.training_set import SPLITS, load_split
 
 log = logging.getLogger(__name__)
@@ -278,11 +279,8 @@ def write_decision(decision, path):
     """Write a decision or report as JSON, atomically."""
     import json
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    partial.write_text(json.dumps(_plain(decision), indent=2, sort_keys=True))
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        partial.write_text(json.dumps(_plain(decision), indent=2, sort_keys=True))
 
 
 def log_decision(decision, settings, results="results"):

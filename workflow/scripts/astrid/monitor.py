@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from statistics import median
 
+from astrid.runtime import benchmark_jobs
+
 OK, WARNING, CRITICAL = "ok", "warning", "critical"
 SEVERITY = {OK: 0, WARNING: 1, CRITICAL: 2}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -262,31 +264,13 @@ def check_slurm(settings):
     return [controller, check]
 
 
-def benchmark_jobs(benchmark_dir):
-    """Every job's benchmark as (rule, modification time, wall seconds), oldest first.
-
-    The files are Snakemake's ``<dir>/<rule>/…/*.tsv`` (or ``<dir>/<rule>.tsv``), one per
-    job, named as in :func:`astrid.qa.rule_runtimes`; the last row is the job's last run.
-    """
-    jobs = []
-    for path in Path(benchmark_dir).rglob("*.tsv"):
-        rule = path.relative_to(benchmark_dir).parts[0].removesuffix(".tsv")
-        try:
-            with open(path, newline="") as handle:
-                rows = list(csv.DictReader(handle, delimiter="\t"))
-            jobs.append((rule, path.stat().st_mtime, float(rows[-1]["s"])))
-        except (OSError, KeyError, IndexError, ValueError):
-            continue
-    return sorted(jobs, key=lambda job: job[1])
-
-
 def check_runtimes(benchmark_dir, settings):
     """Each rule's newest job against the median wall time of its earlier jobs: the worst
     ratio over the rules with ``min_history`` earlier jobs and a newest job of at least
     ``min_seconds`` (shorter jobs are not an operations problem, and their timing is noise)."""
     by_rule = {}
-    for rule, _, seconds in benchmark_jobs(benchmark_dir):
-        by_rule.setdefault(rule, []).append(seconds)
+    for job in benchmark_jobs(benchmark_dir):
+        by_rule.setdefault(job["rule"], []).append(job["s"])
     ratios = []
     for rule, seconds in by_rule.items():
         latest, history = seconds[-1], seconds[:-1]
@@ -753,18 +737,12 @@ def argument_parser():
 
 
 def main(argv=None):
-    import yaml
-
-    from astrid.config import ConfigError, check_config
+    from astrid.config import ConfigError, load_config
     from astrid.delivery import Retry, channels_from_config
 
     args = argument_parser().parse_args(argv)
-    repo = Path(__file__).resolve().parents[3]
-    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    for extra in args.configfile:
-        _merge(config, yaml.safe_load(Path(extra).read_text()) or {})
     try:  # a mistyped site key would otherwise switch a check off silently
-        check_config(config, repo / "workflow" / "schemas" / "config.schema.yaml")
+        config = load_config(args.configfile)
     except ConfigError as error:
         raise SystemExit(f"astrid.monitor: {error}") from None
     entry, changed = monitor(config["monitoring"], channels_from_config(config["alerts"]),
@@ -773,14 +751,6 @@ def main(argv=None):
         print(f"{check['status']:>8}  {check['message']}")
     print(f"{len(changed)} transition(s); notified: {', '.join(entry['notified']) or 'nobody'}")
     return 2 if any(c["status"] == CRITICAL for c in entry["checks"]) else 0
-
-
-def _merge(base, extra):
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
 
 
 if __name__ == "__main__":

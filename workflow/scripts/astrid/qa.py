@@ -15,6 +15,7 @@ from astropy.visualization import ImageNormalize, ZScaleInterval  # noqa: E402
 
 from astrid.calibrate import QA_KEYWORDS  # noqa: E402
 from astrid.fitsio import atomic_output  # noqa: E402
+from astrid.runtime import benchmark_jobs  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -358,15 +359,7 @@ def plot_alerts(alerts, light_curves, path, night):
 def rule_runtimes(benchmark_dir):
     """Per rule: jobs, median and total wall seconds and the largest peak memory (MB), from
     Snakemake's benchmark files ``<dir>/<rule>/…/*.tsv``."""
-    rows = []
-    for path in sorted(Path(benchmark_dir).rglob("*.tsv")):
-        rule = path.relative_to(benchmark_dir).parts[0].removesuffix(".tsv")
-        table = pd.read_csv(path, sep="\t")
-        if len(table):
-            rows.append(
-                {"rule": rule, "s": float(table["s"].iloc[-1]), "max_rss": float(table["max_rss"].iloc[-1])}
-            )
-    frame = pd.DataFrame(rows, columns=["rule", "s", "max_rss"])
+    frame = pd.DataFrame(benchmark_jobs(benchmark_dir), columns=["rule", "s", "max_rss"])
     summary = frame.groupby("rule").agg(jobs=("s", "size"), median_s=("s", "median"), total_s=("s", "sum"),
                                          max_rss_mb=("max_rss", "max"))  # fmt: skip
     return summary.sort_values("total_s", ascending=False).reset_index()

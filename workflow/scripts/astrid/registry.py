@@ -17,6 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from astrid.fitsio import atomic_output
+
 CHAMPION = "champion"
 BUNDLE = "export/realbogus.pt"  # the run artifact the workflow scores with
 
@@ -155,11 +157,8 @@ def export_version(uri, model_name, version, path):
         local = c.download_artifacts(model_version.run_id, BUNDLE, tmp)
         bundle = torch.load(local, weights_only=False)
     bundle.update({"model_name": model_name, "model_version": int(version), "run_id": model_version.run_id})
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.tmp")
-    torch.save(bundle, partial)
-    partial.replace(path)
+    with atomic_output(path) as partial:
+        torch.save(bundle, partial)
     return bundle
 
 

@@ -69,3 +69,23 @@ def logged(log_path):
         logging.getLogger("astrid.rule").exception("rule failed")
         sys.stderr.flush()
         raise
+
+
+def benchmark_jobs(benchmark_dir):
+    """Every job's Snakemake benchmark ``<dir>/<rule>/…/*.tsv`` (or ``<dir>/<rule>.tsv``)
+    as {rule, mtime, s, max_rss}, oldest first; the file's last row is the job's last run.
+    Unreadable files are left out."""
+    import csv
+    from pathlib import Path
+
+    jobs = []
+    for path in Path(benchmark_dir).rglob("*.tsv"):
+        rule = path.relative_to(benchmark_dir).parts[0].removesuffix(".tsv")
+        try:
+            with open(path, newline="") as handle:
+                last = list(csv.DictReader(handle, delimiter="\t"))[-1]
+            jobs.append({"rule": rule, "mtime": path.stat().st_mtime, "s": float(last["s"]),
+                         "max_rss": float(last["max_rss"])})  # fmt: skip
+        except (OSError, KeyError, IndexError, ValueError):
+            continue
+    return sorted(jobs, key=lambda job: job["mtime"])

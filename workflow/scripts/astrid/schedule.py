@@ -144,7 +144,7 @@ def merged(existing, block):
 def main(argv=None):
     import os
 
-    import yaml
+    from astrid.config import ConfigError, load_config
 
     parser = argparse.ArgumentParser(prog="python -m astrid.schedule", description=__doc__.split("\n")[0])
     parser.add_argument("--scrontab", action="store_true", help="SLURM scrontab entries instead of crontab")
@@ -157,11 +157,10 @@ def main(argv=None):
     )
     args = parser.parse_args(argv)
     repo = Path(__file__).resolve().parents[3]
-    config = yaml.safe_load((repo / "config" / "config.yaml").read_text())
-    for extra in args.configfile:
-        site = yaml.safe_load(Path(extra).read_text()) or {}
-        config["schedules"].update(site.get("schedules", {}))
-    settings = config["schedules"]
+    try:
+        settings = load_config(args.configfile, repo)["schedules"]
+    except ConfigError as error:
+        raise SystemExit(f"astrid.schedule: {error}") from None
     schedules = effective_schedules({job: settings[job] for job in JOBS}, os.environ)
     profile = (
         repo / settings["profile"]

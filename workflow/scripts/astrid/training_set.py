@@ -30,6 +30,7 @@ from scipy.spatial import cKDTree
 
 from astrid.detect import find_candidates
 from astrid.difference import subtract_aligned
+from astrid.fitsio import atomic_output
 from astrid.inject import (
     InjectionSettings,
     add_artefacts,
@@ -298,10 +299,8 @@ def write_manifest(manifest, path, archive_dir):
     """Write the manifest to ``path`` and keep a copy ``<archive_dir>/<version>.json``."""
     text = json.dumps(manifest, indent=2, sort_keys=True)
     for target in (Path(path), Path(archive_dir) / f"{manifest['version']}.json"):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(target)
+        with atomic_output(target) as tmp:
+            tmp.write_text(text)
 
 
 def resolve_manifest(version, latest_path, archive_dir):
