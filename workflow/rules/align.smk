@@ -13,6 +13,7 @@ rule align_exposure:
         "benchmarks/rules/align_exposure/{night}/{exposure}.tsv"
     conda:
         "../envs/astrid.yaml"
+    threads: 2
     resources:
         mem_mb=grows_on_retry(2500),
         runtime=FRAME_RUNTIME,

@@ -33,6 +33,7 @@ with logged(snakemake.log[0]) as log:
                     fits.getheader(inputs.calibrated, "SCI"),
                     reference,
                     AlignSettings(**snakemake.params.settings),
+                    workers=snakemake.threads,
                 )
             except AlignmentError as error:
                 log.warning("%s quarantined: %s", header["EXPOSURE"], error)

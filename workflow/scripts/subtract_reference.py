@@ -27,7 +27,9 @@ with logged(snakemake.log[0]) as log:
             new = read_image_product(inputs.aligned)
             psf_new = fits.getdata(inputs.aligned, "PSF")
             reference = read_reference(inputs.reference)
-            result = subtract_aligned(new, psf_new, aligned_header, reference, snakemake.params.flux_error)
+            result = subtract_aligned(
+                new, psf_new, aligned_header, reference, snakemake.params.flux_error, snakemake.threads
+            )
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]
             write_difference(output, result, reference.wcs.to_header(relax=True), header)

@@ -17,7 +17,8 @@ from scipy import ndimage
 
 from astrid import maskbits
 from astrid.astrometry import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
-from astrid.sources import background, find_stars, point_like, psf_stars
+from astrid.blocks import filter_rows, map_row_blocks
+from astrid.sources import background, find_stars, noise_rms, point_like, psf_stars
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class AlignSettings:
     psf_size: int = 31
 
 
-def resample(data, variance, mask, registration, shape):
+def resample(data, variance, mask, registration, shape, workers=1):
     """Resample an image onto the reference grid given its registration image → reference.
 
     Parameters
@@ -44,6 +45,9 @@ def resample(data, variance, mask, registration, shape):
         Map from image pixels to reference pixels.
     shape : tuple
         Shape of the reference grid.
+    workers : int
+        Threads, each resampling a block of the grid's rows; the result does not depend
+        on them.
 
     Returns
     -------
@@ -55,32 +59,79 @@ def resample(data, variance, mask, registration, shape):
     offset = inverse.offset[::-1]
     jacobian = abs(np.linalg.det(inverse.matrix))  # image pixels per reference pixel
     # Masked pixels (a dead column divided by a 5 % flat, a cosmic ray) would ring through
-    # the cubic spline into their neighbours: give them the image's median level first.
+    # the cubic spline into their neighbours: give them the image's median level first
+    # (from every fourth pixel of every fourth row: a level, not a statistic).
     bad = mask != 0
-    clean = np.where(bad, np.median(data[~bad]) if (~bad).any() else 0.0, data).astype(np.float32)
-    out = ndimage.affine_transform(
-        clean, matrix, offset, output_shape=shape, order=3, mode="constant", cval=0.0
-    )
-    var = ndimage.affine_transform(
-        variance.astype(np.float32), matrix, offset, output_shape=shape, order=1, mode="constant", cval=0.0
-    )
-    if mask.any():
-        grown = ndimage.grey_dilation(mask, size=(3, 3))
-        bits = ndimage.affine_transform(
-            grown, matrix, offset, output_shape=shape, order=0, mode="constant", cval=0
+    sample = data[::4, ::4][~bad[::4, ::4]]
+    coefficients = _spline_coefficients(data, bad, np.median(sample) if sample.size else 0.0, workers)
+    grown = maskbits.grow(mask.astype(np.uint16), 1) if mask.any() else None
+    out = np.empty(shape, np.float32)
+    var = np.empty(shape, np.float32)
+    bits = np.zeros(shape, np.uint16)
+
+    def block(start, stop):
+        # The rows [start, stop) of the grid: the same map, its origin moved to row start.
+        rows = (stop - start, shape[1])
+        moved = offset + matrix[:, 0] * start
+        transform = dict(matrix=matrix, offset=moved, output_shape=rows, mode="constant", cval=0.0)
+        ndimage.affine_transform(coefficients, order=3, prefilter=False, output=out[start:stop], **transform)
+        out[start:stop] *= jacobian
+        ndimage.affine_transform(variance, order=1, output=var[start:stop], **transform)
+        var[start:stop] *= jacobian**2
+        if grown is not None:
+            ndimage.affine_transform(grown, order=0, output=bits[start:stop], **transform)
+        bits[start:stop][_outside(matrix, offset, data.shape, start, stop, shape[1])] |= maskbits.NO_DATA
+
+    map_row_blocks(block, shape[0], workers)
+    return out, var, bits
+
+
+def _outside(matrix, offset, image_shape, start, stop, n_cols):
+    """True for the grid pixels of rows [start, stop) whose source position (row, column)
+    = matrix @ (row, column) + offset falls outside an image of ``image_shape``.
+
+    The map is affine, so along each grid row the source coordinates are linear in the
+    column: each row's covered columns form one interval, found without touching pixels.
+    """
+    rows = np.arange(start, stop, dtype=np.float64)
+    first = np.zeros(len(rows))
+    last = np.full(len(rows), n_cols - 1.0)
+    for axis in range(2):
+        base = matrix[axis, 0] * rows + offset[axis]  # source coordinate at column 0
+        slope = matrix[axis, 1]
+        low, high = -0.5, image_shape[axis] - 0.5  # inside: low < base + slope * column < high
+        if slope == 0:
+            inside = (base > low) & (base < high)
+            first = np.where(inside, first, n_cols)
+            continue
+        a, b = (low - base) / slope, (high - base) / slope
+        lo, hi = np.minimum(a, b), np.maximum(a, b)  # inside for lo < column < hi
+        first = np.maximum(first, np.floor(lo) + 1)
+        last = np.minimum(last, np.ceil(hi) - 1)
+    columns = np.arange(n_cols)
+    return (columns < first[:, None]) | (columns > last[:, None])
+
+
+def _spline_coefficients(image, bad, fill, workers):
+    """Cubic B-spline coefficients of ``image`` with ``bad`` pixels set to ``fill`` (scipy's
+    prefilter for ``mode="constant"``), filtering columns then rows in blocks of
+    ``workers`` threads."""
+    along_rows = np.empty(image.shape, np.float64)
+
+    def columns(start, stop):  # along axis 0, a block of columns at a time
+        cols = slice(start, stop)
+        filled = np.where(bad[:, cols], fill, image[:, cols])
+        ndimage.spline_filter1d(filled, 3, axis=0, output=along_rows[:, cols], mode="constant")
+
+    map_row_blocks(columns, image.shape[1], workers)
+
+    def rows(start, stop):
+        ndimage.spline_filter1d(
+            along_rows[start:stop], 3, axis=1, output=along_rows[start:stop], mode="constant"
         )
-    else:
-        bits = np.zeros(shape, np.uint16)
-    # Reference pixels whose source position falls outside the image: the map is affine,
-    # so the source coordinates are two outer sums, no interpolation needed.
-    rows, cols = np.arange(shape[0], dtype=np.float32), np.arange(shape[1], dtype=np.float32)
-    src_y = (matrix[0, 0] * rows + offset[0])[:, None] + (matrix[0, 1] * cols)[None, :]
-    src_x = (matrix[1, 0] * rows + offset[1])[:, None] + (matrix[1, 1] * cols)[None, :]
-    coverage = (src_y > -0.5) & (src_y < data.shape[0] - 0.5) & (src_x > -0.5) & (src_x < data.shape[1] - 0.5)
-    del src_y, src_x
-    bits = bits.astype(np.uint16)
-    bits[~coverage] |= maskbits.NO_DATA
-    return (out * jacobian).astype(np.float32), (var * jacobian**2).astype(np.float32), bits
+
+    map_row_blocks(rows, image.shape[0], workers)
+    return along_rows
 
 
 def pixel_to_pixel_guess(wcs_image, wcs_ref, x, y):
@@ -186,8 +237,12 @@ class AlignedImage:
     n_stars: int
 
 
-def align_to_reference(data, variance, mask, wcs_header, reference, settings):
+def align_to_reference(data, variance, mask, wcs_header, reference, settings, workers=1):
     """Register a calibrated frame onto a reference and resample it there.
+
+    The frame's background is measured and subtracted once, before resampling (resampling
+    is linear, so the resampled background is the background of the resampled image); its
+    stars are found once, on the frame, and carried to the grid by the registration.
 
     Parameters
     ----------
@@ -198,6 +253,8 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings):
     reference : astrid.reference.Reference
         The reference (image, WCS, star list on its grid).
     settings : AlignSettings
+    workers : int
+        Threads for the image-wide steps (the job's threads).
 
     Raises
     ------
@@ -206,7 +263,15 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings):
     """
     from astrid.psf import PSFError, empirical_psf, psf_fwhm
 
-    stars = find_stars(data, variance, mask, threshold=settings.detect_sigma)
+    bad = mask != 0
+    sky, rms = background(data, bad, workers=workers)
+    clean = filter_rows(
+        lambda d, s, b: np.where(b, 0.0, d - s).astype(np.float32), [data, sky, bad], 0, workers
+    )
+    del sky
+    stars = find_stars(
+        clean, variance, mask, threshold=settings.detect_sigma, background_rms=rms, workers=workers
+    )
     usable = point_like(stars)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -226,10 +291,14 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings):
         min_matches=settings.min_matches,
         max_rms=settings.max_rms_px,
     )
-    out, var, bits = resample(data, variance, mask, registration, reference.data.shape)
-    sky, rms = background(out, bits != 0)
-    out = np.where(bits & maskbits.NO_DATA, 0.0, out - sky).astype(np.float32)
-    aligned_stars = find_stars(out, var, bits, threshold=settings.detect_sigma, background_rms=rms)
+    out, var, bits = resample(clean, variance, mask, registration, reference.data.shape, workers)
+    del clean
+    out[(bits & maskbits.NO_DATA) != 0] = 0.0
+    # Interpolation averages neighbouring pixels: the noise per pixel is lower than the
+    # frame's, and is measured again on the grid.
+    resampled_rms = noise_rms(out, bits != 0, workers=workers)
+    aligned_stars = stars.copy()
+    aligned_stars["x"], aligned_stars["y"] = registration.apply(stars["x"], stars["y"])
     good = psf_stars(aligned_stars)
     try:
         psf = empirical_psf(out, good, size=settings.psf_size)
@@ -247,7 +316,9 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings):
         ratio,
         ratio_err,
     )
-    return AlignedImage(out, var, bits, psf, rms, registration, ratio, ratio_err, psf_fwhm(psf), len(usable))
+    return AlignedImage(
+        out, var, bits, psf, resampled_rms, registration, ratio, ratio_err, psf_fwhm(psf), len(usable)
+    )
 
 
 def write_aligned(path, aligned, wcs_header, header):

@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.wcs import WCS
 from ccdproc.utils.slices import slice_from_string
-from scipy.ndimage import binary_dilation, median_filter
+from scipy.ndimage import median_filter
 
 from astrid import maskbits
 from astrid.fitsio import ImageProduct
@@ -346,16 +346,16 @@ def calibrate_science(row, bias, dark, flat, settings):
     mask = mask.astype(np.uint16)
     # A bleed trail ends in a partly filled pixel below the saturation level: grow the
     # saturated area by one pixel so that the trail's end is masked too.
-    saturated = binary_dilation(frame.saturated, structure=np.ones((3, 3), bool))
+    saturated = maskbits.grow(frame.saturated, 1)
     mask[saturated] |= maskbits.SATURATED
     mask[frame.nonfinite] |= maskbits.NONFINITE
     if settings.cosmic_rays:
         # The clipped core of a saturated star is as sharp as a cosmic ray; keep L.A.Cosmic
         # away from it (the core is masked as saturated anyway).
-        protected = (mask != 0) | binary_dilation(saturated, structure=np.ones((11, 11), bool))
+        protected = (mask != 0) | maskbits.grow(saturated, 5)
         cosmic = find_cosmic_rays(charge, float(row["read_noise"]), protected, settings)
         # The faint ends of a track often stay below the neighbour threshold: grow by a pixel.
-        cosmic = binary_dilation(cosmic, structure=np.ones((3, 3), bool)) & ~protected
+        cosmic = maskbits.grow(cosmic, 1) & ~protected
         mask[cosmic] |= maskbits.COSMIC_RAY
     data = charge / flat.data
     variance = variance / flat.data**2 + data**2 * flat.variance / flat.data**2

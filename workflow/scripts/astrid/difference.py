@@ -4,9 +4,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.stats import mad_std
-from scipy import ndimage
 
 from astrid import maskbits, zogy
+from astrid.blocks import filter_rows, map_row_blocks
 
 
 @dataclass
@@ -25,20 +25,20 @@ class DifferenceResult:
 EXTENDED = maskbits.SATURATED | maskbits.NO_DATA | maskbits.NONFINITE
 
 
-def _grow(mask, radius):
-    """Grow a boolean mask by ``radius`` pixels (a square: two separable maximum filters)."""
+def _grow(mask, radius, workers=1):
+    """Grow a boolean mask by ``radius`` pixels (a square)."""
     if not mask.any():
         return mask
-    return ndimage.maximum_filter(mask.view(np.uint8), size=2 * radius + 1).astype(bool)
+    return filter_rows(lambda rows: maskbits.grow(rows, radius), [mask], radius, workers)
 
 
-def combined_mask(new_mask, ref_mask, psf_size, edge):
+def combined_mask(new_mask, ref_mask, psf_size, edge, workers=1):
     """Bits of both images, and where the score cannot be trusted (footprints and edges)."""
     bits = (new_mask | ref_mask).astype(np.uint16)
     # The filters reach one PSF radius beyond a masked area, and a saturated core left as a
     # hole in both images rings out to there: flag that reach, plus a margin of 3 pixels.
     half = psf_size // 2 + 3
-    bad = _grow((bits & EXTENDED) != 0, half) | _grow((bits & ~np.uint16(EXTENDED)) != 0, 1)
+    bad = _grow((bits & EXTENDED) != 0, half, workers) | _grow((bits & ~np.uint16(EXTENDED)) != 0, 1, workers)
     bad[:edge, :] = bad[-edge:, :] = True
     bad[:, :edge] = bad[:, -edge:] = True
     return bits, bad
@@ -69,12 +69,18 @@ def subtract_images(
     ``renormalise``, S_corr is divided by its measured robust spread (for inputs with
     correlated noise); ``score_noise`` is always the spread before that.
     """
-    bits, bad = combined_mask(new_mask, ref_mask, psf_new.shape[0], edge=psf_new.shape[0])
-    masked = bits != 0
-    n = np.where(masked, 0.0, new).astype(np.float32)
-    r = np.where(masked, 0.0, ref).astype(np.float32)
-    vn = np.where(masked | ~np.isfinite(new_var), sigma_new**2, new_var).astype(np.float32)
-    vr = np.where(masked | ~np.isfinite(ref_var), sigma_ref**2, ref_var).astype(np.float32)
+    bits, bad = combined_mask(new_mask, ref_mask, psf_new.shape[0], edge=psf_new.shape[0], workers=workers)
+    n, r, vn, vr = (np.empty(bits.shape, np.float32) for _ in range(4))
+
+    def prepare(start, stop):
+        rows = slice(start, stop)
+        masked = bits[rows] != 0
+        n[rows] = np.where(masked, 0.0, new[rows])
+        r[rows] = np.where(masked, 0.0, ref[rows])
+        vn[rows] = np.where(masked | ~np.isfinite(new_var[rows]), sigma_new**2, new_var[rows])
+        vr[rows] = np.where(masked | ~np.isfinite(ref_var[rows]), sigma_ref**2, ref_var[rows])
+
+    map_row_blocks(prepare, bits.shape[0], workers)
     result = zogy.subtract(
         n,
         r,
@@ -103,9 +109,10 @@ def subtract_images(
     return DifferenceResult(result, bits, bad, score_noise, difference_noise)
 
 
-def subtract_aligned(new, psf_new, aligned_header, reference, flux_error):
+def subtract_aligned(new, psf_new, aligned_header, reference, flux_error, workers=1):
     """ZOGY of an aligned frame (an ``ImageProduct`` with its PSF and alignment header,
-    as ``align_exposure`` writes them) and its :class:`~astrid.reference.Reference`."""
+    as ``align_exposure`` writes them) and its :class:`~astrid.reference.Reference`, in
+    ``workers`` threads."""
     rms = aligned_header["ALNRMS"]
     return subtract_images(
         new.data,
@@ -121,6 +128,7 @@ def subtract_aligned(new, psf_new, aligned_header, reference, flux_error):
         aligned_header["FLXRATIO"],
         (rms, rms),
         flux_error,
+        workers,
     )
 
 
@@ -219,15 +227,20 @@ def difference_aligned_pair(
 
     images = []
     for image, variance, mask in ((new, new_var, new_mask), (ref, ref_var, ref_mask)):
-        bad = (mask != 0) | ~np.isfinite(image)
-        sky, rms = background(np.where(bad, 0.0, image), bad)
-        clean = np.where(bad, 0.0, image - sky).astype(np.float32)
+        bad = filter_rows(lambda i, m: (m != 0) | ~np.isfinite(i), [image, mask], 0, workers)
+        filled = filter_rows(lambda i, b: np.where(b, 0.0, i).astype(np.float32), [image, bad], 0, workers)
+        sky, rms = background(filled, bad, workers=workers)
+        clean = filter_rows(
+            lambda f, s, b: np.where(b, 0.0, f - s).astype(np.float32), [filled, sky, bad], 0, workers
+        )
+        del filled, sky
         stars = find_stars(
             clean,
             variance,
-            mask | np.where(bad, maskbits.NONFINITE, 0).astype(np.uint16),
+            mask | (bad * np.uint16(maskbits.NONFINITE)),
             threshold=detect_sigma,
             background_rms=rms,
+            workers=workers,
         )
         images.append((clean, stars, empirical_psf(clean, psf_stars(stars), size=psf_size), rms))
     (n, stars_n, psf_n, rms_n), (r, stars_r, psf_r, rms_r) = images

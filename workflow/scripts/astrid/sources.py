@@ -9,13 +9,21 @@ import numpy as np
 from astropy.table import Table
 from scipy import ndimage
 
+from astrid import maskbits
+from astrid.blocks import filter_rows, map_row_blocks
 
-def background(data, mask=None, box=128):
+
+def background(data, mask=None, box=128, workers=1):
     """Smooth background and its noise from box statistics, interpolated back to every pixel.
 
-    Two passes: the first estimate finds the pixels of sources (3σ above it after a 3×3
-    average, grown by 2 pixels); the second leaves them out, so that the wings of many
-    faint stars do not lift the background of a crowded field.
+    Two passes: the first estimate (a mode, from a sample of each box) finds the pixels of
+    sources (3σ above it after a 3×3 average, grown by 2 pixels); the second leaves them
+    out, so that the wings of many faint stars do not lift the background of a crowded
+    field, and takes the 3σ-clipped mean of every remaining pixel of the box. The mean of
+    all pixels is the least noisy level: with the mode of a sample, the backgrounds of a
+    4096² pair were off by 0.012σ per pixel from box to box, which ZOGY's matched filter
+    turns into offsets of 0.1σ in S_corr and false detections at 5σ (measured: 3 per frame
+    on seed 1 of the benchmark pairs; 0 with the true background).
 
     Parameters
     ----------
@@ -26,6 +34,8 @@ def background(data, mask=None, box=128):
         Box size in pixels. Sources much smaller than a box do not bias it; and the box must
         be large, because the ZOGY score integrates over the PSF: an error of the background
         of a few per cent of σ per box, from too few pixels, becomes a tenth of a σ in S_corr.
+    workers : int
+        Threads (row blocks); the result does not depend on them.
 
     Returns
     -------
@@ -33,29 +43,69 @@ def background(data, mask=None, box=128):
         The background image and the median over boxes of the robust (MAD) standard
         deviation of the pixels.
     """
-    sky, rms = _box_background(data, mask, box)
-    smooth = ndimage.uniform_filter(np.asarray(data, np.float32) - sky, 3)
-    # 3σ of the 3×3-averaged noise (σ/3): pure noise flags ~3 % of pixels once grown, too
-    # few to bias the rest low; a lower threshold would.
-    sources = ndimage.maximum_filter((smooth > rms).view(np.uint8), size=5).astype(bool)
+    sky, rms = _box_background(data, mask, box, workers)
+
+    def source_pixels(data, sky):
+        # 3σ of the 3×3-averaged noise (σ/3): pure noise flags ~3 % of pixels once grown,
+        # too few to bias the rest low; a lower threshold would.
+        return maskbits.grow(_sum3x3(np.asarray(data, np.float32) - sky) > 9 * rms, 2)
+
+    sources = filter_rows(source_pixels, [data, sky], reach=3, workers=workers)
     if mask is not None:
         sources |= mask
     if sources.mean() < 0.7:  # keep enough sky in each box to measure
-        sky, rms = _box_background(data, sources, box)
+        sky, rms = _box_background(data, sources, box, workers, clipped_mean=True)
     return sky, rms
+
+
+def _sum3x3(image):
+    """Sum over each pixel's 3×3 square, edges reflected (9 × scipy's ``uniform_filter(image,
+    3)``, ten times faster as shifted sums)."""
+    total = image.copy()
+    for axis in (0, 1):
+        part = total.copy()
+        first, last = [slice(None)] * 2, [slice(None)] * 2
+        lower, upper = [slice(None)] * 2, [slice(None)] * 2
+        lower[axis], upper[axis] = slice(None, -1), slice(1, None)
+        total[tuple(upper)] += part[tuple(lower)]
+        total[tuple(lower)] += part[tuple(upper)]
+        first[axis], last[axis] = slice(0, 1), slice(-1, None)
+        total[tuple(first)] += part[tuple(first)]  # reflected: the edge pixel counts twice
+        total[tuple(last)] += part[tuple(last)]
+    return total
 
 
 STEP = 2  # every second pixel of every second row: plenty for a box's statistics
 
 
-def _box_background(data, mask, box):
+def _box_background(data, mask, box, workers=1, clipped_mean=False):
     ny, nx = data.shape
     by, bx = max(1, ny // box), max(1, nx // box)
-    values = data[: by * box : STEP, : bx * box : STEP].astype(np.float32)
-    if mask is not None:
-        values[mask[: by * box : STEP, : bx * box : STEP]] = np.nan
-    crop = values.reshape(by, box // STEP, bx, box // STEP).swapaxes(1, 2).reshape(by, bx, -1)
-    medians, spreads = _box_median_and_mad(crop)
+
+    def boxes(start, stop, step):  # (box rows, box columns, pixels), masked pixels NaN
+        values = data[start:stop:step, : bx * box : step].astype(np.float32)
+        if mask is not None:
+            values[mask[start:stop:step, : bx * box : step]] = np.nan
+        crop = values.reshape(-1, box // step, bx, box // step).swapaxes(1, 2)
+        return crop.reshape(crop.shape[0], bx, -1)
+
+    def statistics(start, stop):  # of the boxes whose rows lie in [start, stop)
+        mode, spread = _box_median_and_mad(boxes(start, stop, STEP))
+        if not clipped_mean:
+            return mode, spread, mode
+        every = boxes(start, stop, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):  # NaN: a box all masked
+            inside = np.abs(every - mode[..., None]) <= 3 * spread[..., None]
+            mean = np.where(inside, every, 0.0).sum(axis=-1) / inside.sum(axis=-1)
+        return mean, spread, mode
+
+    parts = map_row_blocks(statistics, by * box, workers, multiple=box)
+    medians, spreads, modes = (np.concatenate(column) for column in zip(*parts, strict=True))
+    if clipped_mean:
+        # The faint wings of unmasked sources lift a mean: take the mode's level, by the
+        # median over boxes of mode - mean (a slowly varying crowding term; its noise
+        # averages out over the boxes, where each box's own mode is noisy).
+        medians = medians + np.nanmedian(modes - medians)
     # A box dominated by a bright star stands out: a 3×3 median over boxes removes it.
     if by >= 3 and bx >= 3:
         medians = ndimage.median_filter(medians, size=3, mode="nearest")
@@ -64,6 +114,16 @@ def _box_background(data, mask, box):
     # Bilinear interpolation between box centres, as two small matrix products.
     rows, cols = _interpolation_matrix(ny, by, box), _interpolation_matrix(nx, bx, box)
     return (rows @ medians.astype(np.float32) @ cols.T).astype(np.float32), rms
+
+
+def noise_rms(data, mask=None, box=128, workers=1):
+    """Background noise of an image whose background is already subtracted: the median
+    over boxes of the pixels' robust (MAD) standard deviation, ``mask`` (True) left out.
+
+    One pass, no source masking: the MAD of a box barely feels the few per cent of its
+    pixels that sources cover (the background level would).
+    """
+    return _box_background(data, mask, box, workers)[1]
 
 
 def _interpolation_matrix(n, n_boxes, box):
@@ -109,7 +169,15 @@ def _box_median_and_mad(crop):
 
 
 def find_stars(
-    data, variance, mask, threshold=10.0, fwhm_guess=3.0, box=128, max_sources=5000, background_rms=None
+    data,
+    variance,
+    mask,
+    threshold=10.0,
+    fwhm_guess=3.0,
+    box=128,
+    max_sources=5000,
+    background_rms=None,
+    workers=1,
 ):
     """Point-like sources above ``threshold`` σ, with centroids, fluxes and sizes.
 
@@ -119,7 +187,8 @@ def find_stars(
     aperture of radius 2 FWHM (≈ 99 % of a Moffat β = 3.5 profile; used for ratios only).
 
     ``background_rms`` tells that ``data`` is already background-subtracted and gives its
-    noise, which saves estimating the background again.
+    noise, which saves estimating the background again. ``workers`` threads share the
+    image-wide filters.
 
     Returns
     -------
@@ -130,13 +199,14 @@ def find_stars(
     """
     bad = mask != 0
     if background_rms is None:
-        sky, rms = background(data, bad, box)
+        sky, rms = background(data, bad, box, workers)
         image = np.where(bad, 0.0, data - sky).astype(np.float32)
     else:  # already background-subtracted, with this noise
         rms = background_rms
         image = np.where(bad, 0.0, data).astype(np.float32)
     sigma = fwhm_guess / 2.3548
-    smooth = ndimage.gaussian_filter(image, sigma)
+    reach = int(4 * sigma + 0.5)  # gaussian_filter's default truncation
+    smooth = filter_rows(lambda rows: ndimage.gaussian_filter(rows, sigma), [image], reach, workers)
     # Noise of the smoothed image for white noise of ``rms`` per pixel.
     smooth_rms = rms / (2 * np.sqrt(np.pi) * sigma)
     ys, xs = local_maxima(smooth, threshold * smooth_rms)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.fft as sfft
 
+from astrid.blocks import map_row_blocks
+
 
 @dataclass
 class Subtraction:
@@ -38,16 +40,17 @@ def _psf_otf(psf, shape, workers):
     """Real FFT of a centred PSF stamp padded to ``shape`` with its centre at pixel (0, 0)."""
     padded = np.zeros(shape, dtype=np.float32)
     ny, nx = psf.shape
-    padded[:ny, :nx] = psf / psf.sum()
-    padded = np.roll(padded, (-(ny // 2), -(nx // 2)), axis=(0, 1))
+    # The stamp's centre goes to (0, 0), its left and upper halves wrap to the far edges.
+    rows, cols = (np.arange(ny) - ny // 2) % shape[0], (np.arange(nx) - nx // 2) % shape[1]
+    padded[np.ix_(rows, cols)] = psf / psf.sum()
     return sfft.rfft2(padded, workers=workers)
 
 
 def _centre_stamp(image, size):
     """Cut a centred (size × size) stamp out of an image whose centre is at pixel (0, 0)."""
     half = size // 2
-    rolled = np.roll(image, (half, half), axis=(0, 1))
-    return rolled[:size, :size]
+    offsets = np.arange(size) - half
+    return image[np.ix_(offsets % image.shape[0], offsets % image.shape[1])]
 
 
 def subtract(
@@ -94,6 +97,10 @@ def subtract(
     Subtraction
     """
     shape = new.shape
+    # Python floats keep the spectra in single precision (a NumPy float64 scalar would
+    # promote every product to double).
+    sigma_new, sigma_ref, f_new, f_ref = map(float, (sigma_new, sigma_ref, f_new, f_ref))
+    f_d = f_ref * f_new / (sigma_new**2 * f_ref**2 + sigma_ref**2 * f_new**2) ** 0.5
 
     def forward(image):
         return sfft.rfft2(np.asarray(image, dtype=np.float32), workers=workers)
@@ -104,40 +111,70 @@ def subtract(
     n_hat, r_hat = forward(new), forward(ref)
     pn_hat = _psf_otf(psf_new, shape, workers)
     pr_hat = _psf_otf(psf_ref, shape, workers)
-    pn2, pr2 = np.abs(pn_hat) ** 2, np.abs(pr_hat) ** 2
-    denom2 = sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2
-    np.maximum(denom2, 1e-12 * denom2.max(), out=denom2)
-    inv_denom2 = 1.0 / denom2
-    inv_sqrt = np.sqrt(inv_denom2)
-    del denom2
-    f_d = f_ref * f_new / np.sqrt(sigma_new**2 * f_ref**2 + sigma_ref**2 * f_new**2)
+    # The denominator's largest value is at zero frequency, where unit-sum OTFs are 1; a
+    # floor far below it keeps frequencies where both OTFs vanish finite.
+    floor = 1e-12 * (sigma_new**2 * f_ref**2 + sigma_ref**2 * f_new**2)
+    names = ("difference", "psf_difference", "kn", "kr", "s_new", "s_ref")
+    spectra = {name: np.empty(n_hat.shape, np.complex64) for name in names}
+
+    def spectral(start, stop):
+        """The spectra of D, P_D, the two score kernels and S_N, S_R for a block of rows;
+        returns the block's column sums of F_S's summand."""
+        rows = slice(start, stop)
+        pn, pr, n, r = pn_hat[rows], pr_hat[rows], n_hat[rows], r_hat[rows]
+        pn2 = pn.real**2 + pn.imag**2
+        pr2 = pr.real**2 + pr.imag**2
+        inv_denom2 = 1.0 / np.maximum(sigma_new**2 * f_ref**2 * pr2 + sigma_ref**2 * f_new**2 * pn2, floor)
+        inv_sqrt = np.sqrt(inv_denom2)
+        spectra["difference"][rows] = (f_ref * pr * n - f_new * pn * r) * inv_sqrt
+        spectra["psf_difference"][rows] = pr * pn * inv_sqrt * (f_ref * f_new / f_d)
+        # S = S_N - S_R with S_N = k_n ⊗ N and S_R = k_r ⊗ R.
+        kn = spectra["kn"][rows] = np.conj(pn) * (pr2 * inv_denom2 * (f_new * f_ref**2))
+        kr = spectra["kr"][rows] = np.conj(pr) * (pn2 * inv_denom2 * (f_ref * f_new**2))
+        spectra["s_new"][rows] = kn * n
+        spectra["s_ref"][rows] = kr * r
+        return (f_new**2 * f_ref**2 * pn2 * pr2 * inv_denom2).sum(axis=0, dtype=np.float64)
+
+    column_sums = map_row_blocks(spectral, n_hat.shape[0], workers)
+    del n_hat, r_hat, pn_hat, pr_hat
     # Flux of a point source = S / F_S, with F_S the sum over the full spectrum.
-    flux_scale = _full_spectrum_sum(f_new**2 * f_ref**2 * pn2 * pr2 * inv_denom2, shape)
-
-    difference = inverse((f_ref * pr_hat * n_hat - f_new * pn_hat * r_hat) * inv_sqrt)
-    psf_d = _centre_stamp(inverse(pr_hat * pn_hat * inv_sqrt * (f_ref * f_new / f_d)), psf_new.shape[0])
-
-    # S = S_N - S_R with S_N = k_n ⊗ N and S_R = k_r ⊗ R.
-    kn_hat = np.conj(pn_hat) * (pr2 * inv_denom2 * (f_new * f_ref**2))
-    kr_hat = np.conj(pr_hat) * (pn2 * inv_denom2 * (f_ref * f_new**2))
-    del pn_hat, pr_hat, pn2, pr2, inv_denom2, inv_sqrt
-    s_new = inverse(kn_hat * n_hat)
-    s_ref = inverse(kr_hat * r_hat)
-    del n_hat, r_hat
+    flux_scale = _full_spectrum_sum(np.sum(column_sums, axis=0)[None, :], shape)
+    difference = inverse(spectra.pop("difference"))
+    psf_d = _centre_stamp(inverse(spectra.pop("psf_difference")), psf_new.shape[0])
+    s_new = inverse(spectra.pop("s_new"))
+    s_ref = inverse(spectra.pop("s_ref"))
     # V(S) = V_N ⊗ k_n² + V_R ⊗ k_r², both in one inverse transform.
-    kn, kr = inverse(kn_hat), inverse(kr_hat)
-    del kn_hat, kr_hat
-    v_s = inverse(forward(kn * kn) * forward(var_new) + forward(kr * kr) * forward(var_ref))
+    kn, kr = inverse(spectra.pop("kn")), inverse(spectra.pop("kr"))
+    v_n, v_r = forward(kn * kn), forward(kr * kr)
     del kn, kr
+    v_n *= forward(var_new)
+    v_r *= forward(var_ref)
+    v_n += v_r
+    del v_r
+    v_s = inverse(v_n)
+    del v_n
     sx, sy = astrometric_sigma
-    if sx > 0 or sy > 0:
-        for component in (s_new, s_ref):
-            gy, gx = np.gradient(component)
-            v_s += sx**2 * gx**2 + sy**2 * gy**2
-    if flux_sigma > 0:
-        v_s += flux_sigma**2 * (s_new**2 + s_ref**2)
-    score = (s_new - s_ref).astype(np.float32)
-    score_std = np.sqrt(np.maximum(v_s, 1e-30)).astype(np.float32)
+    score = np.empty(shape, np.float32)
+    score_std = np.empty(shape, np.float32)
+
+    def finish(start, stop):
+        """S, the full variance of S and its square root for a block of rows."""
+        rows = slice(start, stop)
+        variance = v_s[rows]
+        if sx > 0 or sy > 0:
+            # Gradients need one row beyond the block on either side.
+            low, high = max(0, start - 1), min(shape[0], stop + 1)
+            for component in (s_new, s_ref):
+                gy, gx = np.gradient(component[low:high])
+                variance += (
+                    sx**2 * gx[start - low : stop - low] ** 2 + sy**2 * gy[start - low : stop - low] ** 2
+                )
+        if flux_sigma > 0:
+            variance += flux_sigma**2 * (s_new[rows] ** 2 + s_ref[rows] ** 2)
+        np.subtract(s_new[rows], s_ref[rows], out=score[rows])
+        np.sqrt(np.maximum(variance, 1e-30), out=score_std[rows])
+
+    map_row_blocks(finish, shape[0], workers)
     return Subtraction(
         difference=difference.astype(np.float32),
         score=score,

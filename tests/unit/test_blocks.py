@@ -1,0 +1,108 @@
+"""Row blocks in threads, and the image helpers built on them: same results as whole images."""
+
+import numpy as np
+import pytest
+from astropy.table import Table
+from scipy import ndimage
+
+from astrid import maskbits, simulate
+from astrid.align import resample
+from astrid.astrometry import Registration
+from astrid.blocks import filter_rows, row_blocks
+from astrid.sources import _sum3x3, background, find_stars
+
+
+@pytest.mark.parametrize("n_rows, workers, multiple", [(1000, 1, 1), (4096, 2, 128), (300, 3, 1), (5, 2, 1)])
+def test_row_blocks_cover_every_row_once(n_rows, workers, multiple):
+    blocks = row_blocks(n_rows, workers, multiple)
+    assert blocks[0][0] == 0 and blocks[-1][1] == n_rows
+    assert all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:], strict=True))
+    assert all(start % multiple == 0 for start, _ in blocks)
+    assert len(blocks) >= min(workers, n_rows)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_filters_in_blocks_equal_the_whole_image(workers):
+    rng = np.random.default_rng(1)
+    image = rng.normal(size=(517, 301)).astype(np.float32)
+    whole = ndimage.gaussian_filter(image, 1.3)
+    blocked = filter_rows(lambda rows: ndimage.gaussian_filter(rows, 1.3), [image], 6, workers)
+    assert np.array_equal(blocked, whole)
+
+
+def test_grow_ors_bits_over_a_square():
+    rng = np.random.default_rng(2)
+    mask = rng.uniform(size=(200, 150)) > 0.995
+    for radius in (1, 2, 5):
+        square = np.ones((2 * radius + 1, 2 * radius + 1), bool)
+        assert np.array_equal(maskbits.grow(mask, radius), ndimage.binary_dilation(mask, square))
+    bits = np.zeros((5, 5), np.uint16)
+    bits[2, 1], bits[2, 3] = maskbits.HOT, maskbits.SATURATED
+    assert maskbits.grow(bits, 1)[2, 2] == maskbits.HOT | maskbits.SATURATED  # OR, not max
+
+
+def test_sum3x3_is_nine_times_the_uniform_filter():
+    image = np.random.default_rng(3).normal(size=(64, 47)).astype(np.float32)
+    assert np.allclose(_sum3x3(image), 9 * ndimage.uniform_filter(image, 3), atol=1e-5)
+
+
+def star_image(size, seed, n_stars, sky=900.0):
+    """A star field of ``size``² with Poisson noise, background-subtracted with the true sky."""
+    rng = np.random.default_rng(seed)
+    stars = Table(
+        {
+            "x": rng.uniform(0, size, n_stars),
+            "y": rng.uniform(0, size, n_stars),
+            "flux_e": 10 ** rng.uniform(2.5, 5, n_stars),
+            "kind": ["star"] * n_stars,
+        }
+    )
+    scene = simulate.render_scene((size, size), stars, 3.5, 3.5)
+    return (rng.poisson(scene + sky) - sky).astype(np.float32), np.sqrt(sky)
+
+
+def test_background_threads_and_stars_do_not_change_the_result():
+    image, _ = star_image(512, 4, 400)
+    mask = np.zeros(image.shape, np.uint16)
+    mask[100:104, :] = maskbits.BAD
+    one = background(image, mask != 0, workers=1)
+    two = background(image, mask != 0, workers=3)
+    assert np.array_equal(one[0], two[0]) and one[1] == two[1]
+    stars_one = find_stars(image, image + 900, mask, workers=1)
+    stars_two = find_stars(image, image + 900, mask, workers=2)
+    assert np.array_equal(stars_one["x"], stars_two["x"])
+
+
+def test_background_is_flat_to_a_few_thousandths_of_sigma():
+    """From box to box the true, flat sky is recovered to 0.005σ (the mode of a sample of
+    each box scattered by 0.015–0.019σ on these fields), and on average to 0.015σ despite
+    the faint stars' wings."""
+    for seed in range(2):
+        image, sigma = star_image(1024, seed, 1500)
+        sky, rms = background(image)
+        assert rms == pytest.approx(sigma, rel=0.03)
+        assert sky.std() / sigma < 0.005
+        assert abs(sky.mean()) / sigma < 0.015
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_resampling_in_blocks_marks_exactly_the_pixels_without_data(workers):
+    t = np.radians(1.5)
+    truth = Registration(
+        np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]), np.array([9.3, -14.6]), 0, 0.0, "t"
+    )
+    rng = np.random.default_rng(5)
+    image = rng.normal(size=(300, 260)).astype(np.float32)
+    mask = np.zeros(image.shape, np.uint16)
+    mask[40, 30] = maskbits.HOT
+    out, var, bits = resample(image, np.ones_like(image), mask, truth, (280, 290), workers)
+    whole = resample(image, np.ones_like(image), mask, truth, (280, 290), 1)
+    assert all(np.array_equal(a, b) for a, b in zip((out, var, bits), whole, strict=True))
+    # Brute force: each grid pixel's source position in the image.
+    inverse = truth.inverse()
+    yy, xx = np.mgrid[0:280, 0:290]
+    sx, sy = inverse.apply(xx.ravel(), yy.ravel())
+    outside = ((sx <= -0.5) | (sx >= 259.5) | (sy <= -0.5) | (sy >= 299.5)).reshape(280, 290)
+    assert np.array_equal((bits & maskbits.NO_DATA) != 0, outside)
+    hot_x, hot_y = truth.apply(np.array([30.0]), np.array([40.0]))
+    assert bits[int(round(hot_y[0])), int(round(hot_x[0]))] & maskbits.HOT
