@@ -78,7 +78,12 @@ def _sum3x3(image):
 STEP = 2  # every second pixel of every second row: plenty for a box's statistics
 
 
-def _box_background(data, mask, box, workers=1, clipped_mean=False):
+def _box_statistics(data, mask, box, workers=1, clipped_mean=False):
+    """Each box's background level and robust (MAD) standard deviation: arrays (by, bx).
+
+    The level is the mode of every ``STEP``-th pixel; with ``clipped_mean``, the 3σ-clipped
+    mean of every pixel, lifted by the median over boxes of mode - mean.
+    """
     ny, nx = data.shape
     by, bx = max(1, ny // box), max(1, nx // box)
 
@@ -100,20 +105,28 @@ def _box_background(data, mask, box, workers=1, clipped_mean=False):
         return mean, spread, mode
 
     parts = map_row_blocks(statistics, by * box, workers, multiple=box)
-    medians, spreads, modes = (np.concatenate(column) for column in zip(*parts, strict=True))
+    levels, spreads, modes = (np.concatenate(column) for column in zip(*parts, strict=True))
     if clipped_mean:
         # The faint wings of unmasked sources lift a mean: take the mode's level, by the
         # median over boxes of mode - mean (a slowly varying crowding term; its noise
         # averages out over the boxes, where each box's own mode is noisy).
-        medians = medians + np.nanmedian(modes - medians)
+        levels = levels + np.nanmedian(modes - levels)
+    return levels, spreads
+
+
+def _box_background(data, mask, box, workers=1, clipped_mean=False):
+    """The background image (box levels interpolated to every pixel) and its noise."""
+    ny, nx = data.shape
+    levels, spreads = _box_statistics(data, mask, box, workers, clipped_mean)
+    by, bx = levels.shape
     # A box dominated by a bright star stands out: a 3×3 median over boxes removes it.
     if by >= 3 and bx >= 3:
-        medians = ndimage.median_filter(medians, size=3, mode="nearest")
-    medians = np.where(np.isfinite(medians), medians, np.nanmedian(medians))
+        levels = ndimage.median_filter(levels, size=3, mode="nearest")
+    levels = np.where(np.isfinite(levels), levels, np.nanmedian(levels))
     rms = float(np.nanmedian(spreads))
     # Bilinear interpolation between box centres, as two small matrix products.
     rows, cols = _interpolation_matrix(ny, by, box), _interpolation_matrix(nx, bx, box)
-    return (rows @ medians.astype(np.float32) @ cols.T).astype(np.float32), rms
+    return (rows @ levels.astype(np.float32) @ cols.T).astype(np.float32), rms
 
 
 def noise_rms(data, mask=None, box=128, workers=1):
@@ -123,7 +136,7 @@ def noise_rms(data, mask=None, box=128, workers=1):
     One pass, no source masking: the MAD of a box barely feels the few per cent of its
     pixels that sources cover (the background level would).
     """
-    return _box_background(data, mask, box, workers)[1]
+    return float(np.nanmedian(_box_statistics(data, mask, box, workers)[1]))
 
 
 def _interpolation_matrix(n, n_boxes, box):
