@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO, snakemake
+from slurm import SMALL_NIGHT, SMALL_NIGHT_SCORED, SMALL_NIGHT_TARGETS  # tests/support
 
 
 def test_snakemake_lint_is_clean():
@@ -62,6 +64,44 @@ def test_slurm_profiles_route_gpu_rules_and_keep_the_site_out_of_the_rules():
     # Sites live in profiles: no rule names a partition, an account or a GPU model.
     for word in ("slurm_partition", "slurm_account", "gpu_model", "gres"):
         assert word not in rules, word
+
+
+def planned_jobs(output):
+    """{rule: count} of a dry-run's "Job stats" table."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    counts = {}
+    for line in table.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+@pytest.mark.parametrize(
+    "targets, groups_planned",
+    [([], False), (SMALL_NIGHT_TARGETS, False), (SMALL_NIGHT_SCORED, True)],
+    ids=["default-target", "slurm-test-targets", "per-frame-targets"],
+)
+def test_no_group_job_is_planned_before_the_nights_are_ingested(tmp_path, targets, groups_planned):
+    """Snakemake 9 reuses a group job it planned before a checkpoint when the checkpoint
+    adds members to that group, and then loses the new members: the run ends early or
+    stops with a KeyError (profiles/README.md). The workflow plans no per-frame job until
+    every night of the run is ingested, so with the default target, or nightly targets,
+    nothing grouped exists before the ingest checkpoints; per-frame targets bring the
+    fault back, as the README warns."""
+    import yaml
+
+    (tmp_path / "night.yaml").write_text(SMALL_NIGHT)
+    for name in ("slurm", "slurm_local"):
+        profile = REPO / "profiles" / name
+        grouped = {a.split("=")[0] for a in yaml.safe_load((profile / "config.yaml").read_text())["groups"]}
+        # Targets first: --configfile takes every word after it.
+        args = [*targets, "-n", "--profile", str(profile), "--configfile", str(tmp_path / "night.yaml")]
+        result = snakemake(*args, workdir=tmp_path)
+        assert result.returncode == 0, f"{name}: {result.stderr[-2000:]}"
+        planned = planned_jobs(result.stdout)
+        assert "ingest_night" in planned, planned
+        assert bool(grouped & set(planned)) == groups_planned, f"{name}: {sorted(grouped & set(planned))}"
 
 
 def test_every_rule_has_a_log_and_a_benchmark_or_is_cached_and_its_portable_resources():
