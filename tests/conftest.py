@@ -40,6 +40,23 @@ def real_data():
     return REAL
 
 
+@pytest.fixture
+def row_blocks_of(monkeypatch):
+    """``use(rows)`` makes the image helpers of ``astrid.blocks`` work in blocks of about
+    ``rows`` rows, or on the whole image at once with ``rows=0``, for the rest of a test."""
+    from astrid import blocks
+
+    original = blocks.row_blocks
+
+    def use(rows):
+        def split(n_rows, workers=1, multiple=1):
+            return [(0, n_rows)] if rows == 0 else original(n_rows, workers, multiple, block_rows=rows)
+
+        monkeypatch.setattr(blocks, "row_blocks", split)
+
+    return use
+
+
 class SmallNight:
     """A simulated raw night on disk plus the objects that made it."""
 
@@ -99,6 +116,14 @@ def snakemake(*args, workdir=None, timeout=900, env=None):
     return subprocess.run(
         command + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env
     )
+
+
+def jobs_in_dry_run(output):
+    """Rule name → job count from the 'Job stats' table of a dry-run."""
+    import re
+
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 # --- the SLURM night (tests/cluster/test_slurm.py), started when the session begins

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest import REPO, snakemake
+from conftest import REPO, jobs_in_dry_run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -43,12 +43,6 @@ def run(workdir, *args):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
-
-
-def jobs_in_dry_run(output):
-    """Rule name → job count from the 'Job stats' table of a dry-run."""
-    table = output.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 @pytest.fixture(scope="module")

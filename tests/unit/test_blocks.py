@@ -12,13 +12,24 @@ from astrid.blocks import filter_rows, row_blocks
 from astrid.sources import _sum3x3, background, find_stars
 
 
-@pytest.mark.parametrize("n_rows, workers, multiple", [(1000, 1, 1), (4096, 2, 128), (300, 3, 1), (5, 2, 1)])
-def test_row_blocks_cover_every_row_once(n_rows, workers, multiple):
+@pytest.mark.parametrize(
+    "n_rows, workers, multiple, n_blocks",
+    [
+        (1000, 1, 1, 8),
+        (4096, 2, 128, 32),
+        (300, 3, 1, 3),
+        (5, 2, 1, 2),
+        (128, 2, 128, 1),
+        (200, 3, 64, 3),
+        (0, 2, 1, 1),
+    ],
+)
+def test_row_blocks_cover_every_row_once(n_rows, workers, multiple, n_blocks):
     blocks = row_blocks(n_rows, workers, multiple)
     assert blocks[0][0] == 0 and blocks[-1][1] == n_rows
     assert all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:], strict=True))
     assert all(start % multiple == 0 for start, _ in blocks)
-    assert len(blocks) >= min(workers, n_rows)
+    assert len(blocks) == n_blocks
 
 
 @pytest.mark.parametrize("workers", [1, 2, 3])
@@ -26,8 +37,11 @@ def test_filters_in_blocks_equal_the_whole_image(workers):
     rng = np.random.default_rng(1)
     image = rng.normal(size=(517, 301)).astype(np.float32)
     whole = ndimage.gaussian_filter(image, 1.3)
-    blocked = filter_rows(lambda rows: ndimage.gaussian_filter(rows, 1.3), [image], 6, workers)
+    reach = int(4.0 * 1.3 + 0.5)  # the filter's radius (truncate=4): one row less would differ
+    blocked = filter_rows(lambda rows: ndimage.gaussian_filter(rows, 1.3), [image], reach, workers)
     assert np.array_equal(blocked, whole)
+    short = filter_rows(lambda rows: ndimage.gaussian_filter(rows, 1.3), [image], reach - 1, max(workers, 2))
+    assert not np.array_equal(short, whole)
 
 
 def test_grow_ors_bits_over_a_square():
@@ -61,16 +75,19 @@ def star_image(size, seed, n_stars, sky=900.0):
     return (rng.poisson(scene + sky) - sky).astype(np.float32), np.sqrt(sky)
 
 
-def test_background_threads_and_stars_do_not_change_the_result():
-    image, _ = star_image(512, 4, 400)
+def test_background_and_stars_in_blocks_and_threads_equal_the_whole_image(row_blocks_of):
+    image, _ = star_image(500, 4, 400)
     mask = np.zeros(image.shape, np.uint16)
     mask[100:104, :] = maskbits.BAD
-    one = background(image, mask != 0, workers=1)
-    two = background(image, mask != 0, workers=3)
-    assert np.array_equal(one[0], two[0]) and one[1] == two[1]
-    stars_one = find_stars(image, image + 900, mask, workers=1)
-    stars_two = find_stars(image, image + 900, mask, workers=2)
-    assert np.array_equal(stars_one["x"], stars_two["x"])
+    row_blocks_of(0)
+    sky, rms = background(image, mask != 0, workers=1)
+    stars = find_stars(image, image + 900, mask, workers=1)
+    row_blocks_of(40)  # boundaries inside the 64-px boxes' rows and between stars
+    for workers in (1, 3):
+        blocked_sky, blocked_rms = background(image, mask != 0, workers=workers)
+        assert np.array_equal(blocked_sky, sky) and blocked_rms == rms
+        blocked_stars = find_stars(image, image + 900, mask, workers=workers)
+        assert len(stars) > 50 and np.array_equal(blocked_stars["x"], stars["x"])
 
 
 def test_background_is_flat_to_a_few_thousandths_of_sigma():
@@ -86,7 +103,7 @@ def test_background_is_flat_to_a_few_thousandths_of_sigma():
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_resampling_in_blocks_marks_exactly_the_pixels_without_data(workers):
+def test_resampling_in_blocks_marks_exactly_the_pixels_without_data(workers, row_blocks_of):
     t = np.radians(1.5)
     truth = Registration(
         np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]), np.array([9.3, -14.6]), 0, 0.0, "t"
@@ -95,9 +112,13 @@ def test_resampling_in_blocks_marks_exactly_the_pixels_without_data(workers):
     image = rng.normal(size=(300, 260)).astype(np.float32)
     mask = np.zeros(image.shape, np.uint16)
     mask[40, 30] = maskbits.HOT
-    out, var, bits = resample(image, np.ones_like(image), mask, truth, (280, 290), workers)
+    row_blocks_of(0)
     whole = resample(image, np.ones_like(image), mask, truth, (280, 290), 1)
-    assert all(np.array_equal(a, b) for a, b in zip((out, var, bits), whole, strict=True))
+    row_blocks_of(50)
+    out, var, bits = resample(image, np.ones_like(image), mask, truth, (280, 290), workers)
+    # Each block's map has its origin moved to its first row: positions agree to rounding.
+    assert np.allclose(out, whole[0], rtol=0, atol=1e-6) and np.allclose(var, whole[1], rtol=0, atol=1e-6)
+    assert np.array_equal(bits, whole[2])
     # Brute force: each grid pixel's source position in the image.
     inverse = truth.inverse()
     yy, xx = np.mgrid[0:280, 0:290]

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, snakemake
+from conftest import REPO, jobs_in_dry_run, snakemake
 from slurm import SMALL_NIGHT, SMALL_NIGHT_SCORED, SMALL_NIGHT_TARGETS  # tests/support
 
 
@@ -66,32 +66,38 @@ def test_slurm_profiles_route_gpu_rules_and_keep_the_site_out_of_the_rules():
         assert word not in rules, word
 
 
-def planned_jobs(output):
-    """{rule: count} of a dry-run's "Job stats" table."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    counts = {}
-    for line in table.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts
-
-
 @pytest.mark.parametrize(
-    "targets, groups_planned",
-    [([], False), (SMALL_NIGHT_TARGETS, False), (SMALL_NIGHT_SCORED, True)],
-    ids=["default-target", "slurm-test-targets", "per-frame-targets"],
+    "targets, ingested, groups_planned",
+    [
+        ([], None, False),
+        (SMALL_NIGHT_TARGETS, None, False),
+        (SMALL_NIGHT_TARGETS, "20261127", False),
+        (SMALL_NIGHT_SCORED, None, True),
+    ],
+    ids=["default-target", "slurm-test-targets", "new-night-ingested-first", "per-frame-targets"],
 )
-def test_no_group_job_is_planned_before_the_nights_are_ingested(tmp_path, targets, groups_planned):
+def test_no_group_job_is_planned_before_the_nights_are_ingested(tmp_path, targets, ingested, groups_planned):
     """Snakemake 9 reuses a group job it planned before a checkpoint when the checkpoint
     adds members to that group, and then loses the new members: the run ends early or
     stops with a KeyError (profiles/README.md). The workflow plans no per-frame job until
     every night of the run is ingested, so with the default target, or nightly targets,
-    nothing grouped exists before the ingest checkpoints; per-frame targets bring the
-    fault back, as the README warns."""
+    nothing grouped exists before the ingest checkpoints, also once the new night is
+    ingested and the reference night is not (the order that failed); per-frame targets
+    bring the fault back, as the README warns."""
     import yaml
 
     (tmp_path / "night.yaml").write_text(SMALL_NIGHT)
+    if ingested:
+        manifest = f"results/manifest/{ingested}.tsv"
+        args = [
+            manifest,
+            "--profile",
+            str(REPO / "profiles" / "test"),
+            "--configfile",
+            str(tmp_path / "night.yaml"),
+        ]
+        result = snakemake(*args, workdir=tmp_path)
+        assert result.returncode == 0 and (tmp_path / manifest).exists(), result.stderr[-2000:]
     for name in ("slurm", "slurm_local"):
         profile = REPO / "profiles" / name
         grouped = {a.split("=")[0] for a in yaml.safe_load((profile / "config.yaml").read_text())["groups"]}
@@ -99,7 +105,7 @@ def test_no_group_job_is_planned_before_the_nights_are_ingested(tmp_path, target
         args = [*targets, "-n", "--profile", str(profile), "--configfile", str(tmp_path / "night.yaml")]
         result = snakemake(*args, workdir=tmp_path)
         assert result.returncode == 0, f"{name}: {result.stderr[-2000:]}"
-        planned = planned_jobs(result.stdout)
+        planned = jobs_in_dry_run(result.stdout)
         assert "ingest_night" in planned, planned
         assert bool(grouped & set(planned)) == groups_planned, f"{name}: {sorted(grouped & set(planned))}"
 

@@ -17,8 +17,8 @@ from scipy import ndimage
 
 from astrid import maskbits
 from astrid.astrometry import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
-from astrid.blocks import filter_rows, map_row_blocks
-from astrid.sources import background, find_stars, noise_rms, point_like, psf_stars
+from astrid.blocks import map_row_blocks
+from astrid.sources import background, find_stars, noise_rms, point_like, psf_stars, subtract_background
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,7 @@ def align_to_reference(data, variance, mask, wcs_header, reference, settings, wo
 
     bad = mask != 0
     sky, rms = background(data, bad, workers=workers)
-    clean = filter_rows(
-        lambda d, s, b: np.where(b, 0.0, d - s).astype(np.float32), [data, sky, bad], 0, workers
-    )
+    clean = subtract_background(data, sky, bad, workers)
     del sky
     stars = find_stars(
         clean, variance, mask, threshold=settings.detect_sigma, background_rms=rms, workers=workers

@@ -24,11 +24,14 @@ BLOCK_ROWS = 128
 
 def row_blocks(n_rows, workers=1, multiple=1, block_rows=BLOCK_ROWS):
     """(start, stop) of contiguous row ranges covering ``n_rows`` rows: about
-    ``block_rows`` rows each, and at least one per worker.
+    ``block_rows`` rows each, and one per worker at least where there are enough rows (or
+    units of ``multiple`` rows) to share.
 
     With ``multiple``, every boundary but the last falls on a multiple of it (so that
-    blocks of boxes stay whole).
+    blocks of boxes stay whole). No rows make one empty block.
     """
+    if n_rows <= 0:
+        return [(0, 0)]
     units = -(-n_rows // multiple)
     n_blocks = min(units, max(workers, round(n_rows / block_rows)))
     cuts = [min(n_rows, round(units * i / n_blocks) * multiple) for i in range(n_blocks + 1)]

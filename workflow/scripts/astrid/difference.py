@@ -223,16 +223,14 @@ def difference_aligned_pair(
     """
     from astrid.align import photometric_scale
     from astrid.psf import empirical_psf
-    from astrid.sources import background, find_stars, psf_stars
+    from astrid.sources import background, find_stars, psf_stars, subtract_background
 
     images = []
     for image, variance, mask in ((new, new_var, new_mask), (ref, ref_var, ref_mask)):
         bad = filter_rows(lambda i, m: (m != 0) | ~np.isfinite(i), [image, mask], 0, workers)
         filled = filter_rows(lambda i, b: np.where(b, 0.0, i).astype(np.float32), [image, bad], 0, workers)
         sky, rms = background(filled, bad, workers=workers)
-        clean = filter_rows(
-            lambda f, s, b: np.where(b, 0.0, f - s).astype(np.float32), [filled, sky, bad], 0, workers
-        )
+        clean = subtract_background(filled, sky, bad, workers)
         del filled, sky
         stars = find_stars(
             clean,

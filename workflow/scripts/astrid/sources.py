@@ -13,6 +13,13 @@ from astrid import maskbits
 from astrid.blocks import filter_rows, map_row_blocks
 
 
+def subtract_background(data, sky, bad, workers=1):
+    """``data - sky`` as float32, with the ``bad`` pixels set to 0, in row blocks."""
+    return filter_rows(
+        lambda d, s, b: np.where(b, 0.0, d - s).astype(np.float32), [data, sky, bad], 0, workers
+    )
+
+
 def background(data, mask=None, box=128, workers=1):
     """Smooth background and its noise from box statistics, interpolated back to every pixel.
 
@@ -108,8 +115,9 @@ def _box_statistics(data, mask, box, workers=1, clipped_mean=False):
     levels, spreads, modes = (np.concatenate(column) for column in zip(*parts, strict=True))
     if clipped_mean:
         # The faint wings of unmasked sources lift a mean: take the mode's level, by the
-        # median over boxes of mode - mean (a slowly varying crowding term; its noise
-        # averages out over the boxes, where each box's own mode is noisy).
+        # median over boxes of mode - mean. That offset is one constant for the image: its
+        # noise averages out over the boxes, where each box's own mode is noisy, but a
+        # field whose crowding changes across the image keeps the change in its mean.
         levels = levels + np.nanmedian(modes - levels)
     return levels, spreads
 
