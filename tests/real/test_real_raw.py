@@ -30,7 +30,7 @@ SETTINGS = CalibrationSettings()
 @pytest.fixture(scope="module")
 def feder(real_data):
     folder = real_data / "raw" / "feder_apogee_reducer_mini"
-    manifest, quarantine = ingest.ingest_night(folder, "20130704", FEDER_SITE, 3, True)
+    manifest, quarantine, _ = ingest.ingest_night(folder, "20130704", FEDER_SITE, 3, True)
     return manifest, quarantine
 
 
@@ -54,7 +54,7 @@ def test_feder_night_is_classified_by_header(feder):
 
 def test_feder_without_site_defaults_is_quarantined_with_the_missing_keyword(real_data):
     folder = real_data / "raw" / "feder_apogee_reducer_mini"
-    manifest, quarantine = ingest.ingest_night(folder, "20130704", ingest.IngestSettings(), 3, True)
+    manifest, quarantine, _ = ingest.ingest_night(folder, "20130704", ingest.IngestSettings(), 3, True)
     assert manifest.empty
     assert set(quarantine["reason_code"]) == {ingest.MISSING_KEYWORD}
     assert quarantine["reason"].str.contains("no GAIN keyword").all()

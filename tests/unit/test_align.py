@@ -87,7 +87,7 @@ def test_reference_coadd_lowers_the_noise_and_keeps_fluxes(small_night):
         make_master_flat,
     )
 
-    manifest, _ = small_night.ingest()
+    manifest = small_night.ingest().manifest
     settings = CalibrationSettings()
     bias = make_master_bias(rows_of(manifest, "bias"), settings)
     dark = make_master_dark(rows_of(manifest, "dark"), bias, settings)

@@ -31,7 +31,7 @@ SETTINGS = CalibrationSettings()
 
 @pytest.fixture(scope="module")
 def calibrated(small_night):
-    manifest, _ = small_night.ingest()
+    manifest = small_night.ingest().manifest
     bias = make_master_bias(rows_of(manifest, "bias"), SETTINGS)
     dark = make_master_dark(rows_of(manifest, "dark"), bias, SETTINGS)
     flat = make_master_flat(rows_of(manifest, "flat", "r"), bias, dark, SETTINGS)
@@ -140,13 +140,13 @@ def test_calibrated_frame_keeps_the_header_wcs(calibrated):
 
 
 def test_master_needs_min_frames(small_night):
-    manifest, _ = small_night.ingest()
+    manifest = small_night.ingest().manifest
     with pytest.raises(CalibrationError, match="calibration.min_frames = 6"):
         make_master_bias(rows_of(manifest, "bias"), CalibrationSettings(min_frames=6))
 
 
 def test_flat_of_another_band_is_refused(calibrated, small_night):
-    manifest, _ = small_night.ingest()
+    manifest = small_night.ingest().manifest
     row = rows_of(manifest, "science")[0].copy()
     row["band"] = "g"
     with pytest.raises(CalibrationError, match="master flat is for r"):

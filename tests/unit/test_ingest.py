@@ -1,6 +1,8 @@
 """Ingest: classification by header, validation with reason codes, the night plan."""
 
+import gzip
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -203,7 +205,7 @@ def test_plan_without_darks_is_fine_when_darks_are_not_used():
 
 def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in small_night.raw_dir.iterdir()}
-    manifest, quarantine = small_night.ingest()
+    manifest, quarantine, waiting = small_night.ingest()
     after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in small_night.raw_dir.iterdir()}
     assert before == after
     counts = manifest.groupby("frame_type").size().to_dict()
@@ -218,3 +220,110 @@ def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
 def test_missing_night_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="20261127"):
         ingest.find_raw_frames(tmp_path / "20261127")
+
+
+def old_enough(*paths, seconds=3600):
+    """Date files an hour back: written and settled long before the night is ingested."""
+    import os
+    import time
+
+    for path in paths:
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def calibration_night(folder, science=("s.fits",)):
+    """A night folder with 3 biases, 3 darks and 3 flats in r, and the given science frames."""
+    folder.mkdir(exist_ok=True)
+    data = np.full((20, 30), 1000, np.uint16)
+    for i in range(3):
+        write_frame(folder / f"bias{i}.fits", data, IMAGETYP="BIAS", EXPTIME=0.0, FILTER=None, OBJECT=None)
+        write_frame(folder / f"dark{i}.fits", data, IMAGETYP="DARK", FILTER=None, OBJECT=None)
+        write_frame(folder / f"flat{i}.fits", data, IMAGETYP="FLAT", OBJECT=None)
+    for name in science:
+        write_frame(folder / name, data)
+    old_enough(*folder.iterdir())
+    return folder
+
+
+def ingest_folder(folder, **settings):
+    return ingest.ingest_night(folder, "20261127", IngestSettings(**settings), 3, True)
+
+
+def test_odd_file_names_become_safe_unique_exposure_ids(tmp_path):
+    from astrid.names import EXPOSURE_PATTERN
+
+    night = calibration_night(tmp_path / "20261127", ["frame é 1.fits", "frame_e_1.fits", "x" * 200 + ".fits"])
+    manifest = ingest_folder(night).manifest
+    science = sorted(manifest[manifest["frame_type"] == "science"]["exposure"])
+    assert len(set(science)) == 3
+    assert "frame_e_1" in science  # a name that is already safe is kept
+    assert all(re.fullmatch(EXPOSURE_PATTERN, e) for e in manifest["exposure"])
+    odd = next(e for e in science if e.startswith("frame_e_1-"))
+    assert odd == ingest.exposure_id(night / "frame é 1.fits")  # the same name on every run
+    assert max(len(e) for e in science) <= 64
+
+
+def test_the_same_exposure_twice_uses_one_file_and_quarantines_the_other(tmp_path):
+    night = calibration_night(tmp_path / "20261127", ["a.fits"])
+    with open(night / "a.fits", "rb") as source:
+        (night / "a.fits.gz").write_bytes(gzip.compress(source.read()))
+    old_enough(night / "a.fits.gz")
+    manifest, quarantine, _ = ingest_folder(night)
+    assert list(manifest[manifest["exposure"] == "a"]["path"]) == [str(night / "a.fits")]
+    (row,) = quarantine.to_dict("records")
+    assert row["reason_code"] == ingest.DUPLICATE_EXPOSURE and row["path"].endswith("a.fits.gz")
+    assert "a.fits.gz and a.fits are both exposure a" in row["reason"]
+
+
+def test_links_to_nothing_and_folders_named_like_frames_are_quarantined(tmp_path):
+    night = calibration_night(tmp_path / "20261127")
+    (night / "x.fits").symlink_to(tmp_path / "gone.fits")
+    (night / "y.fits").mkdir()
+    (night / "notes.txt").write_text("not a frame, not FITS-looking: ignored")
+    quarantine = ingest_folder(night).quarantine
+    reasons = dict(zip(quarantine["exposure"], quarantine["reason_code"], strict=True))
+    assert reasons == {"x": ingest.NOT_A_FILE, "y": ingest.NOT_A_FILE}
+    text = " ".join(quarantine["reason"])
+    assert "gone.fits, which does not exist" in text and "y.fits is a folder" in text
+
+
+def test_a_frame_still_being_written_waits_and_the_listing_notices_every_change(tmp_path):
+    import os
+    import time
+
+    night = calibration_night(tmp_path / "20261127", ["s1.fits"])
+    write_frame(night / "s2.fits", np.full((20, 30), 1000, np.uint16))  # modified just now
+    listing = ingest.night_listing(night, settle_seconds=5)
+    manifest, quarantine, waiting = ingest_folder(night, settle_seconds=5)
+    assert list(waiting["exposure"]) == ["s2"] and quarantine.empty
+    assert "s2" not in set(manifest["exposure"]) and "s1" in set(manifest["exposure"])
+    # Ten seconds later the same file has settled: the listing (the ingest rule's
+    # parameter) changes, so the night is ingested again, and s2 is used.
+    later = time.time() + 10
+    assert ingest.night_listing(night, 5, now=later) != listing
+    manifest, quarantine, waiting = ingest.ingest_night(night, "20261127", IngestSettings(), 3, True, now=later)
+    assert waiting.empty and "s2" in set(manifest["exposure"])
+    # A frame truncated (and settled) is UNREADABLE; completing it in place changes the
+    # listing again, and then it is used.
+    complete = (night / "s1.fits").read_bytes()
+    (night / "s1.fits").write_bytes(complete[:3000])
+    old_enough(night / "s1.fits", seconds=600)
+    truncated = ingest.night_listing(night, 5)
+    assert ingest_folder(night).quarantine["reason_code"].tolist() == [ingest.UNREADABLE]
+    (night / "s1.fits").write_bytes(complete)
+    os.utime(night / "s1.fits", (time.time() - 60, time.time() - 60))
+    assert ingest.night_listing(night, 5) != truncated
+    assert "s1" in set(ingest_folder(night).manifest["exposure"])
+
+
+def test_fields_with_long_or_odd_names_and_pointings_north_of_the_equator_are_valid_wildcards(tmp_path):
+    from astrid.names import FIELD_PATTERN
+
+    night = calibration_night(tmp_path / "20261127")
+    write_frame(night / "long.fits", np.full((20, 30), 1000, np.uint16), OBJECT="NGC 1234 " * 40)
+    write_frame(night / "m31.fits", np.full((20, 30), 1000, np.uint16), OBJECT="M 31")
+    old_enough(night / "long.fits", night / "m31.fits")
+    fields = dict(zip(*(ingest_folder(night).manifest[c] for c in ("exposure", "field")), strict=True))
+    assert fields["m31"] == "M_31"
+    assert len(fields["long"]) <= 48 and fields["long"].startswith("NGC_1234_NGC_1234")
+    assert re.fullmatch(FIELD_PATTERN, fields["long"]) and re.fullmatch(FIELD_PATTERN, "p310d6+00d1")

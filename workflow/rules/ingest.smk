@@ -7,6 +7,7 @@ checkpoint ingest_night:
     output:
         manifest="results/manifest/{night}.tsv",
         quarantine="results/quarantine/{night}.tsv",
+        waiting="results/waiting/{night}.tsv",
     log:
         "logs/ingest_night/{night}.log",
     benchmark:
@@ -15,6 +16,7 @@ checkpoint ingest_night:
         "../envs/astrid.yaml"
     params:
         ingest=config["ingest"],
+        listing=raw_night_listing,
         min_frames=CALIBRATION["min_frames"],
         use_dark=CALIBRATION["use_dark"],
         code=library_digest("ingest"),

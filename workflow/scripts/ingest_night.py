@@ -1,4 +1,5 @@
-"""Classify and validate a night's raw frames into a manifest and a quarantine list."""
+"""Classify and validate a night's raw frames into a manifest, a quarantine list and the
+list of frames still arriving (read again by the next run)."""
 
 from astrid.fitsio import atomic_output
 from astrid.ingest import IngestSettings, ingest_night
@@ -6,14 +7,20 @@ from astrid.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in snakemake.params.ingest.items()}
-    manifest, quarantine = ingest_night(
+    night = ingest_night(
         snakemake.input.raw,
         snakemake.wildcards.night,
         IngestSettings(**options),
         snakemake.params.min_frames,
         snakemake.params.use_dark,
     )
-    for table, path in ((manifest, snakemake.output.manifest), (quarantine, snakemake.output.quarantine)):
+    outputs = snakemake.output
+    for table, path in zip(night, (outputs.manifest, outputs.quarantine, outputs.waiting), strict=True):
         with atomic_output(path) as tmp:
             table.to_csv(tmp, sep="\t", index=False)
-    log.info("%d frames usable, %d quarantined", len(manifest), len(quarantine))
+    log.info(
+        "%d frames usable, %d quarantined, %d still arriving",
+        len(night.manifest),
+        len(night.quarantine),
+        len(night.waiting),
+    )

@@ -5,12 +5,15 @@ which drives the rest of the workflow) or the quarantine list (with a reason cod
 sentence a person can act on). The raw folder is only ever read.
 """
 
+import hashlib
 import logging
 import re
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,6 +21,8 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
+
+from astrid.names import band_name, exposure_name, field_name
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +71,8 @@ BAD_VALUE = "BAD_VALUE"
 UNKNOWN_TYPE = "UNKNOWN_TYPE"
 SHAPE_MISMATCH = "SHAPE_MISMATCH"
 NO_MASTER = "NO_MASTER"
+NOT_A_FILE = "NOT_A_FILE"
+DUPLICATE_EXPOSURE = "DUPLICATE_EXPOSURE"
 
 MANIFEST_COLUMNS = [
     "exposure",
@@ -89,6 +96,8 @@ MANIFEST_COLUMNS = [
     "trimsec",
 ]
 QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
+# Frames still being written when the night was ingested: read again by the next run.
+WAITING_COLUMNS = ["exposure", "night", "path", "size", "modified_seconds_ago"]
 
 
 class FrameRejected(Exception):
@@ -113,27 +122,72 @@ class IngestSettings:
     biassec: str | None = None  # overrides the header's BIASSEC
     trimsec: str | None = None  # overrides the header's TRIMSEC
     field_radius_arcmin: float = 3.0  # unnamed pointings closer than this share a field
+    settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
 
 
 def exposure_id(path):
-    """The exposure id of a raw file: its name without the FITS suffixes."""
+    """The exposure id of a raw file: its name without the FITS suffixes, in the canonical
+    form of :func:`astrid.names.exposure_name`."""
     name = Path(path).name
     for suffix in sorted(RAW_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return Path(name).stem
+            return exposure_name(name[: -len(suffix)])
+    return exposure_name(Path(name).stem)
+
+
+def _looks_like_fits(path):
+    return not path.name.startswith(".") and path.name.lower().endswith(RAW_SUFFIXES)
 
 
 def find_raw_frames(night_dir):
-    """Raw FITS files directly inside ``night_dir``, sorted by name."""
+    """Raw FITS files directly inside ``night_dir``, sorted by name.
+
+    Only regular files (or links to them); see :func:`find_unusable_entries` for the
+    FITS-looking names that are not."""
     night_dir = Path(night_dir)
     if not night_dir.is_dir():
         raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
-    return sorted(
-        p
-        for p in night_dir.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(RAW_SUFFIXES)
-    )
+    return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and p.is_file())
+
+
+def find_unusable_entries(night_dir):
+    """(path, sentence) of each FITS-looking name in ``night_dir`` that is not a readable
+    file: a dangling symbolic link, a folder, a device or pipe."""
+    found = []
+    for path in sorted(Path(night_dir).iterdir()):
+        if not _looks_like_fits(path) or path.is_file():
+            continue
+        if path.is_symlink() and not path.exists():
+            what = f"a symbolic link to {path.readlink()}, which does not exist"
+        elif path.is_dir():
+            what = "a folder, not a file"
+        else:
+            what = "not a regular file"
+        found.append((path, f"{path.name} is {what}"))
+    return found
+
+
+def night_listing(night_dir, settle_seconds, now=None):
+    """Digest of what the night folder holds: every FITS-looking entry's name, size and
+    modification time, and whether it has settled (not modified for ``settle_seconds``).
+
+    The ingest rule takes it as a parameter, so a night is ingested again whenever a frame
+    arrives, changes, is completed in place or settles after it was seen arriving.
+    """
+    now = time.time() if now is None else now
+    night_dir = Path(night_dir)
+    digest = hashlib.sha256()
+    if night_dir.is_dir():
+        for path in sorted(night_dir.iterdir()):
+            if not _looks_like_fits(path):
+                continue
+            try:
+                info = path.stat()
+                state = (info.st_size, info.st_mtime_ns, not 0 <= now - info.st_mtime < settle_seconds)
+            except OSError:  # a dangling link
+                state = ("missing",)
+            digest.update(repr((path.name, *state)).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]
 
 
 def normalise_type(value):
@@ -141,11 +195,6 @@ def normalise_type(value):
     text = re.sub(r"[_\-]+", " ", str(value)).strip().upper()
     text = re.sub(r"\s+", " ", text)
     return _SPELLING_TO_TYPE.get(text) or _SPELLING_TO_TYPE.get(text.replace(" ", ""))
-
-
-def band_name(value):
-    """A band label safe for file names: 'R', 'g', "r'" → 'r_', 'Open/Clear' → 'Open_Clear'."""
-    return re.sub(r"[^A-Za-z0-9]+", "_", str(value).strip()).strip("_") or None
 
 
 def _first(header, keywords):
@@ -294,7 +343,7 @@ def inspect_frame(path, night, settings):
     if frame_type == "science":
         _, field_value = _first(header, settings.field_keywords)
         if field_value is not None:
-            field = re.sub(r"[^A-Za-z0-9-]+", "_", str(field_value).strip()).strip("_")
+            field = field_name(field_value)
         elif pointing is None:
             keys = "/".join(settings.field_keywords)
             raise FrameRejected(
@@ -399,41 +448,86 @@ def plan_night(rows, min_frames, use_dark):
     return go_on, quarantined
 
 
-def ingest_night(night_dir, night, settings, min_frames, use_dark):
+def _quarantined(path, night, code, reason, frame_type=""):
+    log.warning("quarantined %s: %s: %s", Path(path).name, code, reason)
+    return {
+        "exposure": exposure_id(path),
+        "night": night,
+        "path": str(path),
+        "frame_type": frame_type,
+        "reason_code": code,
+        "reason": reason,
+    }
+
+
+def _suffix_rank(path):
+    """Order among files of one exposure id: plain FITS before compressed, then by name."""
+    name = Path(path).name.lower()
+    return (name.endswith((".gz", ".fz")), name)
+
+
+class IngestedNight(NamedTuple):
+    """What :func:`ingest_night` found: usable, quarantined and still-arriving frames."""
+
+    manifest: pd.DataFrame
+    quarantine: pd.DataFrame
+    waiting: pd.DataFrame
+
+
+def ingest_night(night_dir, night, settings, min_frames, use_dark, now=None):
     """Classify and validate every raw frame of a night.
+
+    A frame modified less than ``settings.settle_seconds`` before ``now`` is still being
+    written: it is left for the next run and listed as waiting, neither used nor quarantined.
+    Files whose names give the same exposure id (``a.fits`` and ``a.fits.gz``) are one
+    exposure: the first (uncompressed, then by name) is used, the others quarantined
+    ``DUPLICATE_EXPOSURE``.
 
     Returns
     -------
-    (pandas.DataFrame, pandas.DataFrame)
-        The manifest (usable frames) and the quarantine list.
+    IngestedNight
+        The manifest (usable frames), the quarantine list and the frames still arriving.
     """
-    rows, quarantined = [], []
+    now = time.time() if now is None else now
+    rows, quarantined, waiting = [], [], []
+    for path, reason in find_unusable_entries(night_dir):
+        quarantined.append(_quarantined(path, night, NOT_A_FILE, reason))
+    by_exposure = {}
     for path in find_raw_frames(night_dir):
-        try:
-            rows.append(inspect_frame(path, night, settings))
-        except FrameRejected as rejected:
-            log.warning("quarantined %s: %s", path.name, rejected)
+        by_exposure.setdefault(exposure_id(path), []).append(path)
+    for exposure, paths in sorted(by_exposure.items()):
+        first, *others = sorted(paths, key=_suffix_rank)
+        for other in others:
             quarantined.append(
-                {
-                    "exposure": exposure_id(path),
-                    "night": night,
-                    "path": str(path),
-                    "frame_type": "",
-                    "reason_code": rejected.code,
-                    "reason": rejected.reason,
-                }
+                _quarantined(
+                    other, night, DUPLICATE_EXPOSURE,
+                    f"{other.name} and {first.name} are both exposure {exposure}: {first.name} is used",
+                )  # fmt: skip
             )
+        age = now - first.stat().st_mtime
+        # A modification time in the future (a file server's clock ahead) counts as settled:
+        # a frame that is still incomplete is then quarantined UNREADABLE, and read again
+        # when it changes (see night_listing).
+        if 0 <= age < settings.settle_seconds:
+            log.info("%s is still arriving (modified %.1f s ago): left for the next run", first.name, age)
+            waiting.append(
+                {"exposure": exposure, "night": night, "path": str(first), "size": first.stat().st_size,
+                 "modified_seconds_ago": round(age, 1)}  # fmt: skip
+            )
+            continue
+        try:
+            rows.append(inspect_frame(first, night, settings))
+        except FrameRejected as rejected:
+            quarantined.append(_quarantined(first, night, rejected.code, rejected.reason))
     rows = name_fields_from_pointings(sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin)
     rows, more = plan_night(rows, min_frames, use_dark)
     for row in more:
         log.warning("quarantined %s: %s: %s", row["exposure"], row["reason_code"], row["reason"])
     quarantined.extend(more)
-    duplicates = [e for e, n in Counter(r["exposure"] for r in rows).items() if n > 1]
-    if duplicates:
-        raise ValueError(f"raw night {night_dir} has several files for exposure ids {duplicates}")
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values(["mjd", "exposure"])
-    quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).sort_values("exposure")
-    return manifest.reset_index(drop=True), quarantine.reset_index(drop=True)
+    quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).sort_values(["exposure", "path"])
+    waiting = pd.DataFrame(waiting, columns=WAITING_COLUMNS)
+    return IngestedNight(manifest.reset_index(drop=True), quarantine.reset_index(drop=True), waiting)
 
 
 def read_manifest(path):

@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from astrid import __version__
+from astrid.names import header_text
 
 LIBRARY_DIR = Path(__file__).resolve().parent
 # Modules that every product depends on, whatever its stage.
@@ -100,7 +101,7 @@ def stamp(header, code, params, inputs=()):
     header["ASTRIDV"] = (code, "AstrID version + library digest")
     header["CFGHASH"] = (config_digest(params), "hash of the parameters used")
     for name_key, hash_key, path in inputs:
-        header[name_key] = (Path(path).name, "input file")
+        header[name_key] = (header_text(Path(path).name), "input file")
         header[hash_key] = (file_digest(path), "sha256 of that input (16 hex)")
     return header
 

@@ -18,8 +18,9 @@ pipeline reads it only in evaluation and tests.
 """
 
 import logging
+import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -494,6 +495,14 @@ def _header(camera, kind, band, exptime, date_obs, field_name=None):
     return header
 
 
+def written_at(path, header):
+    """Date the file as the camera would have: modified when its exposure ended (a night
+    on disk is ingested as a finished night, none of its frames still arriving)."""
+    end = datetime.fromisoformat(header["DATE-OBS"]).replace(tzinfo=timezone.utc)
+    stamp = (end + timedelta(seconds=float(header["EXPTIME"]))).timestamp()
+    os.utime(path, (stamp, stamp))
+
+
 def simulate_night(plan, camera, catalogs, out_dir, truth_path, seed):
     """Write one raw night (calibrations and science frames) and its truth file.
 
@@ -524,7 +533,9 @@ def simulate_night(plan, camera, catalogs, out_dir, truth_path, seed):
         return f"{plan.night}-{sequence:04d}"
 
     def write(name, raw, header):
-        fits.PrimaryHDU(raw, header=header).writeto(out_dir / f"{name}.fits", overwrite=True)
+        path = out_dir / f"{name}.fits"
+        fits.PrimaryHDU(raw, header=header).writeto(path, overwrite=True)
+        written_at(path, header)
 
     clock = start
     calibrations = [("bias", None, 0.0)] * plan.n_bias + [("dark", None, plan.dark_exptime)] * plan.n_dark
@@ -614,6 +625,7 @@ def simulate_night(plan, camera, catalogs, out_dir, truth_path, seed):
         )
         with open(path, "r+b") as handle:
             handle.truncate(path.stat().st_size // 3)
+        written_at(path, header)
         frames.append(
             {
                 "exposure": name,
