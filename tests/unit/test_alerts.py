@@ -52,7 +52,7 @@ def test_packets_validate_and_read_back_with_plain_fastavro(scored, tmp_path):
         schema = json.loads(alerts.schema_path().read_text())
         assert fastavro.validation.validate(packet, fastavro.parse_schema(schema))
         (back,) = alerts.read_packets(path)
-        assert back["schema_version"] == "1.0" and back["alert_id"] == packet["alert_id"]
+        assert back["schema_version"] == alerts.SCHEMA_VERSION and back["alert_id"] == packet["alert_id"]
         assert back["candidate"]["candidate_id"] == row["candidate_id"]
         assert back["candidate"]["rb_model_version"] == 3
     negative = alerts.detection_record(table[1], table.meta)
@@ -60,7 +60,23 @@ def test_packets_validate_and_read_back_with_plain_fastavro(scored, tmp_path):
         negative["is_positive"] is False and negative["mag"] is None and negative["dist_ref_source"] is None
     )
     # 1 reference electron is 10**(-0.4 (27 - 31.4)) nJy.
-    assert alerts.detection_record(table[0], table.meta)["psf_flux"] == pytest.approx(5000 * 10**1.76)
+    calibrated = alerts.detection_record(table[0], table.meta)
+    assert calibrated["psf_flux"] == pytest.approx(5000 * 10**1.76) and calibrated["photometry_calibrated"]
+
+
+def test_a_field_without_a_catalog_alerts_in_electrons_flagged_uncalibrated(scored, tmp_path):
+    table, cutouts, wcs = scored
+    for key in ("REFZP", "LIMMAG"):
+        del table.meta[key]
+    table.meta.update(PHOTCAL=False, LIMFLUX=420.0)
+    packet = alerts.build_packet(table[0], table.meta, cutouts[0], wcs)
+    alerts.write_packet(tmp_path / "a.avro", packet)
+    (c,) = [p["candidate"] for p in alerts.read_packets(tmp_path / "a.avro")]
+    assert c["photometry_calibrated"] is False
+    assert c["psf_flux"] is None and c["mag"] is None and c["limiting_mag"] is None
+    assert c["psf_flux_electrons"] == 5000.0 and c["psf_flux_electrons_err"] == 200.0
+    assert c["mag_instrumental"] == pytest.approx(-2.5 * np.log10(5000.0))
+    assert c["limiting_flux_electrons"] == 420.0
 
 
 def test_alert_ids_are_deterministic_and_distinct():
@@ -123,14 +139,27 @@ def test_a_crash_midway_and_a_resume_emit_every_alert_exactly_once(scored, tmp_p
         real_write(path, packet, schema)
 
     monkeypatch.setattr(alerts, "write_packet", crash_on_second)
+    written = []
+
+    def emit(summaries):
+        return alerts.emit_alerts(db, summaries, written.append)
+
     with pytest.raises(OSError, match="simulated crash"):
-        alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
-    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 1
+        emit(alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets"))
+    assert db.execute("SELECT count(*) FROM alerts").fetchone()[0] == 0  # nothing half-emitted
     monkeypatch.setattr(alerts, "write_packet", real_write)
-    resumed = alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
-    assert [s["first_emitted"] for s in resumed] == [False, True]  # the first was out already
-    again = alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets")
+    resumed = emit(alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets"))
+    assert [s["first_emitted"] for s in resumed] == [True, True]  # the crashed run emitted none
+    assert written == [resumed]  # the night's table is written inside the emitting transaction
+    again = emit(alerts.alert_frame(db, table, cutouts, difference, tmp_path / "packets"))
     assert not any(s["first_emitted"] for s in again)
+
+    def crash_while_recording(summaries):
+        raise OSError("disk full while writing alerts.tsv (simulated)")
+
+    with pytest.raises(OSError, match="simulated"):
+        alerts.emit_alerts(db, [{**again[0], "alert_id": 7, "candidate_id": "other"}], crash_while_recording)
+    assert db.execute("SELECT count(*) FROM alerts WHERE alert_id = 7").fetchone()[0] == 0  # rolled back
     ids = [row[0] for row in db.execute("SELECT alert_id FROM alerts ORDER BY alert_id").fetchall()]
     assert ids == sorted(alerts.alert_id(c) for c in table["candidate_id"])
     assert sorted(p.name for p in (tmp_path / "packets").glob("*.avro")) == sorted(f"{i}.avro" for i in ids)

@@ -66,7 +66,14 @@ rule summarize_night:
     input:
         manifest="results/manifest/{night}.tsv",
         quarantine="results/quarantine/{night}.tsv",
+        waiting="results/waiting/{night}.tsv",
         calibration="results/qa/{night}/calibration.tsv",
+        # Frames that stopped after calibration (NO_REFERENCE, NO_MATCH ...), with reasons.
+        differences=lambda wc: (
+            []
+            if wc.night in REFERENCE_NIGHTS
+            else [f"results/qa/{wc.night}/difference.tsv"]
+        ),
     output:
         report(
             "results/qa/{night}/summary.html",

@@ -1,6 +1,5 @@
 """Detect and measure the candidates of one difference; write their table and cutouts."""
 
-import numpy as np
 from astropy.io import fits
 
 from astrid.align import alignment_failure
@@ -9,6 +8,7 @@ from astrid.detect import (
     empty_candidates,
     find_candidates,
     limiting_magnitude,
+    photometry_cards,
     write_candidates,
 )
 from astrid.difference import read_difference
@@ -44,11 +44,18 @@ with logged(snakemake.log[0]) as log:
             settings,
             header["EXPOSURE"],
         )
-        header["LIMMAG"] = (limiting_magnitude(diff, reference.zeropoint)[0], "5-sigma point-source limit")
-        header["REFZP"] = (
-            reference.zeropoint if np.isfinite(reference.zeropoint) else "nan",
-            "reference zero point",
-        )
+        limit_mag, limit_flux = limiting_magnitude(diff, reference.zeropoint)
+        for key, value, comment in photometry_cards(reference.zeropoint, limit_mag, limit_flux):
+            header[key] = (value, comment)
         header["NCAND"] = (len(table), "candidates")
-        log.info("%d candidates, limiting magnitude %.2f", len(table), header["LIMMAG"])
+        if header["PHOTCAL"]:
+            log.info("%d candidates, limiting magnitude %.2f", len(table), limit_mag)
+        else:
+            log.warning(
+                "%d candidates; the reference of field %s has no catalog zero point: instrumental "
+                "magnitudes, limit %.1f e-",
+                len(table),
+                header.get("FIELD", "?"),
+                limit_flux,
+            )
     write_candidates(outputs.table, outputs.cutouts, table, cutouts, header)

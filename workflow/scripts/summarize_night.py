@@ -15,6 +15,10 @@ with logged(snakemake.log[0]):
         pd.read_csv(inputs.calibration, sep="\t", dtype={"exposure": str, "band": str, "field": str}),
         snakemake.wildcards.night,
         snakemake.params.max_observations,
+        pd.read_csv(inputs.waiting, sep="\t", dtype={"exposure": str}, keep_default_na=False),
+        pd.read_csv(inputs.differences[0], sep="\t", dtype=str, keep_default_na=False)
+        if inputs.differences
+        else None,
     )
     with atomic_output(snakemake.output[0]) as tmp:
         tmp.write_text(page)

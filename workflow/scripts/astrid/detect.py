@@ -3,9 +3,13 @@
 A candidate is a local maximum of S_corr at or above the threshold, outside masked
 footprints. For each one: position (sub-pixel, from a parabola through the 3×3 peak) in
 pixels and on the sky; the PSF-fit flux on D (the matched filter S at the peak divided by
-F_S, in reference electrons) with its error; a magnitude from the reference zero point;
-shape and quality features; and 63×63 cutouts of the science, reference and difference
-images.
+F_S, in reference electrons) with its error; an instrumental magnitude and, where the
+reference has a catalog zero point, a calibrated one; shape and quality features; and 63×63
+cutouts of the science, reference and difference images.
+
+A field without a catalog is still detected, scored and alerted: its ``mag`` is NaN, its
+``mag_inst`` (−2.5 log10 of the flux in reference electrons) is always there, and the
+frame's limit is given in electrons (``LIMFLUX``) as well as in magnitudes where calibrated.
 """
 
 from dataclasses import dataclass
@@ -30,6 +34,7 @@ CANDIDATE_COLUMNS = [
     "flux_err",
     "mag",
     "mag_err",
+    "mag_inst",
     "fwhm",
     "elongation",
     "neg_frac",
@@ -80,7 +85,8 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
     wcs : astropy.wcs.WCS
         WCS of the reference grid.
     zeropoint : float
-        Magnitude of one reference electron (nan: magnitudes are nan).
+        Magnitude of one reference electron (nan without a catalog: ``mag`` is nan and only
+        ``mag_inst`` is given).
     fwhm : float
         FWHM (pixels) of the science PSF, the scale of the measurement windows.
     settings : DetectSettings
@@ -120,8 +126,10 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
     table["snr"] = score_corr[ys, xs]
     table["flux"], table["flux_err"] = flux, flux_err
     with np.errstate(invalid="ignore", divide="ignore"):
-        table["mag"] = np.where(flux > 0, zeropoint - 2.5 * np.log10(flux), np.nan)
+        instrumental = np.where(flux > 0, -2.5 * np.log10(flux), np.nan)
+        table["mag"] = instrumental + zeropoint
         table["mag_err"] = np.where(flux > 0, 1.0857 * flux_err / flux, np.nan)
+        table["mag_inst"] = instrumental
     r = max(2, int(np.ceil(1.5 * fwhm)))
     d_stamps = _stamps(sub.difference, ys, xs, r)
     offsets = np.arange(-r, r + 1)
@@ -166,10 +174,28 @@ def find_candidates(diff, new_image, ref_image, ref_stars, wcs, zeropoint, fwhm,
 
 
 def limiting_magnitude(diff, zeropoint, nsigma=5.0):
-    """Magnitude of a point source detected at ``nsigma`` in the median of the frame's area."""
+    """(magnitude, flux in reference electrons) of a point source detected at ``nsigma`` in
+    the median of the frame's area; the magnitude is nan without a zero point."""
     sub = diff.subtraction
     flux_limit = nsigma * float(np.median(sub.score_std[~diff.bad])) / sub.flux_scale
     return zeropoint - 2.5 * np.log10(flux_limit), flux_limit
+
+
+def photometry_cards(zeropoint, limit_mag, limit_flux):
+    """Header cards (key, value, comment) of a frame's photometric calibration: whether it
+    has one (``PHOTCAL``), the reference zero point and the 5σ limit in magnitudes where it
+    does, the limit in electrons always (FITS headers take no NaN)."""
+    calibrated = bool(np.isfinite(zeropoint))
+    cards = [
+        ("PHOTCAL", calibrated, "magnitudes on a catalog zero point (else instrumental)"),
+        ("LIMFLUX", float(limit_flux), "[e-] 5-sigma point-source limit, reference scale"),
+    ]
+    if calibrated:
+        cards += [
+            ("REFZP", float(zeropoint), "reference zero point (mag of 1 e-)"),
+            ("LIMMAG", float(limit_mag), "5-sigma point-source limit (mag)"),
+        ]
+    return cards
 
 
 def write_candidates(table_path, cutout_path, table, cutouts, header):
@@ -185,8 +211,10 @@ def write_candidates(table_path, cutout_path, table, cutouts, header):
     primary = fits.PrimaryHDU(cutouts.astype(np.float32))
     primary.header["PLANES"] = ("science,reference,difference", "axis 2 of the cube")
     primary.header["EXPOSURE"] = header.get("EXPOSURE", "")
+    ids = np.asarray(table["candidate_id"], str)
+    width = max(40, max((len(i) for i in ids), default=0))
     ids = fits.BinTableHDU.from_columns(
-        [fits.Column(name="candidate_id", format="40A", array=np.asarray(table["candidate_id"], str))],
+        [fits.Column(name="candidate_id", format=f"{width}A", array=ids)],
         name="IDS",
     )
     write_atomic(fits.HDUList([primary, ids]), cutout_path)

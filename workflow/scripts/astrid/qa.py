@@ -102,8 +102,12 @@ def _table_html(frame):
     return frame.to_html(index=False, border=0, classes="astrid", escape=True, na_rep="")
 
 
-def night_summary(manifest, quarantine, calibration, night, max_observations):
-    """The night summary page: frames by type and band, quarantine with reasons, progress."""
+def night_summary(manifest, quarantine, calibration, night, max_observations, arriving=None, differences=None):
+    """The night summary page: frames by type and band, quarantine with reasons, progress,
+    the frames still arriving when the night was ingested (``arriving``), and the frames that
+    stopped after calibration with their reason codes (``differences``, the night's
+    :func:`difference_table`)."""
+    arriving = pd.DataFrame(columns=["exposure", "path"]) if arriving is None else arriving
     science = manifest[manifest["frame_type"] == "science"]
     done = set(calibration["exposure"])
     deferred = science[~science["exposure"].isin(done)]
@@ -119,11 +123,12 @@ def night_summary(manifest, quarantine, calibration, night, max_observations):
         if len(quarantine)
         else pd.DataFrame()
     )
-    total = len(manifest) + len(quarantine)
+    total = len(manifest) + len(quarantine) + len(arriving)
     parts = [
         f"<h2>Night {html.escape(night)}</h2>",
         f"<p><b>{total}</b> raw frames: <b>{len(manifest)}</b> usable, "
-        f"<b>{len(quarantine)}</b> quarantined. Science frames: <b>{len(science)}</b>, of which "
+        f"<b>{len(quarantine)}</b> quarantined, <b>{len(arriving)}</b> still arriving "
+        f"(read by the next run). Science frames: <b>{len(science)}</b>, of which "
         f"<b>{len(done)}</b> calibrated and <b>{len(deferred)}</b> waiting for the next run "
         f"(max_observations = {max_observations} per run, oldest first).</p>",
         "<h3>Usable frames by type and band</h3>",
@@ -145,11 +150,28 @@ def night_summary(manifest, quarantine, calibration, night, max_observations):
             )
         ),
     ]
-    if len(deferred):
+    if len(deferred) or len(arriving):
+        waiting = pd.concat(
+            [
+                deferred[["exposure", "field", "band", "date_obs"]].assign(why="max_observations per run"),
+                arriving[["exposure"]].assign(why="still being written when the night was ingested"),
+            ]
+        )
+        parts += ["<h3>Waiting for the next run</h3>", _table_html(waiting)]
+    if differences is not None:
+        stopped = differences[differences["status"] != "ok"]
+        uncalibrated = differences[differences["photometry"] == "instrumental"]
+        stopped = stopped[["exposure", "field", "band", "status", "reason"]]
         parts += [
-            "<h3>Waiting for the next run</h3>",
-            _table_html(deferred[["exposure", "field", "band", "date_obs"]]),
+            "<h3>Frames that could not be differenced</h3>",
+            _table_html(stopped.rename(columns={"status": "reason_code"})),
         ]
+        if len(uncalibrated):
+            fields = ", ".join(sorted(set(uncalibrated["field"])))
+            parts.append(
+                f"<p>Without a catalog zero point (instrumental magnitudes, limits in electrons): "
+                f"field(s) {html.escape(fields)}.</p>"
+            )
     style = (
         "<style>body{font-family:sans-serif;margin:1em}table.astrid{border-collapse:collapse;"
         "margin-bottom:1em}table.astrid td,table.astrid th{padding:2px 8px;border-bottom:1px solid #ddd;"
@@ -166,6 +188,8 @@ DIFFERENCE_COLUMNS = [
     "reason",
     "score_noise",
     "limiting_mag",
+    "limiting_flux",
+    "photometry",
     "n_candidates",
     "flux_ratio",
     "fwhm",
@@ -189,6 +213,8 @@ def difference_table(candidate_paths):
                 "reason": meta.get("QREASON", ""),
                 "score_noise": meta.get("SCORNOIS", np.nan),
                 "limiting_mag": meta.get("LIMMAG", np.nan),
+                "limiting_flux": meta.get("LIMFLUX", np.nan),
+                "photometry": "" if failed else "catalog" if meta.get("PHOTCAL", True) else "instrumental",
                 "n_candidates": meta.get("NCAND", 0),
                 "flux_ratio": meta.get("FLXRATIO", np.nan),
                 "fwhm": meta.get("FWHM", np.nan),
