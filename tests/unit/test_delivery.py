@@ -142,3 +142,44 @@ def test_email_reaches_a_real_smtp_server_new_objects_only(db):
     assert envelope.rcpt_tos == ["observer@example.org"]
     text = envelope.content.decode()
     assert "Subject: AstrID: 2 new alerts" in text and text.count("new object") == 2
+
+
+def test_alerts_claimed_by_a_live_run_are_not_sent_again_and_a_dead_runs_claims_are_taken_over(
+    db, webhook_server, tmp_path
+):
+    channel = delivery.Webhook("TEST_WEBHOOK_URL")
+    claimed = delivery.claim(db, channel.name)  # a run that claimed and is still sending
+    assert [alert_id for alert_id, _ in claimed] == [1, 2, 3]
+    other = objects.connect(f"sqlite:///{tmp_path / 'objects.sqlite'}")  # a second run, at once
+    assert delivery.deliver(other, channel, delivery.Retry(attempts=1), describe) == {
+        "delivered": 0, "filtered": 0, "failed": 0,
+    }  # fmt: skip
+    assert Receiver.bodies == []
+    assert delivery.night_delivery(other, "20261127", channel.name)["waiting"] == 3
+    # The first run died without recording: once its claims are stale, a run sends them.
+    db.execute("UPDATE deliveries SET claimed_mjd = claimed_mjd - 1")
+    counts = delivery.deliver(other, channel, delivery.Retry(attempts=1), describe)
+    assert counts["delivered"] == 3 and len(Receiver.bodies) == 1
+    assert delivery.night_delivery(db, "20261127", channel.name) == {
+        "delivered": 3, "filtered": 0, "failed": 0, "waiting": 0,
+    }  # fmt: skip
+
+
+def test_a_channel_that_is_down_gives_up_within_the_services_timeout(db, monkeypatch):
+    """Nothing listens on the port (connection refused): the retries with back-off stop when
+    the next wait would pass the deadline, and the error names the channel."""
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("DOWN_HOOK", f"http://127.0.0.1:{port}/hook")
+    channel = delivery.Webhook("DOWN_HOOK")
+    start = time.monotonic()
+    ok, attempts, error = delivery.send_with_retries(
+        channel, [alert(1)], delivery.Retry(attempts=10, backoff_seconds=0.4), deadline_seconds=2.0
+    )
+    elapsed = time.monotonic() - start
+    assert not ok and elapsed < 2.0 and 2 <= attempts < 10
+    assert "webhook (the URL in $DOWN_HOOK) cannot be reached" in error and str(port) not in error

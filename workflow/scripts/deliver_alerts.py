@@ -1,9 +1,12 @@
-"""Deliver the alerts not yet delivered (this night's and any left by earlier runs)."""
+"""Deliver the alerts not yet delivered (this night's and any left by earlier runs), then
+write how the night's alerts stand on each channel (from the database, so the table says
+the same whichever run, or crashed run, sent them)."""
 
 import csv
 
 from astrid.alerts import describe_packet
-from astrid.delivery import Retry, channels_from_config, deliver
+from astrid.delivery import DELIVERY_STATES, Retry, channels_from_config, deliver, night_delivery
+from astrid.fitsio import atomic_output
 from astrid.objects import connect, migrate
 from astrid.runtime import logged
 
@@ -14,12 +17,12 @@ with logged(snakemake.log[0]) as log:
     migrate(db)
     rows = []
     for channel in channels:
-        counts = deliver(db, channel, Retry(**params.retry), describe_packet)
-        log.info("%s: %s", channel.name, ", ".join(f"{k} {v}" for k, v in counts.items()))
-        rows.append({"channel": channel.name, **counts})
+        sent = deliver(db, channel, Retry(**params.retry), describe_packet)
+        log.info("%s, this run: %s", channel.name, ", ".join(f"{k} {v}" for k, v in sent.items()))
+        rows.append({"channel": channel.name, **night_delivery(db, snakemake.wildcards.night, channel.name)})
     db.close()
-    with open(snakemake.output[0], "w", newline="") as handle:
-        writer = csv.DictWriter(handle, ["channel", "delivered", "filtered", "failed"], delimiter="\t")
+    with atomic_output(snakemake.output[0]) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["channel", *DELIVERY_STATES], delimiter="\t")
         writer.writeheader()
         writer.writerows(rows)
     if not channels:

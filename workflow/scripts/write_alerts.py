@@ -7,7 +7,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from astrid.alerts import alert_frame
+from astrid.alerts import alert_frame, emit_alerts
 from astrid.fitsio import atomic_output
 from astrid.objects import connect, migrate
 from astrid.runtime import logged
@@ -37,11 +37,15 @@ with logged(snakemake.log[0]) as log:
         summaries += alert_frame(
             db, table, cutouts, difference_path, outputs.packets, params.radius_arcsec, params.history_days
         )
+
+    def write_table(rows):
+        with atomic_output(outputs.table) as tmp, open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, FIELDS, delimiter="\t", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    emit_alerts(db, summaries, write_table)
     db.close()
-    with atomic_output(outputs.table) as tmp, open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, FIELDS, delimiter="\t", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(summaries)
     new = sum(s["first_emitted"] for s in summaries)
     objects = len({s["object_id"] for s in summaries})
     log.info(

@@ -15,7 +15,7 @@ import numpy as np
 
 from astrid import __version__
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "alert"
 AB_NJY_ZEROPOINT = 31.4  # AB magnitude of 1 nJy
 
@@ -51,8 +51,12 @@ def midpoint_mjd_tai(meta):
 
 
 def detection_record(row, meta):
-    """The ``detection`` record of one scored candidate row and its table's metadata."""
+    """The ``detection`` record of one scored candidate row and its table's metadata.
+
+    Fluxes in nJy and AB magnitudes need the reference's catalog zero point; a field without
+    one gets them as null, ``photometry_calibrated`` false and its fluxes in electrons."""
     to_njy = njy_per_electron(meta)
+    calibrated = bool(np.isfinite(to_njy))
     return {
         "candidate_id": str(row["candidate_id"]),
         "exposure": str(meta["EXPOSURE"]),
@@ -69,9 +73,14 @@ def detection_record(row, meta):
         "is_positive": bool(row["flux"] > 0),
         "psf_flux": _finite(row["flux"] * to_njy),
         "psf_flux_err": _finite(row["flux_err"] * to_njy),
-        "mag": _finite(row["mag"]),
+        "mag": _finite(row["mag"]) if calibrated else None,
         "mag_err": _finite(row["mag_err"]),
-        "limiting_mag": _finite(meta.get("LIMMAG", np.nan)),
+        "limiting_mag": _finite(meta.get("LIMMAG", np.nan)) if calibrated else None,
+        "photometry_calibrated": calibrated,
+        "psf_flux_electrons": _finite(row["flux"]),
+        "psf_flux_electrons_err": _finite(row["flux_err"]),
+        "mag_instrumental": _finite(-2.5 * np.log10(row["flux"])) if row["flux"] > 0 else None,
+        "limiting_flux_electrons": _finite(meta.get("LIMFLUX", np.nan)),
         "rb_score": float(row["rb_score"]),
         "rb_model": str(meta["RBMODEL"]),
         "rb_model_version": int(meta["RBVERS"]),
@@ -170,14 +179,10 @@ def _nondetection(row):
 
 def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1.5, history_days=30.0):
     """Associate one scored frame's real candidates, record forced photometry of the field's
-    other objects, and write one packet per real candidate.
+    other objects, and write one packet per real candidate (atomically, named by its
+    deterministic id; a rerun rewrites it identical).
 
-    Exactly once: a packet is written (atomically, named by its deterministic id) before its
-    row enters the ``alerts`` table, and a candidate already there is not emitted again —
-    its packet is only rewritten, identical, if a rerun removed it.
-
-    Returns one summary dict per alert of the frame (``first_emitted`` tells whether this
-    call emitted it).
+    Returns one summary dict per alert of the frame; :func:`emit_alerts` then emits them.
     """
     from astropy.io import fits
     from astropy.wcs import WCS
@@ -239,24 +244,13 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
             [_previous(p) for p in previous] or None, [_nondetection(n) for n in missing] or None,
         )  # fmt: skip
         write_packet(path, packet)
-        db.begin_write()
-        try:
-            inserted = db.execute(
-                "INSERT INTO alerts (alert_id, candidate_id, object_id, night, packet, written_mjd)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
-                (identifier, candidate_id, object_id, record["night"], str(path), objects.now_mjd()),
-            ).rowcount
-            db.commit()
-        except Exception:
-            db.rollback()
-            raise
         summaries.append(
             {
                 "alert_id": identifier,
                 "object_id": object_id,
                 "new_object": not previous,  # its first detection (the same on every rerun)
-                "first_emitted": bool(inserted),
                 "candidate_id": candidate_id,
+                "night": record["night"],
                 "exposure": record["exposure"],
                 "field": record["field"],
                 "band": record["band"],
@@ -271,6 +265,39 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
                 "n_nondetections": len(missing),
             }  # fmt: skip
         )
+    return summaries
+
+
+def emit_alerts(db, summaries, record):
+    """Emit a night's alerts, all in one transaction, exactly once.
+
+    Each alert not emitted before gets its row in the ``alerts`` table (what delivery
+    sends) and ``first_emitted`` true in its summary; one emitted by an earlier run gets
+    false. ``record(summaries)`` — which writes the night's alert table — runs inside the
+    transaction, before the commit: a run killed before the commit emitted nothing, and
+    its rerun emits (and records as first emitted) every alert of the night. Packets are
+    written before (:func:`alert_frame`), so a row never points to a missing packet.
+
+    Returns ``summaries``.
+    """
+    from astrid import objects
+
+    db.begin_write()
+    try:
+        now = objects.now_mjd()
+        for summary in summaries:
+            inserted = db.execute(
+                "INSERT INTO alerts (alert_id, candidate_id, object_id, night, packet, written_mjd)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                (summary["alert_id"], summary["candidate_id"], summary["object_id"], summary["night"],
+                 summary["packet"], now),
+            ).rowcount  # fmt: skip
+            summary["first_emitted"] = bool(inserted)
+        record(summaries)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
     return summaries
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from astrid.objects import now_mjd
+from astrid.services import timeout_seconds
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class Webhook:
 
     url_env: str
     filters: Filters = field(default_factory=Filters)
-    timeout: float = 10.0
+    timeout: float = field(default_factory=timeout_seconds)
     name: str = "webhook"
 
     def url(self):
@@ -88,12 +89,16 @@ class Webhook:
         url = self.url()
         body = json.dumps(payload).encode()
         request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+        where = f"webhook (the URL in ${self.url_env})"
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 if response.status >= 300:
-                    raise DeliveryError(f"HTTP {response.status}")
+                    raise DeliveryError(f"{where} answered HTTP {response.status}")
+        except urllib.error.HTTPError as error:
+            raise DeliveryError(_masked(f"{where} answered HTTP {error.code} {error.reason}", [url])) from None
         except (urllib.error.URLError, OSError) as error:
-            raise DeliveryError(_masked(str(error), [url])) from None
+            reason = getattr(error, "reason", error)
+            raise DeliveryError(_masked(f"{where} cannot be reached: {reason}", [url])) from None
 
     def secrets(self):
         return [os.environ.get(self.url_env)]
@@ -111,7 +116,7 @@ class Email:
     password_env: str | None = None
     starttls: bool = False
     filters: Filters = field(default_factory=Filters)
-    timeout: float = 10.0
+    timeout: float = field(default_factory=timeout_seconds)
     name: str = "email"
 
     def send(self, alerts):
@@ -137,7 +142,10 @@ class Email:
                     smtp.login(self.username, password)
                 smtp.send_message(message)
         except (smtplib.SMTPException, OSError) as error:
-            raise DeliveryError(_masked(str(error), [password])) from None
+            reason = "no answer" if isinstance(error, TimeoutError) else error
+            raise DeliveryError(
+                _masked(f"SMTP server {self.host}:{self.port} cannot be used: {reason}", [password])
+            ) from None
 
     def secrets(self):
         return [os.environ.get(self.password_env)] if self.password_env else []
@@ -161,13 +169,17 @@ def channels_from_config(alerts_config):
     return channels
 
 
-def send_with_retries(channel, alerts, retry, sleep=time.sleep, send=None):
-    """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off.
+def send_with_retries(channel, alerts, retry, sleep=time.sleep, send=None, deadline_seconds=None,
+                      clock=time.monotonic):  # fmt: skip
+    """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off,
+    giving up once the next wait would end past ``deadline_seconds`` (the services timeout
+    by default): a channel that is down costs the night seconds, not minutes.
 
     ``send`` (default ``channel.send``) is called with ``alerts``.
     """
     send = send or channel.send
-    error = None
+    deadline = clock() + (timeout_seconds() if deadline_seconds is None else deadline_seconds)
+    error, attempt = None, 0
     for attempt in range(1, retry.attempts + 1):
         try:
             send(alerts)
@@ -175,59 +187,112 @@ def send_with_retries(channel, alerts, retry, sleep=time.sleep, send=None):
         except DeliveryError as failure:
             error = str(failure)
             log.warning("%s: attempt %d of %d failed: %s", channel.name, attempt, retry.attempts, error)
-            if attempt < retry.attempts:
-                sleep(retry.backoff_seconds * 2 ** (attempt - 1))
-    return False, retry.attempts, error
+            wait = retry.backoff_seconds * 2 ** (attempt - 1)
+            if attempt == retry.attempts or clock() + wait >= deadline:
+                break
+            sleep(wait)
+    log.error("%s: not delivered after %d attempt(s): %s; left for the next run", channel.name, attempt, error)
+    return False, attempt, error
+
+
+# A claim older than this is taken over: its run died between claiming and recording.
+# Far longer than one delivery can take (a few attempts, each bounded by the services timeout).
+STALE_CLAIM_DAYS = 10.0 / 1440.0
 
 
 def pending(db, channel_name):
-    """Alerts not yet delivered on ``channel_name`` (never tried, or failed before)."""
+    """Alerts not yet delivered on ``channel_name``: never tried, failed before, or claimed
+    by a run that died (a stale claim)."""
+    stale = now_mjd() - STALE_CLAIM_DAYS
     rows = db.execute(
         "SELECT a.alert_id, a.packet FROM alerts a LEFT JOIN deliveries d"
         " ON d.alert_id = a.alert_id AND d.channel = ? WHERE d.status IS NULL OR d.status = 'failed'"
+        " OR (d.status = 'sending' AND (d.claimed_mjd IS NULL OR d.claimed_mjd < ?))"
         " ORDER BY a.alert_id",
-        (channel_name,),
+        (channel_name, stale),
     ).fetchall()
     return rows
 
 
-def deliver(db, channel, retry, describe, sleep=time.sleep):
-    """Deliver every pending alert that passes the channel's filters, in one batch.
+def claim(db, channel_name):
+    """Claim the pending alerts of a channel for this run: (alert_id, packet) of each alert
+    this call marked 'sending'. A claim is one conditional upsert per alert, so of two runs
+    claiming at once each alert goes to exactly one."""
+    now = now_mjd()
+    stale = now - STALE_CLAIM_DAYS
+    claimed = []
+    db.begin_write()
+    try:
+        for alert_id, packet in pending(db, channel_name):
+            row = db.execute(
+                "INSERT INTO deliveries (alert_id, channel, status, attempts, claimed_mjd)"
+                " VALUES (?, ?, 'sending', 0, ?) ON CONFLICT (alert_id, channel) DO UPDATE SET"
+                " status = 'sending', claimed_mjd = excluded.claimed_mjd"
+                " WHERE deliveries.status = 'failed' OR (deliveries.status = 'sending'"
+                " AND (deliveries.claimed_mjd IS NULL OR deliveries.claimed_mjd < ?)) RETURNING alert_id",
+                (alert_id, channel_name, now, stale),
+            ).fetchone()
+            if row is not None:
+                claimed.append((alert_id, packet))
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return claimed
 
-    ``describe(packet_path)`` gives the alert's summary dict. Returns counts
-    ``{"delivered", "filtered", "failed"}``; the outcome of each alert is recorded.
-    """
-    rows = pending(db, channel.name)
-    alerts = [(alert_id, describe(packet)) for alert_id, packet in rows]
-    chosen = [(i, a) for i, a in alerts if channel.filters.accept(a)]
-    skipped = [i for i, a in alerts if not channel.filters.accept(a)]
-    counts = {"delivered": 0, "filtered": len(skipped), "failed": 0}
-    outcome = []
-    if chosen:
-        ok, attempts, error = send_with_retries(channel, [a for _, a in chosen], retry, sleep)
-        status = "delivered" if ok else "failed"
-        counts[status] = len(chosen)
-        outcome = [(i, status, attempts, error) for i, _ in chosen]
-    outcome += [(i, "filtered", 0, None) for i in skipped]
+
+def _record(db, channel_name, outcome):
     db.begin_write()
     try:
         for alert_id, status, attempts, error in outcome:
             db.execute(
-                "INSERT INTO deliveries (alert_id, channel, status, attempts, last_error, delivered_mjd)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, channel) DO UPDATE SET"
-                " status = excluded.status, attempts = deliveries.attempts + excluded.attempts,"
-                " last_error = excluded.last_error, delivered_mjd = excluded.delivered_mjd",
-                (
-                    alert_id,
-                    channel.name,
-                    status,
-                    attempts,
-                    error,
-                    now_mjd() if status == "delivered" else None,
-                ),
+                "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, delivered_mjd = ?"
+                " WHERE alert_id = ? AND channel = ?",
+                (status, attempts, error, now_mjd() if status == "delivered" else None, alert_id, channel_name),
             )
         db.commit()
     except Exception:
         db.rollback()
         raise
+
+
+def deliver(db, channel, retry, describe, sleep=time.sleep):
+    """Deliver every pending alert that passes the channel's filters, in one batch.
+
+    The alerts are claimed first (:func:`claim`), so an alert is sent by one run only.
+    ``describe(packet_path)`` gives the alert's summary dict. Returns this call's counts
+    ``{"delivered", "filtered", "failed"}``; the outcome of each alert is recorded.
+    """
+    alerts = [(alert_id, describe(packet)) for alert_id, packet in claim(db, channel.name)]
+    chosen = [(i, a) for i, a in alerts if channel.filters.accept(a)]
+    skipped = [i for i, a in alerts if not channel.filters.accept(a)]
+    counts = {"delivered": 0, "filtered": len(skipped), "failed": 0}
+    status, attempts, error = "failed", 0, "delivery interrupted"
+    try:
+        if chosen:
+            ok, attempts, error = send_with_retries(channel, [a for _, a in chosen], retry, sleep)
+            status = "delivered" if ok else "failed"
+            counts[status] = len(chosen)
+    finally:
+        # What was claimed is recorded however sending ended, so no claim is left behind.
+        outcome = [(i, "filtered", 0, None) for i in skipped] + [(i, status, attempts, error) for i, _ in chosen]
+        _record(db, channel.name, outcome)
+    return counts
+
+
+DELIVERY_STATES = ("delivered", "filtered", "failed", "waiting")
+
+
+def night_delivery(db, night, channel_name):
+    """How a night's alerts stand on a channel, from the database: ``{state: count}`` over
+    ``DELIVERY_STATES`` ('waiting': not yet tried, or being sent). The same answer whichever
+    run delivered them, and after a crash."""
+    rows = db.execute(
+        "SELECT d.status, count(*) FROM alerts a LEFT JOIN deliveries d"
+        " ON d.alert_id = a.alert_id AND d.channel = ? WHERE a.night = ? GROUP BY d.status",
+        (channel_name, night),
+    ).fetchall()
+    counts = dict.fromkeys(DELIVERY_STATES, 0)
+    for status, n in rows:
+        counts[status if status in counts else "waiting"] += n
     return counts

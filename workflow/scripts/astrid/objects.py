@@ -84,6 +84,12 @@ MIGRATIONS = [
                 PRIMARY KEY (alert_id, channel))""",
         ],
     ),
+    (
+        # A delivery is claimed ('sending') before it is sent, so two runs never send the
+        # same alert; a claim left by a run that died is taken over once it is stale.
+        2,
+        ["ALTER TABLE deliveries ADD COLUMN claimed_mjd DOUBLE PRECISION"],
+    ),
 ]
 
 
@@ -135,22 +141,32 @@ def default_path(results="results"):
     return Path(results) / "alerts" / "objects.sqlite"
 
 
-def connect(url=None, results="results"):
+def connect(url=None, results="results", read_only=False):
     """Open the object database: ``url`` (or ``$ASTRID_DATABASE_URL``), else SQLite under
     ``results``. A PostgreSQL URL's password belongs in the environment (``PGPASSWORD``
-    or ``~/.pgpass``), never in config."""
+    or ``~/.pgpass``), never in config. A server that does not answer within the services
+    timeout (:func:`astrid.services.timeout_seconds`) is a :class:`DatabaseError` naming it.
+
+    ``read_only`` opens SQLite without writing anything (not even its journal mode), for
+    looking at the database while the workflow is being read.
+    """
     url = url or os.environ.get(DATABASE_ENV)
     if url and url.startswith(("postgresql://", "postgres://")):
         import psycopg
 
-        from astrid.registry import redacted
+        from astrid.services import masked, redacted, timeout_seconds
 
         try:
-            connection = psycopg.connect(url)
+            connection = psycopg.connect(url, connect_timeout=max(1, round(timeout_seconds())))
         except psycopg.Error as error:
-            raise DatabaseError(f"cannot connect to the object database {redacted(url)}: {error}") from error
+            raise DatabaseError(
+                masked(f"cannot connect to the object database {redacted(url)}: {error}", url)
+            ) from None
         return Database(connection, "postgresql", redacted(url))
     path = Path(url.removeprefix("sqlite:///")) if url else default_path(results)
+    if read_only:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        return Database(_SqliteAdapter(connection), "sqlite", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     # Autocommit mode: transactions are begun explicitly (BEGIN IMMEDIATE for writers).
     connection = sqlite3.connect(path, timeout=120, isolation_level=None)
