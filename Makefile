@@ -14,7 +14,7 @@ CONFIGS := $(if $(ASTRID_ENV),config/environments/$(ASTRID_ENV).yaml) $(CONFIG)
 CONFIG_ARGS := $(foreach f,$(CONFIGS),--configfile $(f))
 SNAKEMAKE := $(BIN)/snakemake --profile $(PROFILE) $(if $(strip $(CONFIGS)),--configfile $(CONFIGS))
 
-.PHONY: run test report lint clean mlflow-ui models rollback train monitor schedule
+.PHONY: run test report lint clean mlflow-ui models rollback train monitor schedule unlock
 
 $(STAMP): requirements.txt constraints.txt
 	@echo "Setting up $(VENV) from requirements.txt (a few minutes the first time; log in $(VENV)/install.log)"
@@ -59,6 +59,12 @@ monitor: $(STAMP)
 # The crontab (SCRON=1: SLURM scrontab) of the scheduled jobs; INSTALL=1 installs it.
 schedule: $(STAMP)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(CONFIG_ARGS)
+
+# Snakemake's lock left by a killed run; removed only when no live run holds the folder
+# (python -m astrid.runlock status says which run does).
+unlock: $(STAMP)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.runlock status
+	$(SNAKEMAKE) --unlock
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

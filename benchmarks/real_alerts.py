@@ -23,7 +23,6 @@ import argparse
 import glob
 import gzip
 import io
-import json
 import os
 import sys
 import warnings
@@ -114,14 +113,12 @@ def rubin_alerts():
 
 
 def champion_file():
-    info = sorted(REPO.glob("results/models/realbogus/v*.json"), key=lambda p: int(p.stem[1:]))
-    training = REPO / "results" / "models" / "realbogus" / "training.json"
-    if training.exists():
-        version = json.loads(training.read_text())["champion_after"]
-        if (REPO / f"results/models/realbogus/v{version}.pt").exists():
-            return REPO / f"results/models/realbogus/v{version}.pt"
-    if info:
-        return info[-1].with_suffix(".pt")
+    """The newest exported model (results/models/realbogus/v<N>-<run>.pt) of `make run`."""
+    exported = sorted(
+        REPO.glob("results/models/realbogus/v*-*.pt"), key=lambda p: int(p.stem[1:].split("-")[0])
+    )
+    if exported:
+        return exported[-1]
     sys.exit("no exported model under results/models/realbogus: run `make run` first or pass --model")
 
 

@@ -85,6 +85,8 @@ RUN_ID_KEYS = {"run_id", "tracking_uri", "RBRUNID"}
 HASH_KEYWORDS = ["*SHA"]
 HASH_FIELDS = {"sha256", "reference_sha256", "dataset_version", "champion_dataset"}
 DATASET_FILE = re.compile(r"^training/datasets/[0-9a-f]{12}\.json$")
+# Exported models are named by version and MLflow run (v1-<12 hex>.pt): compared by version.
+EXPORTED_MODEL = re.compile(r"^(models/realbogus/v[0-9]+)-[0-9a-f]{12}(\.pt|\.json)$")
 SHOWS_DATASET_VERSION = {f"qa/{NIGHT_ID}/realbogus.png"}
 
 
@@ -331,7 +333,8 @@ def comparable_products(workdir):
             continue
         if relative.startswith("mlflow/") or ".tmp" in Path(relative).name:
             continue
-        products[DATASET_FILE.sub("training/datasets/<version>.json", relative)] = path
+        relative = DATASET_FILE.sub("training/datasets/<version>.json", relative)
+        products[EXPORTED_MODEL.sub(r"\1-<run>\2", relative)] = path
     return products
 
 
@@ -470,6 +473,7 @@ PRODUCTS = [
     "demo",
     "manifest",
     "quarantine",
+    "waiting",
     "masters",
     "calibrated",
     "references",
@@ -567,7 +571,7 @@ def test_each_store_holds_one_training_run_and_one_model_version(nights):
         assert all(status == ("FINISHED",) for status in statuses), statuses
         training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
         assert (training["run_id"], training["version"]) == (run_id, 1)
-        exported = json.loads((workdir / "results" / "models" / "realbogus" / "v1.json").read_text())
+        exported = json.loads((workdir / "results" / "models" / "realbogus" / f"v1-{run_id[:12]}.json").read_text())
         assert exported["run_id"] == run_id
         for path in sorted((workdir / "results" / "scored" / NIGHT_ID).glob("*.ecsv")):
             meta = Table.read(path, format="ascii.ecsv").meta

@@ -7,15 +7,18 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
+from astrid.names import BAND_PATTERN, EXPOSURE_PATTERN, FIELD_PATTERN
 from astrid.provenance import library_digest
 
 
 wildcard_constraints:
     night=r"[0-9]{8}",
     version=r"[0-9]+",
-    exposure=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
-    band=r"[A-Za-z0-9_]+",
-    field=r"[A-Za-z0-9_-]+",
+    run=r"[0-9a-f]{12}",
+    # Canonical names (astrid.names): ingest makes every exposure, field and band match.
+    exposure=EXPOSURE_PATTERN,
+    band=BAND_PATTERN,
+    field=FIELD_PATTERN,
 
 
 # --- portable resources: what a job needs; profiles (profiles/*) map them onto a site.
@@ -45,6 +48,18 @@ if DEMO["enabled"] and config["raw_dir"] != DEMO_RAW:
     )
 
 
+# The real/bogus training splits whole frames three ways (training_set.assign_splits): a demo
+# whose new night has fewer frames could never train its first model. Say so before any job.
+if DEMO["enabled"] and not config["realbogus"]["training_nights"]:
+    _demo_frames = DEMO["new_exposures"] * len(DEMO["fields"]) * len(DEMO["bands"])
+    if _demo_frames < 3:
+        raise WorkflowError(
+            f"the demo's new night has {_demo_frames} science frame(s) (demo.new_exposures × "
+            "fields × bands); training the real/bogus model needs at least 3 (train, validation "
+            "and test frames): raise demo.new_exposures"
+        )
+
+
 def configured_nights():
     """Nights of this run: config 'nights', else the demo's, else every YYYYMMDD folder."""
     if config["nights"]:
@@ -66,15 +81,27 @@ REFERENCE = config["reference"]
 REFERENCE_NIGHTS = REFERENCE["nights"] or (
     [DEMO["reference_night"]] if DEMO["enabled"] else []
 )
-CATALOG_DIR = REFERENCE["catalog_dir"] or (
-    "results/demo/catalogs" if DEMO["enabled"] else None
-)
+DEMO_CATALOGS = "results/demo/catalogs"
+CATALOG_DIR = REFERENCE["catalog_dir"] or (DEMO_CATALOGS if DEMO["enabled"] else None)
 # Reference nights are ingested and calibrated too, whatever the list of nights says.
 NIGHTS = sorted(set(configured_nights()) | set(REFERENCE_NIGHTS))
 
 
 def raw_night_dir(wildcards):
     return f"{DEMO_RAW if DEMO['enabled'] else config['raw_dir']}/{wildcards.night}"
+
+
+def raw_night_listing(wildcards):
+    """Every frame's name, size, time and whether it has settled (ingest.settle_seconds):
+    a frame that arrives, is completed in place or settles after it was seen arriving makes
+    the night be ingested again. The demo's nights are written whole by their rule."""
+    if DEMO["enabled"]:
+        return ""
+    from astrid.ingest import (
+        night_listing,
+    )  # astropy, pandas: only when a night is ingested
+
+    return night_listing(raw_night_dir(wildcards), config["ingest"]["settle_seconds"])
 
 
 @lru_cache(maxsize=None)
@@ -202,7 +229,16 @@ def _reference_index(versions):
 
 
 def reference_catalog(wildcards):
-    return [f"{CATALOG_DIR}/{wildcards.field}.ecsv"] if CATALOG_DIR else []
+    """The field's catalog, if there is one: a site's file in catalog_dir, or the demo's
+    (made by a rule). A field without one still gets its reference, on the header WCS with
+    instrumental magnitudes; the reference and every alert of the field say so."""
+    if not CATALOG_DIR:
+        return []
+    path = f"{CATALOG_DIR}/{wildcards.field}.ecsv"
+    made_by_demo = CATALOG_DIR == DEMO_CATALOGS and any(
+        f["name"] == wildcards.field for f in DEMO["fields"]
+    )
+    return [path] if made_by_demo or os.path.exists(path) else []
 
 
 def night_products(wildcards):
@@ -282,11 +318,12 @@ def training_settings():
 
 
 def _champion_at_start():
-    """The champion (version, run id) when this workflow started, resolved once.
+    """The champion (version, run id) when this workflow started, resolved once, or None.
 
     The answer travels to every job (local or SLURM) in ASTRID_CHAMPION, so all of them
-    score with the same model even if another run promotes a new one meanwhile. An
-    exported file left from another store (a different run id) is removed, not reused.
+    score with the same model even if another run promotes a new one meanwhile. Read only:
+    the exported file is named by version and run (exported_model), so an export left by
+    another model store is never mistaken for this one's and nothing needs removing.
     """
     known = os.environ.get("ASTRID_CHAMPION")
     if known is None:
@@ -302,23 +339,23 @@ def _champion_at_start():
         # Internal, not the user's: set here in the main process, inherited by the jobs.
         os.environ.setdefault("ASTRID_CHAMPION", known)
     version, run_id = known.split(":")
-    if not version:
-        return None
-    info = Path(f"{MODEL_DIR}/v{version}.json")
-    if info.exists() and json.loads(info.read_text()).get("run_id") != run_id:
-        info.unlink()
-        Path(f"{MODEL_DIR}/v{version}.pt").unlink(missing_ok=True)
-    return int(version)
+    return (int(version), run_id) if version else None
 
 
 CHAMPION_AT_START = _champion_at_start()
+
+
+def exported_model(version, run_id):
+    """The file a registered version is exported to: its version and the start of its
+    MLflow run id (two model stores can both have a version 1)."""
+    return f"{MODEL_DIR}/v{version}-{run_id[:12]}.pt"
 
 
 def champion_model(wildcards):
     """The exported champion the scores are made with; with no champion yet, the model
     that the first training promotes."""
     if CHAMPION_AT_START is not None:
-        return f"{MODEL_DIR}/v{CHAMPION_AT_START}.pt"
+        return exported_model(*CHAMPION_AT_START)
     with open(checkpoints.train_realbogus.get().output[0]) as handle:
         decision = json.load(handle)
     if decision["champion_after"] is None:
@@ -326,7 +363,7 @@ def champion_model(wildcards):
             f"no real/bogus model passed the gate: {decision['reason']} "
             f"(see {checkpoints.train_realbogus.get().output[0]})"
         )
-    return f"{MODEL_DIR}/v{decision['champion_after']}.pt"
+    return exported_model(decision["champion_after"], decision["run_id"])
 
 
 # --- objects and alerts (rules/alerts.smk)
@@ -347,18 +384,21 @@ def previous_night_alerts(wildcards):
 
 
 def undelivered_alerts():
-    """How many alerts earlier runs failed to deliver (0 without a database yet)."""
+    """How many alerts earlier runs failed to deliver (0 without a database yet). Read only:
+    reading the workflow writes nothing."""
     from astrid.objects import DATABASE_ENV, connect, default_path
 
     if not os.environ.get(DATABASE_ENV) and not default_path().exists():
         return 0
-    db = connect()
+    db = connect(read_only=True)
     try:
         return db.execute(
             "SELECT count(*) FROM deliveries WHERE status = 'failed'"
         ).fetchone()[0]
-    except Exception:  # no schema yet
-        return 0
+    except Exception as error:  # SQLite's or PostgreSQL's "no such table"
+        if "deliveries" in str(error):  # no schema yet
+            return 0
+        raise
     finally:
         db.close()
 

@@ -77,12 +77,12 @@ checkpoint train_realbogus:
 
 rule export_realbogus_model:
     output:
-        model="results/models/realbogus/v{version}.pt",
-        info="results/models/realbogus/v{version}.json",
+        model="results/models/realbogus/v{version}-{run}.pt",
+        info="results/models/realbogus/v{version}-{run}.json",
     log:
-        "logs/export_realbogus_model/v{version}.log",
+        "logs/export_realbogus_model/v{version}-{run}.log",
     benchmark:
-        "benchmarks/rules/export_realbogus_model/v{version}.tsv"
+        "benchmarks/rules/export_realbogus_model/v{version}-{run}.tsv"
     conda:
         "../envs/astrid.yaml"
     params:

@@ -7,8 +7,13 @@ from astrid.registry import export_version, tracking_uri
 from astrid.runtime import logged
 
 with logged(snakemake.log[0]) as log:
-    version = int(snakemake.wildcards.version)
+    version, run = int(snakemake.wildcards.version), snakemake.wildcards.run
     bundle = export_version(tracking_uri(), snakemake.params.model_name, version, snakemake.output.model)
+    if not bundle["run_id"].startswith(run):
+        raise ValueError(
+            f"version {version} of {snakemake.params.model_name} is run {bundle['run_id']} in this model "
+            f"store, not run {run}…: was MLFLOW_TRACKING_URI changed during the run?"
+        )
     info = {
         key: bundle[key] for key in ("model_name", "model_version", "run_id", "dataset_version", "threshold")
     }

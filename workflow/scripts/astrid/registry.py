@@ -3,7 +3,7 @@
 Tracking goes to ``MLFLOW_TRACKING_URI`` when it is set (a real ``mlflow server``), else to
 an embedded sqlite store ``results/mlflow/mlflow.db`` with artifacts beside it. Scoring
 never reads the registry: the champion is resolved once, when the workflow starts, and
-exported to ``results/models/realbogus/v<N>.pt`` (see :func:`export_version`).
+exported to ``results/models/realbogus/v<N>-<run>.pt`` (see :func:`export_version`).
 
 Command line (``make rollback VERSION=N`` wraps the second)::
 
@@ -18,8 +18,10 @@ import tempfile
 from pathlib import Path
 
 from astrid.fitsio import atomic_output
+from astrid.services import ServiceUnavailable, check_reachable, masked, redacted, timeout_seconds
 
 CHAMPION = "champion"
+TRACKING_SERVER = "the MLflow tracking server (MLFLOW_TRACKING_URI)"
 BUNDLE = "export/realbogus.pt"  # the run artifact the workflow scores with
 
 
@@ -39,24 +41,29 @@ def tracking_uri(results="results"):
     return f"sqlite:///{(store_dir(results) / 'mlflow.db').resolve()}"
 
 
-def redacted(uri):
-    """``uri`` without any user:password part, fit for logs and result files."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if not (parts.password or parts.username):
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else "")))
-
-
 def is_embedded(uri):
     return uri.startswith("sqlite:///")
 
 
 def client(uri):
-    """An ``MlflowClient`` for ``uri`` (the sqlite folder is created when needed)."""
+    """An ``MlflowClient`` for ``uri`` (the sqlite folder is created when needed).
+
+    A tracking server is first reached within the services timeout
+    (:func:`astrid.services.timeout_seconds`), and MLflow's own requests then wait that long
+    without retrying, instead of MLflow's default of seven retries over four minutes: a
+    server that is down gives a :class:`RegistryError` naming it within seconds.
+    """
     if is_embedded(uri):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    elif uri.startswith(("http://", "https://")):
+        timeout = timeout_seconds()
+        try:
+            port = 443 if uri.startswith("https") else 80
+            check_reachable(TRACKING_SERVER, uri, port, timeout)
+        except ServiceUnavailable as error:
+            raise RegistryError(str(error)) from None
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, int(timeout))))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     import mlflow
     from mlflow import MlflowClient
 
@@ -90,7 +97,8 @@ def champion(uri, model_name, architecture=None):
     except MlflowException as error:
         if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code) or "not found" in str(error).lower():
             return None, None
-        raise RegistryError(f"cannot read the champion of {model_name!r} from {uri}: {error}") from error
+        where = f"{TRACKING_SERVER} at {redacted(uri)}" if not is_embedded(uri) else redacted(uri)
+        raise RegistryError(masked(f"cannot read the champion of {model_name!r} from {where}: {error}", uri)) from None
     if architecture is not None:
         # The version's tag, else the training run's parameter (older versions).
         theirs = found.tags.get("architecture") or c.get_run(found.run_id).data.params.get("architecture")
@@ -143,7 +151,7 @@ def version_run(mlflow_client, model_name, version):
         return mlflow_client.get_model_version(model_name, str(version))
     except MlflowException as error:
         raise RegistryError(
-            f"model {model_name!r} has no version {version} in {mlflow_client.tracking_uri}"
+            f"model {model_name!r} has no version {version} in {redacted(mlflow_client.tracking_uri)}"
         ) from error
 
 

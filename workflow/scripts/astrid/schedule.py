@@ -80,11 +80,21 @@ def parse_cron(expression):
 
 
 def effective_schedules(config_schedules, environ):
-    """Job → cron expression: config, overridden by the job's environment variable."""
+    """Job → cron expression: config, overridden by the job's environment variable.
+
+    Raises
+    ------
+    ScheduleError
+        Naming the environment variable or config key whose expression is wrong.
+    """
     out = {}
     for job, (variable, _) in JOBS.items():
+        source = variable if environ.get(variable) else f"config key schedules.{job}"
         expression = environ.get(variable) or config_schedules[job]
-        parse_cron(expression)
+        try:
+            parse_cron(expression)
+        except ScheduleError as error:
+            raise ScheduleError(f"{source}: {error}") from None
         out[job] = expression
     return out
 
@@ -161,7 +171,10 @@ def main(argv=None):
         settings = load_config(args.configfile, repo)["schedules"]
     except ConfigError as error:
         raise SystemExit(f"astrid.schedule: {error}") from None
-    schedules = effective_schedules({job: settings[job] for job in JOBS}, os.environ)
+    try:
+        schedules = effective_schedules({job: settings[job] for job in JOBS}, os.environ)
+    except ScheduleError as error:
+        raise SystemExit(f"astrid.schedule: {error}") from None
     profile = (
         repo / settings["profile"]
         if not Path(settings["profile"]).is_absolute()
