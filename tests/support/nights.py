@@ -5,13 +5,16 @@ stage (a template needs enough stars); each test adds the sections it varies.
 """
 
 
-def small_night(reference_exposures=3, new_exposures=3, extra="", **demo):
-    """A 512², one-field, one-band demo night without a follow-up night; ``demo`` adds keys
-    to the demo section, ``extra`` whole sections after it."""
+ONE_FIELD = "[{name: F01, ra: 150.1, dec: 2.2}]"
+
+
+def small_night(reference_exposures=3, new_exposures=3, extra="", fields=ONE_FIELD, **demo):
+    """A 512², one-band demo night (one field unless ``fields`` says otherwise) without a
+    follow-up night; ``demo`` adds keys to the demo section, ``extra`` whole sections after it."""
     lines = [
         "demo:",
         "  size: 512",
-        "  fields: [{name: F01, ra: 150.1, dec: 2.2}]",
+        f"  fields: {fields}",
         "  bands: [r]",
         f"  reference_exposures: {reference_exposures}",
         f"  new_exposures: {new_exposures}",

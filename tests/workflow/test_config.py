@@ -114,3 +114,25 @@ def test_each_environment_overlay_passes_the_schema_and_plans_a_night(tmp_path, 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-2000:]
     assert "ingest_night" in output or "simulate_night" in output
+
+
+def test_make_run_with_an_environment_runs_the_overlay_that_the_e2e_test_runs():
+    """`make run ASTRID_ENV=dev` (README) passes config/environments/dev.yaml to Snakemake
+    for the run and for the report; tests/e2e runs that same file to the end."""
+    import subprocess
+
+    printed = subprocess.run(
+        ["make", "-n", "run", "ASTRID_ENV=dev"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    runs = [line for line in printed.splitlines() if "/snakemake " in line]
+    assert len(runs) == 2, printed
+    for line in runs:
+        assert "--profile profiles/default --configfile config/environments/dev.yaml" in line
+    assert runs[1].endswith("--report results/report.html")
+
+
+def test_a_demo_too_small_to_train_a_model_is_refused_before_any_job(tmp_path):
+    (tmp_path / "c.yaml").write_text("demo:\n  fields: [{name: F01, ra: 150.1, dec: 2.2}]\n  bands: [r]\n")
+    result = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), workdir=tmp_path)
+    assert result.returncode != 0
+    assert "raise demo.new_exposures" in result.stdout + result.stderr
