@@ -37,7 +37,7 @@ report: $(STAMP)
 
 # The real/bogus model's registry (MLFLOW_TRACKING_URI when set, else the embedded store).
 MLFLOW_STORE := sqlite:///$(abspath results/mlflow/mlflow.db)
-ASTRID_PY := PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.registry
+ASTRID_PY := PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.realbogus.registry
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-$(MLFLOW_STORE)} --host 127.0.0.1 --workers 1
@@ -54,22 +54,27 @@ train: $(STAMP)
 
 # Health checks; safe every 15 minutes (writes only results/monitoring/).
 monitor: $(STAMP)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.monitor $(CONFIG_ARGS)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.ops.monitor $(CONFIG_ARGS)
 
 # The crontab (SCRON=1: SLURM scrontab) of the scheduled jobs; INSTALL=1 installs it.
 schedule: $(STAMP)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(CONFIG_ARGS)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.ops.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(CONFIG_ARGS)
 
 # Snakemake's lock left by a killed run; removed only when no live run holds the folder
-# (python -m astrid.runlock status says which run does).
+# (python -m astrid.pipeline.runlock status says which run does).
 unlock: $(STAMP)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.runlock status
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.pipeline.runlock status
 	$(SNAKEMAKE) --unlock
 
+# The checks of .pre-commit-config.yaml (tests/workflow/test_static.py runs them too).
+LINTED := workflow tests benchmarks tools
 lint: $(STAMP)
 	$(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check workflow
-	$(BIN)/ruff check workflow tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/codespell $$(git ls-files)
+	$(BIN)/python tools/check_api.py
 
 clean:
 	rm -rf results logs benchmarks/rules .snakemake

@@ -23,11 +23,12 @@ sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "benchmarks")]
 
 import pairs  # noqa: E402
 
-from astrid.align import AlignSettings, align_to_reference, resample  # noqa: E402
-from astrid.astrometry import Registration  # noqa: E402
-from astrid.psf import empirical_psf  # noqa: E402
-from astrid.reference import Reference  # noqa: E402
-from astrid.sources import background, find_stars, psf_stars  # noqa: E402
+from astrid.astrometry.registration import Registration  # noqa: E402
+from astrid.imaging.align import AlignSettings, align_to_reference, resample  # noqa: E402
+from astrid.imaging.psf import empirical_psf  # noqa: E402
+from astrid.imaging.reference import Reference  # noqa: E402
+from astrid.imaging.sources import background, find_stars, psf_stars  # noqa: E402
+from astrid.io.fitsio import ImageProduct  # noqa: E402
 
 
 def tan_wcs(size):
@@ -75,9 +76,7 @@ def main():
     )
     start = time.perf_counter()
     aligned = align_to_reference(
-        frame,
-        frame_var,
-        frame_mask,
+        ImageProduct(frame, frame_var, frame_mask),
         tan_wcs(args.size).to_header(),
         reference,
         AlignSettings(),

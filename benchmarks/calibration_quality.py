@@ -22,15 +22,13 @@ sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests")]
 
 from conftest import SmallNight, rows_of  # noqa: E402
 
-from astrid import maskbits, simulate  # noqa: E402
-from astrid.calibrate import (  # noqa: E402
-    CalibrationSettings,
-    calibrate_science,
-    make_master_bias,
-    make_master_dark,
-    make_master_flat,
-)
-from astrid.evaluate import cosmic_ray_recovery, sky_pulls, sky_uniformity  # noqa: E402
+from astrid.calibrate.masters import make_master_bias, make_master_dark, make_master_flat  # noqa: E402
+from astrid.calibrate.raw import CalibrationSettings  # noqa: E402
+from astrid.calibrate.science import calibrate_science  # noqa: E402
+from astrid.io import maskbits  # noqa: E402
+from astrid.realbogus.evaluate import cosmic_ray_recovery, sky_pulls, sky_uniformity  # noqa: E402
+from astrid.sim.camera import SKY_RATE  # noqa: E402
+from astrid.sim.scene import render_scene  # noqa: E402
 
 
 def main():
@@ -47,14 +45,14 @@ def main():
         true_flat = night.maps.flat["r"]
         n = args.size
         centre = np.median(true_flat[n // 4 : 3 * n // 4, n // 4 : 3 * n // 4])
-        sky_e = simulate.SKY_RATE["r"] * night.plan.science_exptime * centre
+        sky_e = SKY_RATE["r"] * night.plan.science_exptime * centre
         print(f"{n}² frames, sky {sky_e:.0f} e-, read noise {night.camera.read_noise} e-")
         for row in rows_of(manifest, "science"):
             product, _, _ = calibrate_science(row, bias, dark, flat, settings)
             truth = night.truth["SOURCES"]
             sources = truth[truth["exposure"] == row["exposure"]]
             fwhm = float(night.frame_truth(row["exposure"])["fwhm_px"])
-            scene = simulate.render_scene(product.data.shape, sources, fwhm, night.plan.moffat_beta)
+            scene = render_scene(product.data.shape, sources, fwhm, night.plan.moffat_beta)
             sky = (scene < 0.01 * np.sqrt(sky_e)) & (product.mask == 0)
             ys, xs = night.cosmic_pixels(row["exposure"])
             injected = np.zeros(product.data.shape, bool)

@@ -64,11 +64,16 @@ rule {name}:
     output:
         "{name}/{{exposure}}.out",
 """
-BARE = RULE_HEAD + """\
+BARE = (
+    RULE_HEAD
+    + """\
     shell:
         "touch {{output}}"
 """
-DIRECTIVES = RULE_HEAD + """\
+)
+DIRECTIVES = (
+    RULE_HEAD
+    + """\
     log:
         "logs/{name}/{{exposure}}.log",
     benchmark:
@@ -83,6 +88,7 @@ DIRECTIVES = RULE_HEAD + """\
     script:
         "step.py"
 """
+)
 
 
 def write_workflow(root, frames, n_rules, variant):
@@ -157,8 +163,17 @@ def main():
         jobs = runs[0]["jobs"]
         per_job_ms = 1000 * wall / jobs
         frames_in_target = int(args.frames * TARGET_S / wall)
-        rows.append({"variant": variant, "rules": n, "jobs": jobs, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                     "ms_per_job": round(per_job_ms, 3), "frames_in_30_s": frames_in_target})  # fmt: skip
+        rows.append(
+            {
+                "variant": variant,
+                "rules": n,
+                "jobs": jobs,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "ms_per_job": round(per_job_ms, 3),
+                "frames_in_30_s": frames_in_target,
+            }
+        )
         print(
             f"{variant:>10} {n:>5} {jobs:>7,} {wall:>7.1f} {cpu:>7.1f} {per_job_ms:>7.2f} {frames_in_target:>15,}"
         )

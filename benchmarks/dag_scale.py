@@ -65,7 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import measure  # noqa: E402
 
-from astrid.ingest import MANIFEST_COLUMNS, QUARANTINE_COLUMNS  # noqa: E402
+from astrid.ingest.night import MANIFEST_COLUMNS, QUARANTINE_COLUMNS  # noqa: E402
 
 NIGHT = "20261127"
 REFERENCE_NIGHT = "20261101"
@@ -167,8 +167,15 @@ def write_night(root, night, science, not_before):
         (raw / f"{exposure}.fits").touch()
     for folder, columns, table in (
         ("manifest", MANIFEST_COLUMNS, rows),
-        ("quarantine", QUARANTINE_COLUMNS, [dict(zip(QUARANTINE_COLUMNS, (q[0], night, f"raw/{night}/{q[0]}.fits", *q[1:]), strict=True)) for q in quarantined]),
-    ):  # fmt: skip
+        (
+            "quarantine",
+            QUARANTINE_COLUMNS,
+            [
+                dict(zip(QUARANTINE_COLUMNS, (q[0], night, f"raw/{night}/{q[0]}.fits", *q[1:]), strict=True))
+                for q in quarantined
+            ],
+        ),
+    ):
         path = root / "results" / folder / f"{night}.tsv"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w", newline="") as handle:

@@ -21,7 +21,7 @@ from astropy.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from astrid.evaluate import match_transients  # noqa: E402
+from astrid.realbogus.evaluate import match_transients  # noqa: E402
 
 
 def near_transient(candidate, transients, radius_arcsec=3.0):

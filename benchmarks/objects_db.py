@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from postgres import PostgresUnavailable, postgres_server  # noqa: E402
 
-from astrid import objects  # noqa: E402
+from astrid.alerts import objects  # noqa: E402
 
 
 def positions(rng, n):
@@ -69,11 +69,24 @@ def measure(url, n_objects, n_queries):
     n_assoc = n_queries // 4
     ara, adec = positions(rng, n_assoc)
     detections = [
-        {"candidate_id": f"bench-{i:07d}", "exposure": "bench", "night": "20261128", "band": "r", "mjd": 61372.0,
-         "ra": float(ara[i]), "dec": float(adec[i]), "flux": 1.0, "flux_err": 0.1, "mag": 20.0, "mag_err": 0.1,
-         "snr": 10.0, "rb_score": 0.9, "rb_model_version": 1}
+        {
+            "candidate_id": f"bench-{i:07d}",
+            "exposure": "bench",
+            "night": "20261128",
+            "band": "r",
+            "mjd": 61372.0,
+            "ra": float(ara[i]),
+            "dec": float(adec[i]),
+            "flux": 1.0,
+            "flux_err": 0.1,
+            "mag": 20.0,
+            "mag_err": 0.1,
+            "snr": 10.0,
+            "rb_score": 0.9,
+            "rb_model_version": 1,
+        }
         for i in range(n_assoc)
-    ]  # fmt: skip
+    ]
     start = time.perf_counter()
     for begin in range(0, n_assoc, 100):
         objects.associate(db, detections[begin : begin + 100], "BENCH")

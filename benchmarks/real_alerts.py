@@ -35,7 +35,7 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from astrid.lifecycle import load_bundle, score_cutouts  # noqa: E402
+from astrid.realbogus.lifecycle import load_bundle, score_cutouts  # noqa: E402
 
 SHARED = Path(os.environ.get("ASTRID_SHARED", REPO.parent / "shared"))
 ALERTS = SHARED / "data" / "real" / "alerts"

@@ -24,9 +24,10 @@ from scipy import ndimage
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from astrid.detect import DetectSettings, find_candidates  # noqa: E402
-from astrid.difference import difference_aligned_pair  # noqa: E402
-from astrid.sources import local_maxima  # noqa: E402
+from astrid.imaging.detect import find_candidates  # noqa: E402
+from astrid.imaging.difference import difference_aligned_pair  # noqa: E402
+from astrid.imaging.sources import local_maxima  # noqa: E402
+from astrid.io.fitsio import ImageProduct  # noqa: E402
 
 DECAM_DIPOLE = (318.1176, -66.0106)
 
@@ -61,8 +62,9 @@ def peer_candidates(difference, psf):
 def run_pair(science, reference, gain_frames=1.0, psf_size=25):
     sci, sci_var, sci_mask, wcs = load(science, gain_frames)
     ref, ref_var, ref_mask, _ = load(reference, gain_frames)
+    reference = ImageProduct(ref, ref_var, ref_mask)
     pair = difference_aligned_pair(
-        sci, sci_var, sci_mask, ref, ref_var, ref_mask, psf_size=psf_size, renormalise=True
+        ImageProduct(sci, sci_var, sci_mask), reference, psf_size=psf_size, renormalise=True
     )
     fwhm = 2.3548 * np.sqrt(
         (
@@ -74,7 +76,7 @@ def run_pair(science, reference, gain_frames=1.0, psf_size=25):
         / 2
     )
     table, _ = find_candidates(
-        pair.result, sci, ref, pair.stars_ref, wcs, np.nan, fwhm, DetectSettings(), "real"
+        pair.result, sci, pair.as_reference(reference, wcs), fwhm=fwhm, exposure="real"
     )
     return pair, table
 

@@ -27,8 +27,9 @@ def main() -> None:
     import pairs
     from astropy.wcs import WCS
 
-    from astrid.detect import DetectSettings, find_candidates
-    from astrid.difference import difference_aligned_pair
+    from astrid.imaging.detect import find_candidates
+    from astrid.imaging.difference import difference_aligned_pair
+    from astrid.io.fitsio import ImageProduct
 
     pair = pairs.load_pair(args.pair_dir)
     ref, sci = pair.ref.astype(np.float32), pair.sci.astype(np.float32)
@@ -38,10 +39,11 @@ def main() -> None:
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     wcs.wcs.cdelt = [-0.4 / 3600, 0.4 / 3600]
     start = time.perf_counter()
-    pair_diff = difference_aligned_pair(sci, sci_var, no_mask, ref, ref_var, no_mask, workers=args.threads)
+    reference = ImageProduct(ref, ref_var, no_mask)
+    pair_diff = difference_aligned_pair(ImageProduct(sci, sci_var, no_mask), reference, workers=args.threads)
     result = pair_diff.result
     table, cutouts = find_candidates(
-        result, sci, ref, pair_diff.stars_ref, wcs, 25.0, 3.0, DetectSettings(), "bench"
+        result, sci, pair_diff.as_reference(reference, wcs, 25.0), fwhm=3.0, exposure="bench"
     )
     elapsed = time.perf_counter() - start
     score = np.where(result.bad, 0.0, result.subtraction.score_corr)

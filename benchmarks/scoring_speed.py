@@ -26,7 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from astrid.classifier import build_network, normalise, predict  # noqa: E402
+from astrid.realbogus.classifier import build_network, normalise, predict  # noqa: E402
 
 
 def braai_network():
@@ -34,15 +34,24 @@ def braai_network():
 
     def block(cin, cout):
         return [
-            nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2), nn.Dropout(0.25),
-        ]  # fmt: skip
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Dropout(0.25),
+        ]
 
     return nn.Sequential(
-        *block(3, 16), *block(16, 32), *block(32, 64),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Dropout(0.5), nn.Linear(256, 1),
-    )  # fmt: skip
+        *block(3, 16),
+        *block(16, 32),
+        *block(32, 64),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 256),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(256, 1),
+    )
 
 
 def main():

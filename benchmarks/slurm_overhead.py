@@ -57,8 +57,11 @@ def run_night(profile, workdir, jobcomp=None):
     steps = re.findall(r"(\d+) of (\d+) steps \(100%\) done", output)
     time.sleep(2)  # the last job's completion record
     slurm_jobs = len(set(completed_jobs(jobcomp)) - before) if jobcomp else 0
-    return {"wall_s": round(wall, 1), "snakemake_jobs": int(steps[-1][1]) if steps else None,
-            "slurm_jobs": slurm_jobs}  # fmt: skip
+    return {
+        "wall_s": round(wall, 1),
+        "snakemake_jobs": int(steps[-1][1]) if steps else None,
+        "slurm_jobs": slurm_jobs,
+    }
 
 
 def main(argv=None):
@@ -81,8 +84,10 @@ def main(argv=None):
     for name, r in results.items():
         extra = (r["wall_s"] - local) / r["slurm_jobs"] if r["slurm_jobs"] else 0.0
         r["overhead_s_per_slurm_job"] = round(extra, 1)
-        print(f"{name:<16} {r['wall_s']:>7.1f} {r['snakemake_jobs'] or 0:>5} {r['slurm_jobs']:>10} "
-              f"{r['wall_s'] / local:>8.2f} {extra:>16.1f}")  # fmt: skip
+        print(
+            f"{name:<16} {r['wall_s']:>7.1f} {r['snakemake_jobs'] or 0:>5} {r['slurm_jobs']:>10} "
+            f"{r['wall_s'] / local:>8.2f} {extra:>16.1f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

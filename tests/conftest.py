@@ -9,7 +9,12 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from astrid import ingest, simulate
+from astrid.ingest.classify import IngestSettings
+from astrid.ingest.night import ingest_night
+from astrid.sim.camera import Camera, detector_maps
+from astrid.sim.catalogs import catalog_width, make_field_catalog
+from astrid.sim.night import NightPlan, simulate_night
+from astrid.sim.scene import render_scene
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "support"))
@@ -44,7 +49,7 @@ def real_data():
 def row_blocks_of(monkeypatch):
     """``use(rows)`` makes the image helpers of ``astrid.blocks`` work in blocks of about
     ``rows`` rows, or on the whole image at once with ``rows=0``, for the rest of a test."""
-    from astrid import blocks
+    from astrid.imaging import blocks
 
     original = blocks.row_blocks
 
@@ -61,25 +66,25 @@ class SmallNight:
     """A simulated raw night on disk plus the objects that made it."""
 
     def __init__(self, root, size, role, seed=1234):
-        self.camera = simulate.Camera(ny=size, nx=size)
+        self.camera = Camera(ny=size, nx=size)
         self.fields = (("T01", 45.0, -5.0),)
         self.catalogs = {
-            name: simulate.make_field_catalog(name, ra, dec, simulate.catalog_width(self.camera), seed)
+            name: make_field_catalog(name, ra, dec, catalog_width(self.camera), seed)
             for name, ra, dec in self.fields
         }
-        self.plan = simulate.NightPlan(
+        self.plan = NightPlan(
             night="20261127", role=role, fields=self.fields, bands=("r",), science_per_field_band=2
         )
         self.raw_dir = Path(root) / "raw" / self.plan.night
         self.truth_path = Path(root) / "truth.fits"
         self.seed = seed
-        simulate.simulate_night(self.plan, self.camera, self.catalogs, self.raw_dir, self.truth_path, seed)
-        self.maps = simulate.detector_maps(self.camera, self.plan.bands, seed)
+        simulate_night(self.plan, self.camera, self.catalogs, self.raw_dir, self.truth_path, seed)
+        self.maps = detector_maps(self.camera, self.plan.bands, seed)
         with fits.open(self.truth_path) as hdul:
             self.truth = {hdu.name: Table(hdu.data) for hdu in hdul[1:]}
 
     def ingest(self, **settings):
-        return ingest.ingest_night(self.raw_dir, self.plan.night, ingest.IngestSettings(**settings), 3, True)
+        return ingest_night(self.raw_dir, self.plan.night, IngestSettings(**settings), 3, True)
 
     def frame_truth(self, exposure):
         frames = self.truth["FRAMES"]
@@ -90,7 +95,7 @@ class SmallNight:
         sources = self.truth["SOURCES"]
         sources = sources[(sources["exposure"] == exposure) & (sources["kind"] != "galaxy")]
         fwhm = float(self.frame_truth(exposure)["fwhm_px"])
-        return simulate.render_scene((self.camera.ny, self.camera.nx), sources, fwhm, self.plan.moffat_beta)
+        return render_scene((self.camera.ny, self.camera.nx), sources, fwhm, self.plan.moffat_beta)
 
     def cosmic_pixels(self, exposure):
         cosmics = self.truth["COSMICS"]

@@ -135,7 +135,7 @@ def bright_transients(workdir, products):
     under results/<products>/20261127."""
     from astropy.table import Table
 
-    from astrid.evaluate import match_transients
+    from astrid.realbogus.evaluate import match_transients
 
     transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
     catalog = Table.read(workdir / "results" / "demo" / "catalogs" / "F01.ecsv")
@@ -177,7 +177,7 @@ def test_report_is_self_contained_with_summary_and_plots(demo_run):
 def test_candidates_are_scored_by_the_champion_trained_first(demo_run):
     from astropy.table import Table
 
-    from astrid.registry import champion
+    from astrid.realbogus.registry import champion
 
     workdir = demo_run["dir"]
     training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
@@ -222,7 +222,7 @@ def alert_rows(workdir, night):
 def test_alerts_cover_the_transients_link_across_nights_and_are_emitted_once(demo_run):
     from astropy.table import Table
 
-    from astrid.alerts import SCHEMA_VERSION, read_packets
+    from astrid.alerts.packets import SCHEMA_VERSION, read_packets
 
     workdir = demo_run["dir"]
     transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
@@ -251,8 +251,10 @@ def test_alerts_cover_the_transients_link_across_nights_and_are_emitted_once(dem
     variables = set(transients["host_id"][transients["kind"] == "variable"])
     stars = catalog[(catalog["kind"] == "star") & ~np.isin(catalog["source_id"], list(variables))]
     for row in first + followup:
-        distance = 3600 * np.hypot((stars["ra"] - float(row["ra"])) * np.cos(np.radians(float(row["dec"]))),
-                                   stars["dec"] - float(row["dec"]))  # fmt: skip
+        distance = 3600 * np.hypot(
+            (stars["ra"] - float(row["ra"])) * np.cos(np.radians(float(row["dec"]))),
+            stars["dec"] - float(row["dec"]),
+        )
         assert distance.min() > 1.0, row
     # Packets read back with plain fastavro and carry their schema version.
     (packet,) = read_packets(workdir / followup[0]["packet"])
@@ -278,12 +280,12 @@ def test_every_scheduled_job_dry_runs(demo_run):
     import os
     import subprocess
 
-    from astrid import schedule
+    from astrid.ops import schedule
 
     workdir = demo_run["dir"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
     for job, (_, target) in schedule.JOBS.items():
-        command = schedule.command(job, REPO, workdir, PROFILE, [workdir / "demo.yaml"])
+        command = schedule.command(job, schedule.Installation(), workdir, PROFILE, [workdir / "demo.yaml"])
         if target is not None:
             command.append("--dry-run")
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)

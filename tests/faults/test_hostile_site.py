@@ -82,7 +82,9 @@ def salt(night, catalogs):
     (night / "zero.fits").write_bytes(b"")
     (night / "random.fits").write_bytes(np.random.default_rng(1).bytes(40_000))
     (night / "corrupt.fits.gz").write_bytes(gzip.compress(good.read_bytes())[:5000])
-    fits.PrimaryHDU(np.zeros((3, 20, 20), np.float32), header=fits.getheader(good)).writeto(night / "cube.fits")
+    fits.PrimaryHDU(np.zeros((3, 20, 20), np.float32), header=fits.getheader(good)).writeto(
+        night / "cube.fits"
+    )
     fits.PrimaryHDU(np.full(frame.shape, np.nan, np.float32), header=fits.getheader(good)).writeto(
         night / "nan.fits"
     )
@@ -119,14 +121,22 @@ def run(site, *args, timeout=900):
 def site(tmp_path_factory):
     simulation = tmp_path_factory.mktemp("simulation")
     (simulation / "demo.yaml").write_text(SIMULATION)
-    targets = [f"results/demo/raw/{REFERENCE_NIGHT}", f"results/demo/raw/{NIGHT}", "results/demo/catalogs/F01.ecsv"]
-    made = snakemake(*targets, "--profile", PROFILE, "--configfile", str(simulation / "demo.yaml"), workdir=simulation)
+    targets = [
+        f"results/demo/raw/{REFERENCE_NIGHT}",
+        f"results/demo/raw/{NIGHT}",
+        "results/demo/catalogs/F01.ecsv",
+    ]
+    made = snakemake(
+        *targets, "--profile", PROFILE, "--configfile", str(simulation / "demo.yaml"), workdir=simulation
+    )
     assert made.returncode == 0, made.stderr[-3000:]
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(simulation / "results" / "demo" / "raw", site / "raw")
     later = salt(site / "raw" / NIGHT, site / "catalogs")
     shutil.copy(simulation / "results" / "demo" / "catalogs" / "F01.ecsv", site / "catalogs" / "F01.ecsv")
-    (site / "site.yaml").write_text(SITE.format(raw=site / "raw", reference=REFERENCE_NIGHT, catalogs=site / "catalogs"))
+    (site / "site.yaml").write_text(
+        SITE.format(raw=site / "raw", reference=REFERENCE_NIGHT, catalogs=site / "catalogs")
+    )
     first = run(site)
     return {"dir": site, "first": first, "later": later}
 
@@ -196,7 +206,7 @@ def test_fields_without_a_reference_stop_with_a_reason_and_the_others_go_on(site
 
 
 def test_a_field_without_its_catalog_is_alerted_in_instrumental_units(site):
-    from astrid.alerts import read_packets
+    from astrid.alerts.packets import read_packets
 
     differences = table(site, "qa", NIGHT, "difference.tsv")
     photometry = differences[differences["status"] == "ok"].groupby("field")["photometry"].agg(set).to_dict()
@@ -230,14 +240,32 @@ def killed_while_writing_alerts(site):
 
     packets = site["dir"] / "results" / "alerts" / NIGHT / "packets"
     started = time.time()
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "--directory",
-               str(site["dir"]), "--profile", PROFILE, "--configfile", str(site["dir"] / "site.yaml")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(site["dir"]),
+        "--profile",
+        PROFILE,
+        "--configfile",
+        str(site["dir"] / "site.yaml"),
+    ]
     process = subprocess.Popen(
         command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
+
+    def written_since_start(path):
+        try:
+            return path.stat().st_mtime > started
+        except FileNotFoundError:  # Snakemake empties the folder before the job runs again
+            return False
+
     try:
         while process.poll() is None and time.time() - started < 900:
-            if any(p.stat().st_mtime > started for p in packets.glob("*.avro")):
+            if any(written_since_start(p) for p in packets.glob("*.avro")):
                 os.killpg(process.pid, signal.SIGKILL)
                 break
             time.sleep(0.02)
@@ -263,14 +291,23 @@ def second_run(site):
     killed = killed_while_writing_alerts(site)
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
     status = subprocess.run(
-        [sys.executable, "-m", "astrid.runlock", "status", "--directory", str(site["dir"])],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+        [sys.executable, "-m", "astrid.pipeline.runlock", "status", "--directory", str(site["dir"])],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     refused = run(site["dir"])
     unlocked = run(site["dir"], "--unlock")
     result = run(site["dir"])
-    return {"result": result, "before": before, "after": alert_rows(site), "killed": killed, "status": status,
-            "refused": refused, "unlocked": unlocked}  # fmt: skip
+    return {
+        "result": result,
+        "before": before,
+        "after": alert_rows(site),
+        "killed": killed,
+        "status": status,
+        "refused": refused,
+        "unlocked": unlocked,
+    }
 
 
 def test_a_run_killed_while_writing_alerts_leaves_a_lock_that_is_told_stale(second_run):

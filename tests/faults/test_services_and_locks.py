@@ -80,7 +80,7 @@ def test_a_postgresql_server_that_is_down_is_named_within_seconds_without_its_pa
 
 @pytest.mark.parametrize("channel", ["webhook", "email"])
 def test_a_delivery_channel_that_hangs_gives_up_within_the_timeout_naming_it(monkeypatch, channel):
-    from astrid import delivery
+    from astrid.alerts import delivery
 
     monkeypatch.setenv("ASTRID_SERVICE_TIMEOUT", str(TIMEOUT))
     with hanging_server() as port:
@@ -91,7 +91,9 @@ def test_a_delivery_channel_that_hangs_gives_up_within_the_timeout_naming_it(mon
             else delivery.Email("127.0.0.1", port, "astrid@localhost", ("observer@example.org",))
         )
         start = time.monotonic()
-        ok, attempts, error = delivery.send_with_retries(chosen, [], delivery.Retry(attempts=3, backoff_seconds=1))
+        ok, attempts, error = delivery.send_with_retries(
+            chosen, [], delivery.Retry(attempts=3, backoff_seconds=1)
+        )
         elapsed = time.monotonic() - start
     assert not ok and elapsed < TIMEOUT + 2, elapsed
     named = "webhook (the URL in $HANGING_HOOK)" if channel == "webhook" else f"SMTP server 127.0.0.1:{port}"
@@ -101,7 +103,7 @@ def test_a_delivery_channel_that_hangs_gives_up_within_the_timeout_naming_it(mon
 def test_a_bad_schedule_in_the_environment_is_one_line_naming_the_variable():
     env = {**PYTHON_ENV, "ASTRID_OBSERVATION_SCHEDULE": "61 * * * *"}
     done = subprocess.run(
-        [sys.executable, "-m", "astrid.schedule"], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "astrid.ops.schedule"], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
@@ -112,10 +114,17 @@ def test_a_bad_schedule_in_the_environment_is_one_line_naming_the_variable():
 def live_run(workdir):
     """A process that holds the folder's run lock, as a running Snakemake does."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom astrid import runlock\nrunlock.hold(sys.argv[1])\n"
-         "print('held', flush=True)\ntime.sleep(600)", str(workdir)],
-        env=PYTHON_ENV, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom astrid.pipeline import runlock\nrunlock.hold(sys.argv[1])\n"
+            "print('held', flush=True)\ntime.sleep(600)",
+            str(workdir),
+        ],
+        env=PYTHON_ENV,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         yield holder
@@ -128,9 +137,11 @@ def test_unlocking_during_a_live_run_does_not_let_a_second_run_go_ahead(tmp_path
     (tmp_path / "small.yaml").write_text(small_night())
     with live_run(tmp_path):
         status = subprocess.run(
-            [sys.executable, "-m", "astrid.runlock", "status", "--directory", str(tmp_path)],
-            env=PYTHON_ENV, capture_output=True, text=True,
-        )  # fmt: skip
+            [sys.executable, "-m", "astrid.pipeline.runlock", "status", "--directory", str(tmp_path)],
+            env=PYTHON_ENV,
+            capture_output=True,
+            text=True,
+        )
         assert status.returncode == 1 and "an AstrID run is active" in status.stdout
         assert snakemake("--unlock", workdir=tmp_path).returncode == 0
         second = snakemake("--cores", "1", "--configfile", str(tmp_path / "small.yaml"), workdir=tmp_path)
@@ -138,9 +149,11 @@ def test_unlocking_during_a_live_run_does_not_let_a_second_run_go_ahead(tmp_path
     assert "another AstrID run is active" in second.stdout + second.stderr
     assert not (tmp_path / "results" / "demo" / "raw").exists()  # no job ran
     after = subprocess.run(
-        [sys.executable, "-m", "astrid.runlock", "status", "--directory", str(tmp_path)],
-        env=PYTHON_ENV, capture_output=True, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "astrid.pipeline.runlock", "status", "--directory", str(tmp_path)],
+        env=PYTHON_ENV,
+        capture_output=True,
+        text=True,
+    )
     assert after.returncode == 0 and "stale" in after.stdout
 
 
@@ -148,7 +161,11 @@ def test_a_report_asked_for_during_a_live_run_says_so(tmp_path):
     (tmp_path / "small.yaml").write_text(small_night())
     with live_run(tmp_path):
         result = snakemake(
-            "--configfile", str(tmp_path / "small.yaml"), "--report", str(tmp_path / "r.html"), workdir=tmp_path
+            "--configfile",
+            str(tmp_path / "small.yaml"),
+            "--report",
+            str(tmp_path / "r.html"),
+            workdir=tmp_path,
         )
     assert result.returncode != 0
     assert "a run is active in this folder" in result.stdout + result.stderr

@@ -12,25 +12,21 @@ import pytest
 from astropy.io import fits
 from conftest import rows_of
 
-from astrid import ingest
-from astrid.calibrate import (
-    CalibrationSettings,
-    calibrate_science,
-    make_master_bias,
-    make_master_dark,
-    make_master_flat,
-    read_raw,
-)
+from astrid.calibrate.masters import make_master_bias, make_master_dark, make_master_flat
+from astrid.calibrate.raw import CalibrationSettings, read_raw
+from astrid.calibrate.science import calibrate_science
+from astrid.ingest.classify import MISSING_KEYWORD, IngestSettings, inspect_frame
+from astrid.ingest.night import ingest_night
 
 pytestmark = pytest.mark.real_data
-FEDER_SITE = ingest.IngestSettings(gain=1.5, read_noise=10.0, saturate=255)
+FEDER_SITE = IngestSettings(gain=1.5, read_noise=10.0, saturate=255)
 SETTINGS = CalibrationSettings()
 
 
 @pytest.fixture(scope="module")
 def feder(real_data):
     folder = real_data / "raw" / "feder_apogee_reducer_mini"
-    manifest, quarantine, _ = ingest.ingest_night(folder, "20130704", FEDER_SITE, 3, True)
+    manifest, quarantine, _ = ingest_night(folder, "20130704", FEDER_SITE, 3, True)
     return manifest, quarantine
 
 
@@ -54,9 +50,9 @@ def test_feder_night_is_classified_by_header(feder):
 
 def test_feder_without_site_defaults_is_quarantined_with_the_missing_keyword(real_data):
     folder = real_data / "raw" / "feder_apogee_reducer_mini"
-    manifest, quarantine, _ = ingest.ingest_night(folder, "20130704", ingest.IngestSettings(), 3, True)
+    manifest, quarantine, _ = ingest_night(folder, "20130704", IngestSettings(), 3, True)
     assert manifest.empty
-    assert set(quarantine["reason_code"]) == {ingest.MISSING_KEYWORD}
+    assert set(quarantine["reason_code"]) == {MISSING_KEYWORD}
     assert quarantine["reason"].str.contains("no GAIN keyword").all()
 
 
@@ -103,7 +99,7 @@ def test_feder_r_frames_are_calibrated_with_r_flats_and_a_scaled_dark(feder_mast
 
 def test_saao_frame_overscan_and_trim_from_header(real_data):
     path = real_data / "raw" / "saao_1m_ccdproc" / "a8280271.fits"
-    row = ingest.inspect_frame(path, "20130713", ingest.IngestSettings(saturate=65535))
+    row = inspect_frame(path, "20130713", IngestSettings(saturate=65535))
     assert (row["frame_type"], row["band"], row["field"]) == ("science", "48", "rf0420")
     assert row["gain"] == 1.9 and row["read_noise"] == 5.0
     assert row["date_obs"].startswith("2013-07-13T00:57:33")

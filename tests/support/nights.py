@@ -4,7 +4,6 @@ The demo's 512² frames with one field and one band are the smallest that go thr
 stage (a template needs enough stars); each test adds the sections it varies.
 """
 
-
 ONE_FIELD = "[{name: F01, ra: 150.1, dec: 2.2}]"
 
 

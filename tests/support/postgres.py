@@ -67,10 +67,18 @@ def postgres_server(folder=None):
 
     run(initdb, "-D", str(data), "-A", "trust", "-U", user, "--no-sync")
     run(
-        pg_ctl, "-D", str(data), "-l", str(folder / "server.log"), "-w", "-t", "60",
-        "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
+        pg_ctl,
+        "-D",
+        str(data),
+        "-l",
+        str(folder / "server.log"),
+        "-w",
+        "-t",
+        "60",
+        "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50",
         "start",
-    )  # fmt: skip
+    )
     try:
         yield f"postgresql://{user}@127.0.0.1:{port}/postgres"
     finally:

@@ -104,9 +104,20 @@ def night_command(workdir, profile, targets=()):
     env = {key: value for key, value in os.environ.items() if key != "ASTRID_CHAMPION"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir}/mlflow.db"
     env["ASTRID_DATABASE_URL"] = f"sqlite:///{workdir}/objects.sqlite"
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"),
-               "--directory", str(workdir), *targets, "--profile", str(profile),
-               "--configfile", str(workdir / "night.yaml")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "workflow" / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *targets,
+        "--profile",
+        str(profile),
+        "--configfile",
+        str(workdir / "night.yaml"),
+    ]
     return command, env
 
 

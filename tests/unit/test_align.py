@@ -7,10 +7,17 @@ from astropy.table import Table
 from conftest import rows_of
 from scipy.spatial import cKDTree
 
-from astrid import maskbits, simulate
-from astrid.align import alignment_failure, resample, write_alignment_failure
-from astrid.astrometry import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
-from astrid.reference import ReferenceSettings, build_reference, missing_reference, write_missing_reference
+from astrid.astrometry.registration import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register
+from astrid.imaging.align import alignment_failure, resample, write_alignment_failure
+from astrid.imaging.reference import (
+    ReferenceSettings,
+    build_reference,
+    missing_reference,
+    write_missing_reference,
+)
+from astrid.io import maskbits
+from astrid.sim.camera import ZEROPOINT
+from astrid.sim.scene import render_scene
 
 
 def rotation(theta_deg, shift):
@@ -64,7 +71,7 @@ def test_too_few_stars_and_no_match_have_reason_codes():
 def test_resampling_conserves_flux_and_marks_missing_data():
     camera_fwhm, size = 3.5, 200
     sources = Table({"x": [100.3], "y": [90.7], "flux_e": [1e5], "kind": ["star"]})
-    image = simulate.render_scene((size, size), sources, camera_fwhm, 3.5).astype(np.float32)
+    image = render_scene((size, size), sources, camera_fwhm, 3.5).astype(np.float32)
     truth = rotation(0.3, (12.4, -7.8))
     out, var, bits = resample(
         image, np.ones_like(image), np.zeros(image.shape, np.uint16), truth, (size, size)
@@ -79,13 +86,9 @@ def test_resampling_conserves_flux_and_marks_missing_data():
 
 
 def test_reference_coadd_lowers_the_noise_and_keeps_fluxes(small_night):
-    from astrid.calibrate import (
-        CalibrationSettings,
-        calibrate_science,
-        make_master_bias,
-        make_master_dark,
-        make_master_flat,
-    )
+    from astrid.calibrate.masters import make_master_bias, make_master_dark, make_master_flat
+    from astrid.calibrate.raw import CalibrationSettings
+    from astrid.calibrate.science import calibrate_science
 
     manifest = small_night.ingest().manifest
     settings = CalibrationSettings()
@@ -108,7 +111,7 @@ def test_reference_coadd_lowers_the_noise_and_keeps_fluxes(small_night):
     true_flat = small_night.maps.flat["r"]
     ny, nx = true_flat.shape
     flat_level = np.median(true_flat[ny // 4 : 3 * ny // 4, nx // 4 : 3 * nx // 4])
-    expected = simulate.ZEROPOINT["r"] + 2.5 * np.log10(60.0) - 2.5 * np.log10(flat_level)
+    expected = ZEROPOINT["r"] + 2.5 * np.log10(60.0) - 2.5 * np.log10(flat_level)
     assert reference.zeropoint == pytest.approx(expected, abs=0.05)
     # The WCS refitted on the catalog puts catalog stars on their measured positions.
     bright = catalog[(catalog["kind"] == "star") & (catalog["mag_r"] < 19)]

@@ -5,11 +5,12 @@ import pytest
 from astropy.table import Table
 from scipy import ndimage
 
-from astrid import maskbits, simulate
-from astrid.align import resample
-from astrid.astrometry import Registration
-from astrid.blocks import filter_rows, row_blocks
-from astrid.sources import _sum3x3, background, find_stars
+from astrid.astrometry.registration import Registration
+from astrid.imaging.align import resample
+from astrid.imaging.blocks import filter_rows, row_blocks
+from astrid.imaging.sources import _sum3x3, background, find_stars
+from astrid.io import maskbits
+from astrid.sim.scene import render_scene
 
 
 @pytest.mark.parametrize(
@@ -71,7 +72,7 @@ def star_image(size, seed, n_stars, sky=900.0):
             "kind": ["star"] * n_stars,
         }
     )
-    scene = simulate.render_scene((size, size), stars, 3.5, 3.5)
+    scene = render_scene((size, size), stars, 3.5, 3.5)
     return (rng.poisson(scene + sky) - sky).astype(np.float32), np.sqrt(sky)
 
 

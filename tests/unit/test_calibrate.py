@@ -12,19 +12,13 @@ from astropy.io import fits
 from conftest import rows_of
 from scipy.ndimage import binary_dilation
 
-from astrid import maskbits, simulate
-from astrid.calibrate import (
-    CalibrationError,
-    CalibrationSettings,
-    calibrate_science,
-    clip_combine,
-    make_master_bias,
-    make_master_dark,
-    make_master_flat,
-    overscan_and_trim,
-    section,
-)
-from astrid.evaluate import sky_pulls, sky_uniformity
+from astrid.calibrate.masters import clip_combine, make_master_bias, make_master_dark, make_master_flat
+from astrid.calibrate.raw import CalibrationError, CalibrationSettings, overscan_and_trim, section
+from astrid.calibrate.science import calibrate_science
+from astrid.io import maskbits
+from astrid.realbogus.evaluate import sky_pulls, sky_uniformity
+from astrid.sim.camera import SKY_RATE
+from astrid.sim.scene import render_scene
 
 SETTINGS = CalibrationSettings()
 
@@ -47,14 +41,14 @@ def empty_sky(small_night, exposure, product):
     truth = small_night.truth["SOURCES"]
     sources = truth[truth["exposure"] == exposure]
     fwhm = float(small_night.frame_truth(exposure)["fwhm_px"])
-    scene = simulate.render_scene(product.data.shape, sources, fwhm, small_night.plan.moffat_beta)
+    scene = render_scene(product.data.shape, sources, fwhm, small_night.plan.moffat_beta)
     # The master flat is normalised to 1 in the central half of the frame, so calibrated
     # frames are on the scale of the detector's central response: the expected sky is the
     # true sky times the true flat's central median (the zero point absorbs this factor).
     true_flat = small_night.maps.flat["r"]
     ny, nx = true_flat.shape
     scale = np.median(true_flat[ny // 4 : 3 * ny // 4, nx // 4 : 3 * nx // 4])
-    sky_e = simulate.SKY_RATE["r"] * small_night.plan.science_exptime * scale
+    sky_e = SKY_RATE["r"] * small_night.plan.science_exptime * scale
     return (scene < 0.01 * np.sqrt(sky_e)) & (product.mask == 0), sky_e
 
 
@@ -111,7 +105,7 @@ def test_cosmic_rays_are_masked_and_stars_are_not(calibrated, small_night):
         # Star pixels: > 5σ of sky noise in the noiseless image, not saturated or bad, and
         # more than 3 px from an injected cosmic ray (L.A.Cosmic flags a ray's neighbours and
         # the mask is grown by one more pixel, so a ray crossing a star masks that much).
-        sky_sigma = np.sqrt(simulate.SKY_RATE["r"] * small_night.plan.science_exptime)
+        sky_sigma = np.sqrt(SKY_RATE["r"] * small_night.plan.science_exptime)
         stars = small_night.point_source_image(exposure) > 5 * sky_sigma
         stars &= (product.mask & ~np.uint16(maskbits.COSMIC_RAY)) == 0
         stars &= ~binary_dilation(injected, iterations=3)
@@ -180,8 +174,8 @@ def test_clip_combine_rejects_a_cosmic_ray_among_five_frames():
 
 
 def test_provenance_is_written(tmp_path, calibrated):
-    from astrid.fitsio import read_image_product, write_image_product
-    from astrid.provenance import library_digest, stamp
+    from astrid.io.fitsio import read_image_product, write_image_product
+    from astrid.io.provenance import library_digest, stamp
 
     product, wcs_header, _, _ = next(iter(calibrated["frames"].values()))
     bias_file = tmp_path / "bias.fits"

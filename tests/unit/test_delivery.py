@@ -8,12 +8,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from astrid import delivery, objects
+from astrid.alerts import delivery, objects
 
 
 def alert(alert_id, score=0.9, mag=19.0, new=True):
-    return {"alert_id": alert_id, "object_id": f"ASTJ{alert_id}", "new_object": new, "band": "g", "mjd": 61372.0,
-            "ra": 150.0, "dec": 2.0, "mag": mag, "snr": 20.0, "rb_score": score}  # fmt: skip
+    return {
+        "alert_id": alert_id,
+        "object_id": f"ASTJ{alert_id}",
+        "new_object": new,
+        "band": "g",
+        "mjd": 61372.0,
+        "ra": 150.0,
+        "dec": 2.0,
+        "mag": mag,
+        "snr": 20.0,
+        "rb_score": score,
+    }
 
 
 @pytest.fixture
@@ -86,7 +96,10 @@ def test_a_webhook_that_fails_first_is_retried_with_back_off(db, webhook_server)
     assert statuses(db) == {1: "delivered", 2: "delivered", 3: "filtered"}
     # Nothing is pending any more: a second run sends nothing.
     assert delivery.deliver(db, channel, delivery.Retry(), describe, waits.append) == {
-        "delivered": 0, "filtered": 0, "failed": 0}  # fmt: skip
+        "delivered": 0,
+        "filtered": 0,
+        "failed": 0,
+    }
 
 
 def test_undelivered_alerts_are_recorded_and_delivered_on_the_next_run(db, webhook_server):
@@ -132,8 +145,13 @@ def test_email_reaches_a_real_smtp_server_new_objects_only(db):
     controller = Controller(Collect(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        channel = delivery.Email("127.0.0.1", port, "astrid@localhost", ("observer@example.org",),
-                                 filters=delivery.Filters(new_objects_only=True))  # fmt: skip
+        channel = delivery.Email(
+            "127.0.0.1",
+            port,
+            "astrid@localhost",
+            ("observer@example.org",),
+            filters=delivery.Filters(new_objects_only=True),
+        )
         counts = delivery.deliver(db, channel, delivery.Retry(attempts=1), describe, lambda s: None)
     finally:
         controller.stop()
@@ -152,8 +170,10 @@ def test_alerts_claimed_by_a_live_run_are_not_sent_again_and_a_dead_runs_claims_
     assert [alert_id for alert_id, _ in claimed] == [1, 2, 3]
     other = objects.connect(f"sqlite:///{tmp_path / 'objects.sqlite'}")  # a second run, at once
     assert delivery.deliver(other, channel, delivery.Retry(attempts=1), describe) == {
-        "delivered": 0, "filtered": 0, "failed": 0,
-    }  # fmt: skip
+        "delivered": 0,
+        "filtered": 0,
+        "failed": 0,
+    }
     assert Receiver.bodies == []
     assert delivery.night_delivery(other, "20261127", channel.name)["waiting"] == 3
     # The first run died without recording: once its claims are stale, a run sends them.
@@ -161,8 +181,11 @@ def test_alerts_claimed_by_a_live_run_are_not_sent_again_and_a_dead_runs_claims_
     counts = delivery.deliver(other, channel, delivery.Retry(attempts=1), describe)
     assert counts["delivered"] == 3 and len(Receiver.bodies) == 1
     assert delivery.night_delivery(db, "20261127", channel.name) == {
-        "delivered": 3, "filtered": 0, "failed": 0, "waiting": 0,
-    }  # fmt: skip
+        "delivered": 3,
+        "filtered": 0,
+        "failed": 0,
+        "waiting": 0,
+    }
 
 
 def test_a_channel_that_is_down_gives_up_within_the_services_timeout(db, monkeypatch):

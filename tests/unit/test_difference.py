@@ -12,16 +12,18 @@ from astropy.stats import mad_std
 from scipy import ndimage
 from scipy.stats import norm, poisson
 
-from astrid import maskbits, simulate
-from astrid.detect import DetectSettings, find_candidates, limiting_magnitude
-from astrid.difference import difference_aligned_pair
+from astrid.imaging.detect import DetectSettings, find_candidates, limiting_magnitude
+from astrid.imaging.difference import difference_aligned_pair
+from astrid.io import maskbits
+from astrid.io.fitsio import ImageProduct
+from astrid.sim.scene import render_scene
 
 FULL_WELL = 150000.0
 
 
 def render(size, sources, fwhm, rng, sky, scale=1.0):
     """Image (e-, background-subtracted), its variance and mask (saturated cores)."""
-    scene = simulate.render_scene((size, size), sources, fwhm, 3.5) * scale
+    scene = render_scene((size, size), sources, fwhm, 3.5) * scale
     expected = scene + sky
     image = rng.poisson(expected).astype(np.float32) - sky
     mask = np.where(expected > FULL_WELL, maskbits.SATURATED, 0).astype(np.uint16)
@@ -55,9 +57,9 @@ def run_pair(size, seed, injections=None, fwhm_ref=3.0, fwhm_new=3.8, ratio=0.9)
         new_sources = vstack([stars, injections])
     # Injected fluxes are in reference units; the new image sees them times ``ratio``.
     new, new_var, new_mask = render(size, new_sources, fwhm_new, rng, sky=600.0, scale=ratio)
-    pair = difference_aligned_pair(new, new_var, new_mask, ref, ref_var, ref_mask)
-    result, stars_r, f_new = pair.result, pair.stars_ref, pair.flux_ratio
-    return result, new, ref, stars_r, f_new
+    reference = ImageProduct(ref, ref_var, ref_mask)
+    pair = difference_aligned_pair(ImageProduct(new, new_var, new_mask), reference)
+    return pair.result, new, pair.as_reference(reference, _identity_wcs(), 25.0), pair.flux_ratio
 
 
 def grid_injections(size, snr, flux_per_snr, rng, spacing=80):
@@ -102,9 +104,9 @@ def test_row_blocks_and_threads_leave_the_subtraction_unchanged(row_blocks_of):
     new = render(500, stars, 3.8, rng, sky=600.0, scale=0.9)
     ref = render(500, stars, 3.0, rng, sky=300.0)
     row_blocks_of(0)
-    whole = difference_aligned_pair(*new, *ref, workers=1)
+    whole = difference_aligned_pair(ImageProduct(*new), ImageProduct(*ref), workers=1)
     row_blocks_of(48)  # boundaries that are no multiple of the 64-px background boxes
-    blocked = difference_aligned_pair(*new, *ref, workers=2)
+    blocked = difference_aligned_pair(ImageProduct(*new), ImageProduct(*ref), workers=2)
     assert blocked.flux_ratio == pytest.approx(whole.flux_ratio, rel=1e-6)
     assert np.array_equal(blocked.result.bad, whole.result.bad)
     assert np.array_equal(blocked.result.mask, whole.result.mask)
@@ -147,11 +149,9 @@ def test_false_positives_are_the_noise_floor_and_at_most_two_beside_stars():
     """
     near_stars, elsewhere, floor, spreads = [], [], 0.0, []
     for seed in range(21, 37):
-        result, new, ref, stars_r, _ = run_pair(1024, seed)
+        result, new, reference, _ = run_pair(1024, seed)
         stars = star_field(1024, np.random.default_rng(seed))
-        table, _ = find_candidates(
-            result, new, ref, stars_r, _identity_wcs(), 25.0, 3.8, DetectSettings(), "fp"
-        )
+        table, _ = find_candidates(result, new, reference, fwhm=3.8, exposure="fp")
         bright = stars[stars["flux_e"] > 3000]  # S/N above about 20 in the reference
         centres = np.ones(new.shape, bool)
         centres[np.round(bright["y"]).astype(int), np.round(bright["x"]).astype(int)] = False
@@ -203,10 +203,8 @@ def injected(noise_only):
         rng = np.random.default_rng(seed)
         snr = rng.uniform(3, 30, 1000)
         injections = grid_injections(1024, snr, flux_per_snr, rng)
-        result, new, ref, stars_r, _ = run_pair(1024, seed, injections)
-        table, _ = find_candidates(
-            result, new, ref, stars_r, _identity_wcs(), 25.0, 3.8, DetectSettings(), "inj"
-        )
+        result, new, reference, _ = run_pair(1024, seed, injections)
+        table, _ = find_candidates(result, new, reference, fwhm=3.8, exposure="inj")
         usable = ~result.bad[np.round(injections["y"]).astype(int), np.round(injections["x"]).astype(int)]
         for row in injections[usable]:
             d = np.hypot(table["x"] - row["x"], table["y"] - row["y"]) if len(table) else np.array([np.inf])

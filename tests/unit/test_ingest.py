@@ -8,8 +8,26 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astrid import ingest
-from astrid.ingest import FrameRejected, IngestSettings, inspect_frame, normalise_type, plan_night
+from astrid.ingest.classify import (
+    ALL_NAN,
+    BAD_VALUE,
+    DUPLICATE_EXPOSURE,
+    EMPTY,
+    MISSING_KEYWORD,
+    NO_MASTER,
+    NOT_A_FILE,
+    SHAPE_MISMATCH,
+    UNKNOWN_TYPE,
+    UNREADABLE,
+    FrameRejected,
+    IngestSettings,
+    inspect_frame,
+    name_fields_from_pointings,
+    normalise_type,
+)
+from astrid.ingest.files import exposure_id, find_raw_frames, night_listing
+from astrid.ingest.night import ingest_night, plan_night
+from astrid.io.names import band_name
 
 
 @pytest.mark.parametrize(
@@ -89,47 +107,47 @@ def test_truncated_file_is_unreadable(frame):
     path = frame()
     path.write_bytes(path.read_bytes()[:3000])
     error = rejected(path)
-    assert error.code == ingest.UNREADABLE
+    assert error.code == UNREADABLE
     assert "f.fits" in error.reason and "truncated" in error.reason
 
 
 def test_garbage_file_is_unreadable(tmp_path):
     path = tmp_path / "junk.fits"
     path.write_bytes(b"this is not FITS at all" * 200)
-    assert rejected(path).code == ingest.UNREADABLE
+    assert rejected(path).code == UNREADABLE
 
 
 def test_header_without_image_is_empty(tmp_path):
     path = tmp_path / "header_only.fits"
     fits.PrimaryHDU(header=fits.Header({"IMAGETYP": "LIGHT"})).writeto(path)
-    assert rejected(path).code == ingest.EMPTY
+    assert rejected(path).code == EMPTY
 
 
 def test_all_nan_frame(frame):
     error = rejected(frame(data=np.full((10, 10), np.nan, np.float32)))
-    assert error.code == ingest.ALL_NAN
+    assert error.code == ALL_NAN
 
 
 def test_missing_filter_names_the_keywords(frame):
     error = rejected(frame(FILTER=None))
-    assert error.code == ingest.MISSING_KEYWORD
+    assert error.code == MISSING_KEYWORD
     assert "FILTER" in error.reason and "f.fits" in error.reason
 
 
 def test_unknown_type_is_quarantined(frame):
     error = rejected(frame(IMAGETYP="FOCUS"))
-    assert error.code == ingest.UNKNOWN_TYPE
+    assert error.code == UNKNOWN_TYPE
     assert "'FOCUS'" in error.reason
 
 
 def test_missing_gain_uses_the_configured_default_or_quarantines(frame):
     path = frame(GAIN=None)
-    assert rejected(path).code == ingest.MISSING_KEYWORD
+    assert rejected(path).code == MISSING_KEYWORD
     assert inspect_frame(path, "20261127", IngestSettings(gain=2.0))["gain"] == 2.0
 
 
 def test_negative_exposure_time_is_a_bad_value(frame):
-    assert rejected(frame(EXPTIME=-1.0)).code == ingest.BAD_VALUE
+    assert rejected(frame(EXPTIME=-1.0)).code == BAD_VALUE
 
 
 def test_field_falls_back_to_the_pointing_and_nearby_pointings_share_it(tmp_path):
@@ -155,13 +173,13 @@ def test_field_falls_back_to_the_pointing_and_nearby_pointings_share_it(tmp_path
     rows = [inspect_frame(p, "20261127", IngestSettings()) for p in sorted(night.iterdir())]
     assert all(row["field"] == "" for row in rows)
     assert rows[0]["ra"] == pytest.approx(310.611, abs=0.01)
-    ingest.name_fields_from_pointings(rows, radius_arcmin=3.0)
+    name_fields_from_pointings(rows, radius_arcmin=3.0)
     assert [row["field"] for row in rows] == ["p310d6+00d1", "p310d6+00d1", "p311d5+00d2"]
 
 
 def test_odd_filter_names_are_made_safe(frame):
     assert inspect_frame(frame(FILTER="r'"), "20261127", IngestSettings())["band"] == "r"
-    assert ingest.band_name("Open/Clear") == "Open_Clear"
+    assert band_name("Open/Clear") == "Open_Clear"
 
 
 def manifest_row(exposure, frame_type, band="", shape=(20, 30)):
@@ -189,9 +207,9 @@ def test_plan_quarantines_shape_mismatch_and_missing_masters():
     kept, quarantined = plan_night(rows, min_frames=3, use_dark=True)
     reasons = {q["exposure"]: q for q in quarantined}
     assert set(reasons) == {"sg", "big"}
-    assert reasons["big"]["reason_code"] == ingest.SHAPE_MISMATCH
+    assert reasons["big"]["reason_code"] == SHAPE_MISMATCH
     assert "40×30" in reasons["big"]["reason"] and "20×30" in reasons["big"]["reason"]
-    assert reasons["sg"]["reason_code"] == ingest.NO_MASTER
+    assert reasons["sg"]["reason_code"] == NO_MASTER
     assert "2 valid flat frames in band g" in reasons["sg"]["reason"]
     assert "sr" in {r["exposure"] for r in kept}
 
@@ -200,7 +218,7 @@ def test_plan_without_darks_is_fine_when_darks_are_not_used():
     rows = [manifest_row(f"b{i}", "bias") for i in range(3)]
     rows += [manifest_row(f"f{i}", "flat", "r") for i in range(3)] + [manifest_row("s", "science", "r")]
     assert plan_night(rows, 3, use_dark=False)[1] == []
-    assert plan_night(rows, 3, use_dark=True)[1][0]["reason_code"] == ingest.NO_MASTER
+    assert plan_night(rows, 3, use_dark=True)[1][0]["reason_code"] == NO_MASTER
 
 
 def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
@@ -210,7 +228,7 @@ def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
     assert before == after
     counts = manifest.groupby("frame_type").size().to_dict()
     assert counts == {"bias": 5, "dark": 5, "flat": 5, "science": 2}
-    assert set(quarantine["reason_code"]) == {ingest.UNREADABLE, ingest.UNKNOWN_TYPE}
+    assert set(quarantine["reason_code"]) == {UNREADABLE, UNKNOWN_TYPE}
     truth = small_night.truth["FRAMES"]
     defective = set(truth["exposure"][truth["defect"] != ""])
     assert set(quarantine["exposure"]) == defective
@@ -219,7 +237,7 @@ def test_simulated_night_is_classified_and_raw_files_are_untouched(small_night):
 
 def test_missing_night_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="20261127"):
-        ingest.find_raw_frames(tmp_path / "20261127")
+        find_raw_frames(tmp_path / "20261127")
 
 
 def old_enough(*paths, seconds=3600):
@@ -246,20 +264,22 @@ def calibration_night(folder, science=("s.fits",)):
 
 
 def ingest_folder(folder, **settings):
-    return ingest.ingest_night(folder, "20261127", IngestSettings(**settings), 3, True)
+    return ingest_night(folder, "20261127", IngestSettings(**settings), 3, True)
 
 
 def test_odd_file_names_become_safe_unique_exposure_ids(tmp_path):
-    from astrid.names import EXPOSURE_PATTERN
+    from astrid.io.names import EXPOSURE_PATTERN
 
-    night = calibration_night(tmp_path / "20261127", ["frame é 1.fits", "frame_e_1.fits", "x" * 200 + ".fits"])
+    night = calibration_night(
+        tmp_path / "20261127", ["frame é 1.fits", "frame_e_1.fits", "x" * 200 + ".fits"]
+    )
     manifest = ingest_folder(night).manifest
     science = sorted(manifest[manifest["frame_type"] == "science"]["exposure"])
     assert len(set(science)) == 3
     assert "frame_e_1" in science  # a name that is already safe is kept
     assert all(re.fullmatch(EXPOSURE_PATTERN, e) for e in manifest["exposure"])
     odd = next(e for e in science if e.startswith("frame_e_1-"))
-    assert odd == ingest.exposure_id(night / "frame é 1.fits")  # the same name on every run
+    assert odd == exposure_id(night / "frame é 1.fits")  # the same name on every run
     assert max(len(e) for e in science) <= 64
 
 
@@ -271,7 +291,7 @@ def test_the_same_exposure_twice_uses_one_file_and_quarantines_the_other(tmp_pat
     manifest, quarantine, _ = ingest_folder(night)
     assert list(manifest[manifest["exposure"] == "a"]["path"]) == [str(night / "a.fits")]
     (row,) = quarantine.to_dict("records")
-    assert row["reason_code"] == ingest.DUPLICATE_EXPOSURE and row["path"].endswith("a.fits.gz")
+    assert row["reason_code"] == DUPLICATE_EXPOSURE and row["path"].endswith("a.fits.gz")
     assert "a.fits.gz and a.fits are both exposure a" in row["reason"]
 
 
@@ -282,7 +302,7 @@ def test_links_to_nothing_and_folders_named_like_frames_are_quarantined(tmp_path
     (night / "notes.txt").write_text("not a frame, not FITS-looking: ignored")
     quarantine = ingest_folder(night).quarantine
     reasons = dict(zip(quarantine["exposure"], quarantine["reason_code"], strict=True))
-    assert reasons == {"x": ingest.NOT_A_FILE, "y": ingest.NOT_A_FILE}
+    assert reasons == {"x": NOT_A_FILE, "y": NOT_A_FILE}
     text = " ".join(quarantine["reason"])
     assert "gone.fits, which does not exist" in text and "y.fits is a folder" in text
 
@@ -293,31 +313,31 @@ def test_a_frame_still_being_written_waits_and_the_listing_notices_every_change(
 
     night = calibration_night(tmp_path / "20261127", ["s1.fits"])
     write_frame(night / "s2.fits", np.full((20, 30), 1000, np.uint16))  # modified just now
-    listing = ingest.night_listing(night, settle_seconds=5)
+    listing = night_listing(night, settle_seconds=5)
     manifest, quarantine, waiting = ingest_folder(night, settle_seconds=5)
     assert list(waiting["exposure"]) == ["s2"] and quarantine.empty
     assert "s2" not in set(manifest["exposure"]) and "s1" in set(manifest["exposure"])
     # Ten seconds later the same file has settled: the listing (the ingest rule's
     # parameter) changes, so the night is ingested again, and s2 is used.
     later = time.time() + 10
-    assert ingest.night_listing(night, 5, now=later) != listing
-    manifest, quarantine, waiting = ingest.ingest_night(night, "20261127", IngestSettings(), 3, True, now=later)
+    assert night_listing(night, 5, now=later) != listing
+    manifest, quarantine, waiting = ingest_night(night, "20261127", IngestSettings(), 3, True, now=later)
     assert waiting.empty and "s2" in set(manifest["exposure"])
     # A frame truncated (and settled) is UNREADABLE; completing it in place changes the
     # listing again, and then it is used.
     complete = (night / "s1.fits").read_bytes()
     (night / "s1.fits").write_bytes(complete[:3000])
     old_enough(night / "s1.fits", seconds=600)
-    truncated = ingest.night_listing(night, 5)
-    assert ingest_folder(night).quarantine["reason_code"].tolist() == [ingest.UNREADABLE]
+    truncated = night_listing(night, 5)
+    assert ingest_folder(night).quarantine["reason_code"].tolist() == [UNREADABLE]
     (night / "s1.fits").write_bytes(complete)
     os.utime(night / "s1.fits", (time.time() - 60, time.time() - 60))
-    assert ingest.night_listing(night, 5) != truncated
+    assert night_listing(night, 5) != truncated
     assert "s1" in set(ingest_folder(night).manifest["exposure"])
 
 
 def test_fields_with_long_or_odd_names_and_pointings_north_of_the_equator_are_valid_wildcards(tmp_path):
-    from astrid.names import FIELD_PATTERN
+    from astrid.io.names import FIELD_PATTERN
 
     night = calibration_night(tmp_path / "20261127")
     write_frame(night / "long.fits", np.full((20, 30), 1000, np.uint16), OBJECT="NGC 1234 " * 40)

@@ -21,9 +21,9 @@ from astropy.io import fits
 from astropy.table import Table
 from conftest import REPO
 
-from astrid import drift, lifecycle, registry
-from astrid.classifier import TrainSettings
-from astrid.training_set import DatasetError, build_manifest, load_split, write_samples
+from astrid.realbogus import drift, lifecycle, registry
+from astrid.realbogus.classifier import TrainSettings
+from astrid.realbogus.training_set import DatasetError, build_manifest, load_split, write_samples
 
 pytest.importorskip("mlflow")
 NAME = "test-realbogus"
@@ -123,7 +123,7 @@ def test_rollback_is_one_command_and_export_carries_the_version(dataset, store, 
         dataset, FAST, lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0), "test"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
-    command = [sys.executable, "-m", "astrid.registry", "--model", NAME]
+    command = [sys.executable, "-m", "astrid.realbogus.registry", "--model", NAME]
     done = subprocess.run([*command, "rollback", "1"], env=env, capture_output=True, text=True, check=True)
     assert "champion is now version 1" in done.stdout
     assert registry.champion_version(store, NAME) == 1
@@ -147,7 +147,7 @@ def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, 
 
     def night_figures(blur):
         path = write_frame(tmp_path / f"night{blur}.fits", "20261128-0001", rng, blur=blur)
-        from astrid.training_set import read_samples
+        from astrid.realbogus.training_set import read_samples
 
         table, cube = read_samples(path)
         scores = lifecycle.score_cutouts(net, cube)
@@ -191,13 +191,24 @@ def mlflow_server(tmp_path, monkeypatch):
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
         [
-            os.path.join(os.path.dirname(sys.executable), "mlflow"), "server",
-            "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-            "--artifacts-destination", str(tmp_path / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            os.path.join(os.path.dirname(sys.executable), "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path / 'server.db'}",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path,
-    )  # fmt: skip
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while True:

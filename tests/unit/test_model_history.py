@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from astrid import lifecycle, qa, registry
+from astrid.realbogus import lifecycle, registry
+from astrid.report.model import model_history_table, plot_model
 
 pytest.importorskip("mlflow")
 # The tiny synthetic training set and fast settings of the lifecycle tests.
@@ -94,19 +95,19 @@ def test_an_absent_store_has_an_empty_history_and_is_not_created(tmp_path):
 
 
 def test_table_is_in_time_order_and_the_plot_is_written(history, tmp_path):
-    table = qa.model_history_table(history)
+    table = model_history_table(history)
     assert list(table["event"]) == ["registered", "drift-check", "drift-check", "registered"]
     assert list(table["version"]) == [1, 1, 1, 2]
     assert list(table["champion_now"].iloc[[0, 3]]) == [True, False]
     assert list(table["retrain"].iloc[[1, 2]]) == [False, True]
     assert table["reasons"].iloc[2] == REASON and "below min_f1_score" in table["reasons"].iloc[3]
     path = tmp_path / "model.png"
-    qa.plot_model(history, SETTINGS.min_f1_score, path)
+    plot_model(history, SETTINGS.min_f1_score, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 20_000
 
 
 def test_the_plot_of_an_empty_history_says_so(tmp_path):
     path = tmp_path / "empty.png"
-    qa.plot_model({"versions": [], "decisions": []}, 0.85, path)
+    plot_model({"versions": [], "decisions": []}, 0.85, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert qa.model_history_table({"versions": [], "decisions": []}).empty
+    assert model_history_table({"versions": [], "decisions": []}).empty

@@ -20,7 +20,11 @@ import pytest
 import yaml
 from conftest import REPO
 
-from astrid import delivery, monitor, objects
+from astrid.alerts import delivery, objects
+from astrid.ops.monitor.cli import monitor
+from astrid.ops.monitor.history import record_before
+from astrid.ops.monitor.latency import frame_latencies
+from astrid.ops.monitor.status import TIME_FORMAT
 
 DEFAULTS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["monitoring"]
 # The shipped thresholds, but a free-disk check that passes on any machine.
@@ -95,8 +99,16 @@ def run(site, settings):
         "127.0.0.1", int(os.environ["MONITOR_SMTP_PORT"]), "astrid@localhost", ("ops@example.org",)
     )
     channels = [delivery.Webhook("MONITOR_HOOK"), email]
-    return monitor.monitor(settings, channels, delivery.Retry(attempts=1), results, logs, raw,
-                           benchmarks=results.parent / "benchmarks", sleep=lambda s: None)  # fmt: skip
+    return monitor(
+        settings,
+        channels,
+        delivery.Retry(attempts=1),
+        results,
+        logs,
+        raw,
+        benchmarks=results.parent / "benchmarks",
+        sleep=lambda s: None,
+    )
 
 
 def check_of(entry, name):
@@ -184,15 +196,17 @@ def age_last_record(health, hours):
     """Move the last health record ``hours`` into the past, as if written then."""
     lines = health.read_text().splitlines()
     entry = json.loads(lines[-1])
-    entry["time"] = time.strftime(monitor.TIME_FORMAT, time.gmtime(time.time() - hours * 3600))
+    entry["time"] = time.strftime(TIME_FORMAT, time.gmtime(time.time() - hours * 3600))
     health.write_text("\n".join(lines[:-1] + [json.dumps(entry)]) + "\n")
 
 
 def test_folder_growth_per_day_is_measured_against_the_record_a_day_old(site):
     results, raw, _ = site
     health = results / "monitoring" / "health.jsonl"
-    limits = settings(raw_growth_gb_per_day={"warning": 0.002, "critical": 0.02},
-                      results_growth_gb_per_day={"warning": 0.002, "critical": 0.02})  # fmt: skip
+    limits = settings(
+        raw_growth_gb_per_day={"warning": 0.002, "critical": 0.02},
+        results_growth_gb_per_day={"warning": 0.002, "critical": 0.02},
+    )
     entry, _ = run(site, limits)
     first = entry["folder_bytes"]
     assert check_of(entry, "raw_growth_gb_per_day")["status"] == "ok"
@@ -223,16 +237,17 @@ def test_folder_growth_per_day_is_measured_against_the_record_a_day_old(site):
 def test_the_record_a_day_old_is_found_reading_the_file_from_its_end(tmp_path):
     health = tmp_path / "health.jsonl"
     now = time.time()
-    entries = [{"time": time.strftime(monitor.TIME_FORMAT, time.gmtime(now - h * 3600)), "n": h}
-               for h in range(48, -1, -1)]  # fmt: skip
+    entries = [
+        {"time": time.strftime(TIME_FORMAT, time.gmtime(now - h * 3600)), "n": h} for h in range(48, -1, -1)
+    ]
     lines = [json.dumps(e) + "\n" for e in entries]
     lines.insert(30, '{"time": "2026-')  # a record cut short by a crash, then a blank line
     lines.insert(31, "\n\n")
     health.write_text("".join(lines))
     for chunk in (16, 100, 1 << 16):  # lines split across many reads, and one read
-        assert monitor.record_before(health, now - 24 * 3600, chunk=chunk)["n"] == 24
-        assert monitor.record_before(health, now - 47.5 * 3600, chunk=chunk)["n"] == 48
-        assert monitor.record_before(health, now - 49 * 3600, chunk=chunk) is None
+        assert record_before(health, now - 24 * 3600, chunk=chunk)["n"] == 24
+        assert record_before(health, now - 47.5 * 3600, chunk=chunk)["n"] == 48
+        assert record_before(health, now - 49 * 3600, chunk=chunk) is None
 
 
 # --- SLURM ------------------------------------------------------------------------------
@@ -273,12 +288,19 @@ def slurm_answers():
     return " is UP" in ping.stdout
 
 
-@pytest.mark.skipif(not slurm_answers(), reason="no SLURM controller answers here (tools/local-slurm/start "
-                    "starts one; point SLURM_CONF at its slurm.conf)")  # fmt: skip
+@pytest.mark.skipif(
+    not slurm_answers(),
+    reason="no SLURM controller answers here (tools/local-slurm/start "
+    "starts one; point SLURM_CONF at its slurm.conf)",
+)
 def test_a_reachable_controller_and_a_pending_job(site):
     # A held job stays pending without using the cluster; it is cancelled afterwards.
-    submitted = subprocess.run(["sbatch", "--hold", "--parsable", "-J", "astrid-monitor-test", "-t", "1",
-                                "--wrap", "true"], capture_output=True, text=True, check=True)  # fmt: skip
+    submitted = subprocess.run(
+        ["sbatch", "--hold", "--parsable", "-J", "astrid-monitor-test", "-t", "1", "--wrap", "true"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     job = submitted.stdout.strip().split(";")[0]
     try:
         limits = {"enabled": True, "pending_jobs": {"warning": 1, "critical": 100000}}
@@ -336,8 +358,13 @@ def mjd_ago(minutes):
 
 
 def science(exposure, ended_minutes_ago, exptime=60.0):
-    return {"exposure": exposure, "night": "20261201", "frame_type": "science",
-            "exptime": exptime, "mjd": mjd_ago(ended_minutes_ago + exptime / 60)}  # fmt: skip
+    return {
+        "exposure": exposure,
+        "night": "20261201",
+        "frame_type": "science",
+        "exptime": exptime,
+        "mjd": mjd_ago(ended_minutes_ago + exptime / 60),
+    }
 
 
 def test_alert_latency_from_exposure_end_to_its_first_alert(site):
@@ -367,9 +394,12 @@ def test_alert_latency_from_exposure_end_to_its_first_alert(site):
     # alerts.tsv, rewritten just now by a rerun, does not change that.
     db = objects.connect(results=results)
     db.execute("INSERT INTO objects VALUES ('OBJ1', 150.0, 2.0, 0, 'F01', 1.0, 1.0, 1)")
-    db.execute("INSERT INTO detections (candidate_id, object_id, exposure, night, band, mjd, ra, dec, snr,"
-               " rb_score, rb_model_version) VALUES ('F1-0000', 'OBJ1', 'F1', ?, 'g', 1.0, 150.0, 2.0, 9.0,"
-               " 0.9, 1)", (night,))  # fmt: skip
+    db.execute(
+        "INSERT INTO detections (candidate_id, object_id, exposure, night, band, mjd, ra, dec, snr,"
+        " rb_score, rb_model_version) VALUES ('F1-0000', 'OBJ1', 'F1', ?, 'g', 1.0, 150.0, 2.0, 9.0,"
+        " 0.9, 1)",
+        (night,),
+    )
     db.execute("INSERT INTO alerts VALUES (1, 'F1-0000', 'OBJ1', ?, 'p.avro', ?)", (night, mjd_ago(7)))
     db.close()
     (results / "alerts" / night).mkdir(parents=True)
@@ -379,7 +409,7 @@ def test_alert_latency_from_exposure_end_to_its_first_alert(site):
     assert check["status"] == "ok" and check["value"] == pytest.approx(2.0, abs=0.1)
     assert [c.name for c in changed] == ["alert_latency_minutes"]
     # The report's table: the scored frames, F1 timed from the database, none other.
-    (row,) = monitor.frame_latencies(results, night)
+    (row,) = frame_latencies(results, night)
     assert row["exposure"] == "F1" and float(row["latency_minutes"]) == pytest.approx(2.0, abs=0.1)
     assert row["exposure_end_utc"] < row["first_alert_utc"]
 
@@ -403,27 +433,58 @@ def test_alert_latency_from_exposure_end_to_its_first_alert(site):
 # --- Data-quality trends ------------------------------------------------------------------
 
 
-def qa_night(results, night, fwhm=3.0, limiting_mag=22.5, flux_ratio=1.0, sky_level=600.0, exptime=60.0,
-             usable=10, quarantined=0):  # fmt: skip
+def qa_night(
+    results,
+    night,
+    fwhm=3.0,
+    limiting_mag=22.5,
+    flux_ratio=1.0,
+    sky_level=600.0,
+    exptime=60.0,
+    usable=10,
+    quarantined=0,
+):
     """The QA tables, manifest and quarantine of a night of frames in g and r of field F01."""
     exposures = [f"{night}-{k:04d}" for k in range(4)]
     bands = ["g", "r", "g", "r"]
-    write_tsv(results / "qa" / night / "difference.tsv", [
-        {"exposure": e, "field": "F01", "band": b, "status": "ok", "reason": "", "score_noise": 1.0,
-         "limiting_mag": limiting_mag, "n_candidates": 3, "flux_ratio": flux_ratio, "fwhm": fwhm}
+    write_tsv(
+        results / "qa" / night / "difference.tsv",
+        [
+            {
+                "exposure": e,
+                "field": "F01",
+                "band": b,
+                "status": "ok",
+                "reason": "",
+                "score_noise": 1.0,
+                "limiting_mag": limiting_mag,
+                "n_candidates": 3,
+                "flux_ratio": flux_ratio,
+                "fwhm": fwhm,
+            }
+            for e, b in zip(exposures, bands, strict=True)
+        ],
+    )
+    write_tsv(
+        results / "qa" / night / "calibration.tsv",
+        [
+            {"exposure": e, "field": "F01", "band": b, "mjd": 61000.0, "sky_level": sky_level}
+            for e, b in zip(exposures, bands, strict=True)
+        ],
+    )
+    frames = [
+        {"exposure": e, "frame_type": "science", "band": b, "exptime": exptime, "mjd": 61000.0}
         for e, b in zip(exposures, bands, strict=True)
-    ])  # fmt: skip
-    write_tsv(results / "qa" / night / "calibration.tsv", [
-        {"exposure": e, "field": "F01", "band": b, "mjd": 61000.0, "sky_level": sky_level}
-        for e, b in zip(exposures, bands, strict=True)
-    ])  # fmt: skip
-    frames = [{"exposure": e, "frame_type": "science", "band": b, "exptime": exptime, "mjd": 61000.0}
-              for e, b in zip(exposures, bands, strict=True)]  # fmt: skip
-    frames += [{"exposure": f"{night}-b{k}", "frame_type": "bias", "band": "", "exptime": 0.0, "mjd": 61000.0}
-               for k in range(usable - len(frames))]  # fmt: skip
+    ]
+    frames += [
+        {"exposure": f"{night}-b{k}", "frame_type": "bias", "band": "", "exptime": 0.0, "mjd": 61000.0}
+        for k in range(usable - len(frames))
+    ]
     write_tsv(results / "manifest" / f"{night}.tsv", frames)
-    write_tsv(results / "quarantine" / f"{night}.tsv",
-              [{"exposure": f"{night}-q{k}", "reason_code": "UNREADABLE"} for k in range(quarantined)])  # fmt: skip
+    write_tsv(
+        results / "quarantine" / f"{night}.tsv",
+        [{"exposure": f"{night}-q{k}", "reason_code": "UNREADABLE"} for k in range(quarantined)],
+    )
 
 
 QUALITY = ("seeing_ratio", "sky_ratio", "limiting_mag_loss", "zero_point_offset", "quarantined_fraction")
@@ -442,12 +503,25 @@ def test_the_newest_night_is_compared_with_the_median_of_earlier_nights(site):
 
     # A bad night: seeing 1.6 times the usual, sky 3.5 times brighter, 0.7 mag shallower,
     # a zero point 1 mag off (40% of the flux), and 3 of 10 frames quarantined.
-    qa_night(results, "20261205", fwhm=3.0 * 1.6, sky_level=600.0 * 3.5, limiting_mag=21.8,
-             flux_ratio=0.4, usable=7, quarantined=3)  # fmt: skip
+    qa_night(
+        results,
+        "20261205",
+        fwhm=3.0 * 1.6,
+        sky_level=600.0 * 3.5,
+        limiting_mag=21.8,
+        flux_ratio=0.4,
+        usable=7,
+        quarantined=3,
+    )
     entry, changed = run(site, HEALTHY)
     statuses = {name: entry["statuses"][name] for name in QUALITY}
-    assert statuses == {"seeing_ratio": "warning", "sky_ratio": "warning", "limiting_mag_loss": "warning",
-                        "zero_point_offset": "critical", "quarantined_fraction": "critical"}  # fmt: skip
+    assert statuses == {
+        "seeing_ratio": "warning",
+        "sky_ratio": "warning",
+        "limiting_mag_loss": "warning",
+        "zero_point_offset": "critical",
+        "quarantined_fraction": "critical",
+    }
     assert check_of(entry, "zero_point_offset")["value"] == pytest.approx(-2.5 * math.log10(0.4))
     assert check_of(entry, "limiting_mag_loss")["value"] == pytest.approx(0.7)
     assert {c.name for c in changed} == set(QUALITY)

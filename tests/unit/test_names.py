@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from astrid.names import (
+from astrid.io.names import (
     BAND_PATTERN,
     EXPOSURE_PATTERN,
     FIELD_PATTERN,
@@ -37,13 +37,15 @@ def test_field_and_band_names_fold_punctuation_without_a_hash():
     assert field_name("M 31") == field_name("M_31") == "M_31"
     assert field_name("p310d6+00d1") == "p310d6+00d1"
     assert band_name("r'") == "r" and band_name("Open/Clear") == "Open_Clear"
-    assert re.fullmatch(FIELD_PATTERN, field_name("x" * 300)) and re.fullmatch(BAND_PATTERN, band_name("é" * 40))
+    assert re.fullmatch(FIELD_PATTERN, field_name("x" * 300)) and re.fullmatch(
+        BAND_PATTERN, band_name("é" * 40)
+    )
 
 
 def test_file_names_go_into_fits_headers_as_printable_ascii_naming_the_file():
     from astropy.io import fits
 
-    from astrid.names import header_text
+    from astrid.io.names import header_text
 
     header = fits.Header()
     header["RAWFILE"] = header_text("frame é 1\t.fits")

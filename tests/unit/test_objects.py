@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from astrid import objects
+from astrid.alerts import objects
 
 sys.path.insert(0, str(REPO / "tests" / "support"))
 from postgres import PostgresUnavailable, postgres_server  # noqa: E402
@@ -38,10 +38,21 @@ def database_url(request, tmp_path):
 
 def detection(candidate_id, ra, dec, mjd=61000.0):
     return {
-        "candidate_id": candidate_id, "exposure": candidate_id.rsplit("-", 1)[0], "night": "20261127",
-        "band": "g", "mjd": mjd, "ra": ra, "dec": dec, "flux": 100.0, "flux_err": 5.0, "mag": 20.0,
-        "mag_err": 0.05, "snr": 20.0, "rb_score": 0.9, "rb_model_version": 1,
-    }  # fmt: skip
+        "candidate_id": candidate_id,
+        "exposure": candidate_id.rsplit("-", 1)[0],
+        "night": "20261127",
+        "band": "g",
+        "mjd": mjd,
+        "ra": ra,
+        "dec": dec,
+        "flux": 100.0,
+        "flux_err": 5.0,
+        "mag": 20.0,
+        "mag_err": 0.05,
+        "snr": 20.0,
+        "rb_score": 0.9,
+        "rb_model_version": 1,
+    }
 
 
 def test_migration_creates_the_schema_once(database_url):

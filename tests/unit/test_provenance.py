@@ -1,27 +1,77 @@
 """Provenance: the code digest follows the library modules a rule really uses."""
 
-from astrid import provenance
+from astrid.io import provenance
 
 
 def test_digest_covers_modules_imported_by_the_named_ones():
-    assert {"sources"} <= provenance._with_dependencies({"detect"})
-    assert {"align", "psf", "sources", "astrometry", "zogy"} <= provenance._with_dependencies({"difference"})
-    assert {"calibrate"} <= provenance._with_dependencies({"qa"})
-    assert "sources" not in provenance._with_dependencies({"ingest"})
+    def deps(*modules):
+        return provenance.with_dependencies(set(modules))
+
+    assert {"astrid.imaging.sources"} <= deps("imaging.detect")
+    assert {f"astrid.imaging.{m}" for m in ("align", "psf", "sources", "zogy")} <= deps("imaging.difference")
+    assert "astrid.astrometry.registration" in deps("imaging.difference")
+    assert "astrid.calibrate.science" in deps("report.calibration")
+    assert "astrid.imaging.sources" not in deps("ingest.night")
 
 
-def test_editing_a_dependency_changes_only_the_digests_that_use_it(monkeypatch):
-    detect_before = provenance.library_digest("detect")
-    ingest_before = provenance.library_digest("ingest")
-    original = provenance._module_bytes("sources")
+def test_parenthesised_dotted_relative_and_nested_imports_are_all_found():
+    source = b"""
+from astrid.realbogus.inject import (
+    inject_point_sources,
+    make_injections,
+)
+import astrid.imaging.zogy
+from astrid.imaging import psf
+from . import drift
+
+
+def later():
+    from astrid.alerts.objects import connect  # inside a function: still a dependency
+"""
+    found = provenance.imported_modules(source, package="astrid.realbogus")
+    expected = {
+        "astrid.realbogus.inject",
+        "astrid.imaging.zogy",
+        "astrid.imaging.psf",
+        "astrid.realbogus.drift",
+        "astrid.alerts.objects",
+    }
+    assert expected <= found
+    assert {
+        "astrid",
+        "astrid.imaging",
+        "astrid.realbogus",
+        "astrid.alerts",
+    } <= found  # their __init__ run too
+    assert not any(name.endswith(("inject_point_sources", "connect")) for name in found)  # names, not modules
+
+
+def test_editing_inject_reruns_the_training_set_and_not_the_calibration(monkeypatch):
+    """training_set imports inject in parentheses over several lines: the regex it replaced
+    missed that, so an edited inject.py left the training-set, lifecycle and drift jobs as they were."""
+    rules = (
+        "make_training_samples",
+        "build_training_set",
+        "train_realbogus",
+        "check_drift",
+        "calibrate_exposure",
+    )
+    before = {rule: provenance.script_digest(rule) for rule in rules}
+    original = provenance._module_bytes
 
     def edited(name):
-        text = (provenance.LIBRARY_DIR / f"{name}.py").read_bytes()
-        return original + b"# edited\n" if name == "sources" else text
+        return original(name) + (b"# edited\n" if name == "astrid.realbogus.inject" else b"")
 
     monkeypatch.setattr(provenance, "_module_bytes", edited)
-    assert provenance.library_digest("detect") != detect_before
-    assert provenance.library_digest("ingest") == ingest_before
+    after = {rule: provenance.script_digest(rule) for rule in rules}
+    changed = {rule for rule in rules if after[rule] != before[rule]}
+    assert changed == {"make_training_samples", "build_training_set", "train_realbogus", "check_drift"}
+
+
+def test_every_rule_script_imports_only_library_modules_that_exist():
+    for script in sorted(provenance.SCRIPTS_DIR.glob("*.py")):
+        digest = provenance.script_digest(script.stem)
+        assert digest.startswith("0.") and len(digest.split("+")[1]) == 12, script.name
 
 
 def test_a_product_written_again_later_has_the_same_bytes_and_valid_checksums(tmp_path):
@@ -32,7 +82,7 @@ def test_a_product_written_again_later_has_the_same_bytes_and_valid_checksums(tm
     import numpy as np
     from astropy.io import fits
 
-    from astrid.fitsio import write_atomic
+    from astrid.io.fitsio import write_atomic
 
     def product():
         image = fits.ImageHDU(np.arange(64, dtype=np.float32).reshape(8, 8), name="SCI")
@@ -52,7 +102,7 @@ def test_a_product_written_again_later_has_the_same_bytes_and_valid_checksums(tm
 def test_a_product_is_whole_or_absent(tmp_path):
     import pytest
 
-    from astrid.fitsio import atomic_output
+    from astrid.io.fitsio import atomic_output
 
     target = tmp_path / "table.tsv"
     target.write_text("old\n")

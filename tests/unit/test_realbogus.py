@@ -5,20 +5,22 @@ science frame before subtraction is detected where it was put, with the flux it 
 within its error. The labelled samples of a frame are made from a seeded aligned pair.
 """
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from astrid import classifier, training_set
-from astrid.detect import DetectSettings, find_candidates
-from astrid.difference import subtract_images
-from astrid.fitsio import ImageProduct
-from astrid.inject import InjectionSettings, add_point_sources, fake_fluxes, injection_sites
-from astrid.psf import psf_fwhm
-from astrid.reference import Reference
-from astrid.training_set import SampleSettings, frame_samples
+from astrid.imaging.detect import DetectSettings, find_candidates
+from astrid.imaging.difference import subtract_images
+from astrid.imaging.psf import psf_fwhm
+from astrid.imaging.reference import Reference
+from astrid.io.fitsio import ImageProduct
+from astrid.realbogus import classifier, training_set
+from astrid.realbogus.inject import InjectionSettings, add_point_sources, fake_fluxes, injection_sites
+from astrid.realbogus.training_set import SampleSettings, frame_samples
 
 SIZE = 512
 
@@ -28,13 +30,13 @@ def aligned_pair():
     """A seeded aligned frame and its reference, as the workflow hands them to the stage."""
     from test_difference import render, star_field
 
-    from astrid.difference import difference_aligned_pair
+    from astrid.imaging.difference import difference_aligned_pair
 
     rng = np.random.default_rng(7)
     stars = star_field(SIZE, rng)
     ref, ref_var, ref_mask = render(SIZE, stars, 3.0, rng, sky=300.0)
     new, new_var, new_mask = render(SIZE, stars, 3.8, rng, sky=600.0, scale=0.9)
-    pair = difference_aligned_pair(new, new_var, new_mask, ref, ref_var, ref_mask)
+    pair = difference_aligned_pair(ImageProduct(new, new_var, new_mask), ImageProduct(ref, ref_var, ref_mask))
     wcs = WCS(naxis=2)
     wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
     wcs.wcs.crval = [150.0, 2.0]
@@ -56,10 +58,12 @@ def aligned_pair():
 def subtract(product, psf, reference):
     h = product.header
     return subtract_images(
-        product.data, product.variance, product.mask, psf, h["BKGRMS"],
-        reference.data, reference.variance, reference.mask, reference.psf, reference.background_rms,
-        h["FLXRATIO"], (0.02, 0.02), 0.01,
-    )  # fmt: skip
+        replace(product, psf=psf, background_rms=h["BKGRMS"]),
+        reference,
+        flux_ratio=h["FLXRATIO"],
+        astrometric_sigma=(0.02, 0.02),
+        flux_sigma=0.01,
+    )
 
 
 def test_injected_fakes_are_found_where_put_with_the_flux_given(aligned_pair):
@@ -80,10 +84,7 @@ def test_injected_fakes_are_found_where_put_with_the_flux_given(aligned_pair):
     data, variance = product.data.copy(), product.variance.copy()
     add_point_sources(data, variance, psf, sites[:, 0], sites[:, 1], flux, rng)
     injected = subtract(ImageProduct(data, variance, product.mask, product.header), psf, reference)
-    table, _ = find_candidates(
-        injected, data, reference.data, reference.stars, reference.wcs, 25.0,
-        product.header["FWHM"], DetectSettings(), "x",
-    )  # fmt: skip
+    table, _ = find_candidates(injected, data, reference, fwhm=product.header["FWHM"], exposure="x")
     xy = np.column_stack([table["x"], table["y"]])
     pulls = []
     for (x, y), f in zip(sites, flux / product.header["FLXRATIO"], strict=True):
@@ -102,9 +103,16 @@ def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
     product, psf, reference = aligned_pair
     known = np.array([[100.0, 100.0]])
     table, cutouts = frame_samples(
-        product, psf, product.header, reference, DetectSettings(), 0.01, np.random.default_rng(5),
-        InjectionSettings(per_megapixel=120), SampleSettings(passes=2, spoiled_passes=1), known,
-    )  # fmt: skip
+        replace(product, psf=psf),
+        product.header,
+        reference,
+        detect_settings=DetectSettings(),
+        flux_error=0.01,
+        rng=np.random.default_rng(5),
+        injection=InjectionSettings(per_megapixel=120),
+        samples=SampleSettings(passes=2, spoiled_passes=1),
+        known_xy=known,
+    )
     kinds = set(table["kind"])
     assert {"fake", "cosmic_ray", "hot_pixel"} <= kinds
     assert kinds & {"misaligned", "psf_mismatch"}
@@ -193,9 +201,17 @@ def test_a_job_given_a_gpu_without_cuda_fails_loudly():
 
 @pytest.mark.parametrize(
     "resources, gpus",
-    [({}, 0), ({"gpu": 0}, 0), ({"gpu": 2}, 2), ({"gres": "gpu:a100:3"}, 3), ({"gres": "gpu"}, 1),
-     ({"gres": "gpu:2"}, 2), ({"gres": "tmpdisk:100"}, 0), ({"gpu": 1, "gres": "gpu:4"}, 1)],
-)  # fmt: skip
+    [
+        ({}, 0),
+        ({"gpu": 0}, 0),
+        ({"gpu": 2}, 2),
+        ({"gres": "gpu:a100:3"}, 3),
+        ({"gres": "gpu"}, 1),
+        ({"gres": "gpu:2"}, 2),
+        ({"gres": "tmpdisk:100"}, 0),
+        ({"gpu": 1, "gres": "gpu:4"}, 1),
+    ],
+)
 def test_the_gpus_of_a_job_come_from_its_gpu_or_gres_resource(resources, gpus):
     assert classifier.requested_gpus(resources) == gpus
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from astrid.runtime import ProcessingTimeout, logged, time_limit
+from astrid.pipeline.runtime import ProcessingTimeout, logged, time_limit
 
 
 def test_time_limit_stops_a_hanging_frame_with_a_clear_reason():

@@ -4,15 +4,17 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astrid import simulate
-from astrid.ingest import find_raw_frames
+from astrid.ingest.files import find_raw_frames
+from astrid.sim.camera import Camera, saturate_and_bleed
+from astrid.sim.catalogs import catalog_width, make_field_catalog
+from astrid.sim.night import NightPlan, simulate_night
 
 
 def test_same_seed_writes_the_same_night(tmp_path):
-    camera = simulate.Camera(ny=128, nx=128)
+    camera = Camera(ny=128, nx=128)
     fields = (("S", 10.0, 10.0),)
-    catalogs = {"S": simulate.make_field_catalog("S", 10.0, 10.0, simulate.catalog_width(camera), 5)}
-    plan = simulate.NightPlan(
+    catalogs = {"S": make_field_catalog("S", 10.0, 10.0, catalog_width(camera), 5)}
+    plan = NightPlan(
         night="20261127",
         role="new",
         fields=fields,
@@ -23,7 +25,7 @@ def test_same_seed_writes_the_same_night(tmp_path):
         n_flat=1,
     )
     for run in ("a", "b"):
-        simulate.simulate_night(plan, camera, catalogs, tmp_path / run, tmp_path / f"{run}.fits", 5)
+        simulate_night(plan, camera, catalogs, tmp_path / run, tmp_path / f"{run}.fits", 5)
     first = [p.read_bytes() for p in find_raw_frames(tmp_path / "a")]
     second = [p.read_bytes() for p in find_raw_frames(tmp_path / "b")]
     assert first == second and len(first) == 6
@@ -74,7 +76,7 @@ def test_transients_exist_only_in_the_new_night(small_night, tmp_path):
     sources = small_night.truth["SOURCES"]
     assert {"supernova", "variable"} <= set(sources["kind"])
     assert len(small_night.truth["TRANSIENTS"]) >= 4
-    reference = simulate.NightPlan(
+    reference = NightPlan(
         night="20261101",
         role="reference",
         fields=small_night.fields,
@@ -82,7 +84,7 @@ def test_transients_exist_only_in_the_new_night(small_night, tmp_path):
         science_per_field_band=1,
         defects=False,
     )
-    simulate.simulate_night(
+    simulate_night(
         reference,
         small_night.camera,
         small_night.catalogs,
@@ -107,10 +109,10 @@ def test_supernovae_sit_on_their_host_galaxies(small_night):
 
 
 def test_bright_stars_saturate_and_bleed():
-    camera = simulate.Camera(ny=64, nx=64)
+    camera = Camera(ny=64, nx=64)
     electrons = np.zeros((64, 64))
     electrons[32, 32] = 5 * camera.full_well
-    simulate.saturate_and_bleed(electrons, camera.full_well)
+    saturate_and_bleed(electrons, camera.full_well)
     assert electrons.max() <= camera.full_well
     assert electrons.sum() == pytest.approx(5 * camera.full_well)
     assert (electrons[:, 32] == camera.full_well).sum() == 5

@@ -13,18 +13,27 @@ from nights import small_night
 pytestmark = pytest.mark.slow
 
 NIGHT = small_night(new_exposures=1)
-CACHED = ["results/masters/20261101/bias.fits", "results/masters/20261101/dark.fits",
-          "results/masters/20261101/flat_r.fits", "results/references/F01/r.fits"]  # fmt: skip
+CACHED = [
+    "results/masters/20261101/bias.fits",
+    "results/masters/20261101/dark.fits",
+    "results/masters/20261101/flat_r.fits",
+    "results/references/F01/r.fits",
+]
 
 
 def run_site(workdir, cache):
     workdir.mkdir()
     (workdir / "night.yaml").write_text(NIGHT)
     result = snakemake(
-        "results/references/F01/r.fits", "--profile", str(REPO / "profiles" / "test"),
-        "--configfile", str(workdir / "night.yaml"), "--cache",  # every rule marked for caching
-        workdir=workdir, env={**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(cache)},
-    )  # fmt: skip
+        "results/references/F01/r.fits",
+        "--profile",
+        str(REPO / "profiles" / "test"),
+        "--configfile",
+        str(workdir / "night.yaml"),
+        "--cache",  # every rule marked for caching
+        workdir=workdir,
+        env={**os.environ, "SNAKEMAKE_OUTPUT_CACHE": str(cache)},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.stdout + result.stderr
 

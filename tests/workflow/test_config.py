@@ -4,7 +4,7 @@ import pytest
 import yaml
 from conftest import REPO, snakemake
 
-from astrid.config import ConfigError, check_config, config_problems
+from astrid.pipeline.config import ConfigError, check_config, config_problems
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -129,10 +129,3 @@ def test_make_run_with_an_environment_runs_the_overlay_that_the_e2e_test_runs():
     for line in runs:
         assert "--profile profiles/default --configfile config/environments/dev.yaml" in line
     assert runs[1].endswith("--report results/report.html")
-
-
-def test_a_demo_too_small_to_train_a_model_is_refused_before_any_job(tmp_path):
-    (tmp_path / "c.yaml").write_text("demo:\n  fields: [{name: F01, ra: 150.1, dec: 2.2}]\n  bands: [r]\n")
-    result = snakemake("-n", "--configfile", str(tmp_path / "c.yaml"), workdir=tmp_path)
-    assert result.returncode != 0
-    assert "raise demo.new_exposures" in result.stdout + result.stderr

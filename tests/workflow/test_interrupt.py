@@ -219,9 +219,10 @@ def nights(tmp_path_factory):
         facts["done_at_kill"] = {
             relative: path.stat().st_mtime_ns
             for relative, path in product_files(b).items()
-            if f"results/{relative}" not in incomplete and ".tmp" not in relative
+            if f"results/{relative}" not in incomplete
+            and ".tmp" not in relative
             and not any(f"results/{relative}".startswith(f"{out}/") for out in incomplete)
-        }  # fmt: skip
+        }
 
         # Started again as a user would: the same command; Snakemake refuses, naming the
         # stale lock and --unlock; the user unlocks and gives the same command again.
@@ -236,8 +237,10 @@ def nights(tmp_path_factory):
         facts["a_rc"] = first.finish()
         facts["a_output"] = first.tail()
         wall = time.monotonic() - started
-        print(f"\ninterrupt fixture: {wall:.0f} s; killed at {facts['kill_point']}; incomplete then: "
-              f"{incomplete}; partial files: {facts['partial_after_kill']}; locks: {facts['locks_after_kill']}")  # fmt: skip
+        print(
+            f"\ninterrupt fixture: {wall:.0f} s; killed at {facts['kill_point']}; incomplete then: "
+            f"{incomplete}; partial files: {facts['partial_after_kill']}; locks: {facts['locks_after_kill']}"
+        )
         yield facts
     finally:
         for run in runs:
@@ -571,7 +574,9 @@ def test_each_store_holds_one_training_run_and_one_model_version(nights):
         assert all(status == ("FINISHED",) for status in statuses), statuses
         training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
         assert (training["run_id"], training["version"]) == (run_id, 1)
-        exported = json.loads((workdir / "results" / "models" / "realbogus" / f"v1-{run_id[:12]}.json").read_text())
+        exported = json.loads(
+            (workdir / "results" / "models" / "realbogus" / f"v1-{run_id[:12]}.json").read_text()
+        )
         assert exported["run_id"] == run_id
         for path in sorted((workdir / "results" / "scored" / NIGHT_ID).glob("*.ecsv")):
             meta = Table.read(path, format="ascii.ecsv").meta

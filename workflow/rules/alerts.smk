@@ -26,7 +26,7 @@ rule write_alerts:
     params:
         radius_arcsec=config["alerts"]["radius_arcsec"],
         history_days=config["alerts"]["history_days"],
-        code=library_digest("alerts", "objects"),
+        code=script_digest("write_alerts"),
     script:
         "../scripts/write_alerts.py"
 
@@ -48,6 +48,6 @@ rule deliver_alerts:
         retry=config["alerts"]["retry"],
         # Alerts left undelivered by an earlier run make this job run again.
         undelivered=undelivered_alerts(),
-        code=library_digest("delivery", "alerts", "objects"),
+        code=script_digest("deliver_alerts"),
     script:
         "../scripts/deliver_alerts.py"

@@ -20,6 +20,6 @@ rule align_exposure:
     params:
         settings=config["align"],
         timeout_minutes=config["processing_timeout_minutes"],
-        code=library_digest("align", "astrometry", "sources", "psf", "reference"),
+        code=script_digest("align_exposure"),
     script:
         "../scripts/align_exposure.py"

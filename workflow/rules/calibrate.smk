@@ -18,7 +18,7 @@ rule combine_bias:
     params:
         rows=manifest_frames("bias"),
         settings=calibration_params(),
-        code=library_digest("calibrate"),
+        code=script_digest("combine_bias"),
     script:
         "../scripts/combine_bias.py"
 
@@ -41,24 +41,15 @@ rule combine_dark:
     params:
         rows=manifest_frames("dark"),
         settings=calibration_params("hot_pixel_rate"),
-        code=library_digest("calibrate"),
+        code=script_digest("combine_dark"),
     script:
         "../scripts/combine_dark.py"
 
 
 rule combine_flat:
     input:
-        unpack(
-            lambda wc: {
-                "raw": raw_paths("flat")(wc),
-                "bias": f"results/masters/{wc.night}/bias.fits",
-                **(
-                    {"dark": f"results/masters/{wc.night}/dark.fits"}
-                    if CALIBRATION["use_dark"]
-                    else {}
-                ),
-            }
-        ),
+        unpack(night_masters),
+        raw=raw_paths("flat"),
     output:
         "results/masters/{night}/flat_{band}.fits",
     log:
@@ -73,7 +64,7 @@ rule combine_flat:
     params:
         rows=manifest_frames("flat"),
         settings=calibration_params("flat_low", "flat_high"),
-        code=library_digest("calibrate"),
+        code=script_digest("combine_flat"),
     script:
         "../scripts/combine_flat.py"
 
@@ -106,6 +97,6 @@ rule calibrate_exposure:
             "cosmic_rays": CALIBRATION["cosmic_rays"]["enabled"],
         },
         timeout_minutes=config["processing_timeout_minutes"],
-        code=library_digest("calibrate"),
+        code=script_digest("calibrate_exposure"),
     script:
         "../scripts/calibrate_exposure.py"

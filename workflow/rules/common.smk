@@ -1,4 +1,6 @@
-# Shared helpers: nights, the manifest that drives the DAG, scheduling, provenance params.
+# What the rules share: wildcard constraints, portable resources, and the input functions
+# that ask Snakemake for the nights' manifests (the ingest checkpoint) and pass them to the
+# planning library (astrid.pipeline.planning), where every choice is made and tested.
 import csv
 import json
 import os
@@ -7,15 +9,17 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from astrid.names import BAND_PATTERN, EXPOSURE_PATTERN, FIELD_PATTERN
-from astrid.provenance import library_digest
+from astrid.ingest.files import night_listing
+from astrid.io.names import BAND_PATTERN, EXPOSURE_PATTERN, FIELD_PATTERN
+from astrid.io.provenance import script_digest
+from astrid.pipeline import planning
 
 
 wildcard_constraints:
     night=r"[0-9]{8}",
     version=r"[0-9]+",
     run=r"[0-9a-f]{12}",
-    # Canonical names (astrid.names): ingest makes every exposure, field and band match.
+    # Canonical names (astrid.io.names): ingest makes every exposure, field and band match.
     exposure=EXPOSURE_PATTERN,
     band=BAND_PATTERN,
     field=FIELD_PATTERN,
@@ -38,57 +42,21 @@ def grows_on_retry(mem_mb):
 
 
 DEMO = config["demo"]
-DEMO_RAW = "results/demo/raw"
 CALIBRATION = config["calibration"]
-
-if DEMO["enabled"] and config["raw_dir"] != DEMO_RAW:
-    raise ValueError(
-        f"config key 'raw_dir' is {config['raw_dir']!r} but demo.enabled is true: the demo "
-        f"writes its frames to {DEMO_RAW}. Set demo.enabled: false to process your own frames."
-    )
-
-
-# The real/bogus training splits whole frames three ways (training_set.assign_splits): a demo
-# whose new night has fewer frames could never train its first model. Say so before any job.
-if DEMO["enabled"] and not config["realbogus"]["training_nights"]:
-    _demo_frames = DEMO["new_exposures"] * len(DEMO["fields"]) * len(DEMO["bands"])
-    if _demo_frames < 3:
-        raise WorkflowError(
-            f"the demo's new night has {_demo_frames} science frame(s) (demo.new_exposures × "
-            "fields × bands); training the real/bogus model needs at least 3 (train, validation "
-            "and test frames): raise demo.new_exposures"
-        )
-
-
-def configured_nights():
-    """Nights of this run: config 'nights', else the demo's, else every YYYYMMDD folder."""
-    if config["nights"]:
-        return list(config["nights"])
-    if DEMO["enabled"]:
-        nights = [DEMO["reference_night"], DEMO["new_night"], DEMO["followup_night"]]
-        return [night for night in nights if night]
-    raw = Path(config["raw_dir"])
-    if not raw.is_dir():
-        raise ValueError(f"config key 'raw_dir': folder {raw} does not exist")
-    return sorted(
-        p.name
-        for p in raw.iterdir()
-        if p.is_dir() and p.name.isdigit() and len(p.name) == 8
-    )
-
-
 REFERENCE = config["reference"]
-REFERENCE_NIGHTS = REFERENCE["nights"] or (
-    [DEMO["reference_night"]] if DEMO["enabled"] else []
-)
-DEMO_CATALOGS = "results/demo/catalogs"
-CATALOG_DIR = REFERENCE["catalog_dir"] or (DEMO_CATALOGS if DEMO["enabled"] else None)
-# Reference nights are ingested and calibrated too, whatever the list of nights says.
-NIGHTS = sorted(set(configured_nights()) | set(REFERENCE_NIGHTS))
+REALBOGUS = config["realbogus"]
+
+planning.check_demo(config)
+_NIGHTS = planning.plan_nights(config)
+NIGHTS = _NIGHTS.all
+REFERENCE_NIGHTS = _NIGHTS.reference
+DIFFERENCE_NIGHTS = _NIGHTS.difference
+TRAINING_NIGHTS = _NIGHTS.training
+MODEL_DIR = planning.MODEL_DIR
 
 
 def raw_night_dir(wildcards):
-    return f"{DEMO_RAW if DEMO['enabled'] else config['raw_dir']}/{wildcards.night}"
+    return f"{planning.raw_dir(config)}/{wildcards.night}"
 
 
 def raw_night_listing(wildcards):
@@ -97,10 +65,6 @@ def raw_night_listing(wildcards):
     the night be ingested again. The demo's nights are written whole by their rule."""
     if DEMO["enabled"]:
         return ""
-    from astrid.ingest import (
-        night_listing,
-    )  # astropy, pandas: only when a night is ingested
-
     return night_listing(raw_night_dir(wildcards), config["ingest"]["settle_seconds"])
 
 
@@ -133,14 +97,15 @@ def _manifest(night):
     return _read_manifest(*_manifest_version(night))
 
 
-def manifest_rows(night):
-    return _manifest(night)[0]
+def _all_manifests():
+    """Every night's manifest version (waiting for every night's ingest)."""
+    return tuple((n, _manifest_version(n)) for n in NIGHTS)
 
 
 def frames_of(night, frame_type, band=None):
     return [
         row
-        for row in manifest_rows(night)
+        for row in _manifest(night)[0]
         if row["frame_type"] == frame_type and (band is None or row["band"] == band)
     ]
 
@@ -158,33 +123,18 @@ def manifest_row(night, exposure):
 CALIBRATED_AT_START = {str(p) for p in Path("results/calibrated").glob("*/*.fits")}
 
 
-def calibrated_path(night, exposure):
-    return f"results/calibrated/{night}/{exposure}.fits"
+@lru_cache(maxsize=None)
+def _schedule(versions):
+    """Night → exposures chosen for this run, once per set of manifest versions."""
+    manifests = {night: _read_manifest(*version)[0] for night, version in versions}
+    return planning.choose_exposures(
+        manifests, CALIBRATED_AT_START, config["max_observations"]
+    )
 
 
 def scheduled_exposures(night):
     """Science exposures of ``night`` to calibrate in this run (see max_observations)."""
-    # Every night's manifest is needed (and waited for) before the oldest-first choice.
-    versions = tuple((n, _manifest_version(n)) for n in NIGHTS)
-    return _schedule(versions).get(night, [])
-
-
-@lru_cache(maxsize=None)
-def _schedule(versions):
-    """Night → exposures chosen for this run, computed once per set of manifest versions."""
-    pending, done = [], set()
-    for n, _ in versions:
-        for row in frames_of(n, "science"):
-            key = (float(row["mjd"]), n, row["exposure"])
-            if calibrated_path(n, row["exposure"]) in CALIBRATED_AT_START:
-                done.add(key)
-            else:
-                pending.append(key)
-    chosen = done | set(sorted(pending)[: config["max_observations"]])
-    schedule = {}
-    for _, n, exposure in sorted(chosen):
-        schedule.setdefault(n, []).append(exposure)
-    return schedule
+    return _schedule(_all_manifests()).get(night, [])
 
 
 def master_bands(night):
@@ -199,89 +149,34 @@ def differenced_exposures(night):
 
 def reference_path(night, exposure):
     """The reference of an exposure's field and band: a supplied template, else built."""
-    row = manifest_row(night, exposure)
-    if REFERENCE["templates_dir"]:
-        supplied = (
-            Path(REFERENCE["templates_dir"]) / f"{row['field']}_{row['band']}.fits"
-        )
-        if supplied.exists():
-            return str(supplied)
-    return f"results/references/{row['field']}/{row['band']}.fits"
-
-
-def reference_frames(wildcards):
-    """Calibrated frames of the reference nights for one field and band."""
-    versions = tuple((n, _manifest_version(n)) for n in NIGHTS)
-    return list(_reference_index(versions).get((wildcards.field, wildcards.band), []))
+    return planning.reference_path(
+        manifest_row(night, exposure), REFERENCE["templates_dir"]
+    )
 
 
 @lru_cache(maxsize=None)
 def _reference_index(versions):
     """(field, band) → calibrated frames of the reference nights, built once, not per job."""
-    index = {}
-    for night in REFERENCE_NIGHTS:
-        for exposure in scheduled_exposures(night):
-            row = manifest_row(night, exposure)
-            index.setdefault((row["field"], row["band"]), []).append(
-                calibrated_path(night, exposure)
-            )
-    return index
+    manifests = {night: _read_manifest(*version)[1] for night, version in versions}
+    return planning.reference_index(manifests, _schedule(versions), REFERENCE_NIGHTS)
+
+
+def reference_frames(wildcards):
+    """Calibrated frames of the reference nights for one field and band."""
+    index = _reference_index(_all_manifests())
+    return list(index.get((wildcards.field, wildcards.band), []))
 
 
 def reference_catalog(wildcards):
-    """The field's catalog, if there is one: a site's file in catalog_dir, or the demo's
-    (made by a rule). A field without one still gets its reference, on the header WCS with
-    instrumental magnitudes; the reference and every alert of the field say so."""
-    if not CATALOG_DIR:
-        return []
-    path = f"{CATALOG_DIR}/{wildcards.field}.ecsv"
-    made_by_demo = CATALOG_DIR == DEMO_CATALOGS and any(
-        f["name"] == wildcards.field for f in DEMO["fields"]
-    )
-    return [path] if made_by_demo or os.path.exists(path) else []
+    return planning.field_catalog(wildcards.field, config)
 
 
 def night_products(wildcards):
-    products = []
-    for night in NIGHTS:
-        products += [
-            f"results/qa/{night}/summary.html",
-            f"results/qa/{night}/calibration.png",
-            f"results/qa/{night}/masters.png",
-        ]
-        if night not in REFERENCE_NIGHTS:
-            products += [
-                f"results/qa/{night}/difference.png",
-                f"results/qa/{night}/candidates.png",
-            ]
-            scored = [
-                f"results/scored/{night}/{exposure}.ecsv"
-                for exposure in differenced_exposures(night)
-            ]
-            if scored:
-                products += scored + [
-                    f"results/drift/{night}.json",
-                    f"results/qa/{night}/realbogus.png",
-                    f"results/alerts/{night}/delivery.tsv",
-                    f"results/qa/{night}/alerts.png",
-                    f"results/qa/{night}/latency.tsv",
-                ]
-    # The daily retraining check, once there is anything scored to check.
-    if any(differenced_exposures(night) for night in DIFFERENCE_NIGHTS):
-        products.append(f"{MODEL_DIR}/retraining.json")
-        products.append("results/qa/model.png")
-    return products
+    differenced = {night: differenced_exposures(night) for night in NIGHTS}
+    return planning.night_targets(_NIGHTS, differenced)
 
 
 # --- the real/bogus model (rules/realbogus.smk, score.smk, drift.smk)
-
-REALBOGUS = config["realbogus"]
-DIFFERENCE_NIGHTS = [n for n in NIGHTS if n not in REFERENCE_NIGHTS]
-# The demo trains on its new night; the follow-up night stays unseen (the drift check's case).
-TRAINING_NIGHTS = REALBOGUS["training_nights"] or (
-    [DEMO["new_night"]] if DEMO["enabled"] else DIFFERENCE_NIGHTS
-)
-MODEL_DIR = "results/models/realbogus"
 
 
 def demo_truth(wildcards):
@@ -297,7 +192,7 @@ def training_samples(nights):
 
 
 def dataset_manifest(wildcards):
-    from astrid.training_set import resolve_manifest
+    from astrid.realbogus.training_set import resolve_manifest
 
     return str(
         resolve_manifest(
@@ -317,45 +212,32 @@ def training_settings():
     return {**REALBOGUS["training"], "seed": REALBOGUS["seed"]}
 
 
-def _champion_at_start():
-    """The champion (version, run id) when this workflow started, resolved once, or None.
+def _resolve_champion():
+    # scipy, astropy: 1 s; only when no job has inherited the answer
+    from astrid.realbogus.lifecycle import ARCHITECTURE
+    from astrid.realbogus.registry import champion, tracking_uri
 
-    The answer travels to every job (local or SLURM) in ASTRID_CHAMPION, so all of them
-    score with the same model even if another run promotes a new one meanwhile. Read only:
-    the exported file is named by version and run (exported_model), so an export left by
-    another model store is never mistaken for this one's and nothing needs removing.
-    """
-    known = os.environ.get("ASTRID_CHAMPION")
-    if known is None:
-        from astrid.lifecycle import ARCHITECTURE  # scipy, astropy: 1 s; only here
-        from astrid.registry import champion, tracking_uri
-
-        # A champion of another network (from before an upgrade) cannot score: the run
-        # then trains a model of this code's network first, as with no champion.
-        version, run_id = champion(
-            tracking_uri(), REALBOGUS["model_name"], ARCHITECTURE
-        )
-        known = f"{version or ''}:{run_id or ''}"
-        # Internal, not the user's: set here in the main process, inherited by the jobs.
-        os.environ.setdefault("ASTRID_CHAMPION", known)
-    version, run_id = known.split(":")
-    return (int(version), run_id) if version else None
+    # A champion of another network (from before an upgrade) cannot score: the run then
+    # trains a model of this code's network first, as with no champion.
+    return champion(tracking_uri(), REALBOGUS["model_name"], ARCHITECTURE)
 
 
-CHAMPION_AT_START = _champion_at_start()
-
-
-def exported_model(version, run_id):
-    """The file a registered version is exported to: its version and the start of its
-    MLflow run id (two model stores can both have a version 1)."""
-    return f"{MODEL_DIR}/v{version}-{run_id[:12]}.pt"
+# Read only: the exported file is named by version and run (planning.exported_model), so
+# an export left by another model store is never mistaken for this one's.
+CHAMPION_AT_START = planning.champion_at_start(os.environ, _resolve_champion)
+# Internal, not the user's: set in the main process, inherited by every job it starts.
+os.environ.setdefault(
+    planning.CHAMPION_ENV, ":".join(map(str, CHAMPION_AT_START or ("", "")))
+)
 
 
 def champion_model(wildcards):
     """The exported champion the scores are made with; with no champion yet, the model
     that the first training promotes."""
     if CHAMPION_AT_START is not None:
-        return exported_model(*CHAMPION_AT_START)
+        return planning.exported_model(*CHAMPION_AT_START)
+    if problem := planning.too_few_training_frames(config):
+        raise WorkflowError(problem)
     with open(checkpoints.train_realbogus.get().output[0]) as handle:
         decision = json.load(handle)
     if decision["champion_after"] is None:
@@ -363,7 +245,7 @@ def champion_model(wildcards):
             f"no real/bogus model passed the gate: {decision['reason']} "
             f"(see {checkpoints.train_realbogus.get().output[0]})"
         )
-    return exported_model(decision["champion_after"], decision["run_id"])
+    return planning.exported_model(decision["champion_after"], decision["run_id"])
 
 
 # --- objects and alerts (rules/alerts.smk)
@@ -384,23 +266,11 @@ def previous_night_alerts(wildcards):
 
 
 def undelivered_alerts():
-    """How many alerts earlier runs failed to deliver (0 without a database yet). Read only:
-    reading the workflow writes nothing."""
-    from astrid.objects import DATABASE_ENV, connect, default_path
+    """How many alerts earlier runs failed to deliver (read only: reading the workflow
+    writes nothing); a change makes the delivery job run again."""
+    from astrid.alerts.delivery import count_failed
 
-    if not os.environ.get(DATABASE_ENV) and not default_path().exists():
-        return 0
-    db = connect(read_only=True)
-    try:
-        return db.execute(
-            "SELECT count(*) FROM deliveries WHERE status = 'failed'"
-        ).fetchone()[0]
-    except Exception as error:  # SQLite's or PostgreSQL's "no such table"
-        if "deliveries" in str(error):  # no schema yet
-            return 0
-        raise
-    finally:
-        db.close()
+    return count_failed()
 
 
 # --- the demo (rules/demo.smk)
@@ -411,26 +281,7 @@ def demo_field(wildcards):
 
 
 def demo_plan(wildcards):
-    role = (
-        "new"
-        if wildcards.night in (DEMO["new_night"], DEMO["followup_night"])
-        else "reference"
-    )
-    exposures = {
-        DEMO["reference_night"]: DEMO["reference_exposures"],
-        DEMO["new_night"]: DEMO["new_exposures"],
-    }.get(wildcards.night, DEMO["followup_exposures"])
-    return {
-        "night": wildcards.night,
-        "role": role,
-        "fields": [[f["name"], f["ra"], f["dec"]] for f in DEMO["fields"]],
-        "bands": DEMO["bands"],
-        "science_per_field_band": exposures,
-        "n_bias": DEMO["calibration_frames"],
-        "n_dark": DEMO["calibration_frames"],
-        "n_flat": DEMO["calibration_frames"],
-        "defects": DEMO["defects"],
-    }
+    return planning.demo_plan(DEMO, wildcards.night)
 
 
 # --- calibration (rules/calibrate.smk)
@@ -462,12 +313,15 @@ def raw_paths(frame_type):
     return paths
 
 
+def night_masters(wildcards):
+    """The master bias (and dark) of the rule's night."""
+    return planning.master_paths(wildcards.night, CALIBRATION["use_dark"])
+
+
 def science_masters(wildcards):
+    """The masters a science frame is calibrated with: bias, dark and its band's flat."""
     band = manifest_row(wildcards.night, wildcards.exposure)["band"]
-    masters = {
-        "bias": f"results/masters/{wildcards.night}/bias.fits",
-        "flat": f"results/masters/{wildcards.night}/flat_{band}.fits",
+    return {
+        **night_masters(wildcards),
+        "flat": planning.flat_path(wildcards.night, band),
     }
-    if CALIBRATION["use_dark"]:
-        masters["dark"] = f"results/masters/{wildcards.night}/dark.fits"
-    return masters

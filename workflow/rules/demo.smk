@@ -14,7 +14,7 @@ rule simulate_field_catalog:
         field=demo_field,
         size=DEMO["size"],
         seed=DEMO["seed"],
-        code=library_digest("simulate"),
+        code=script_digest("simulate_field_catalog"),
     script:
         "../scripts/simulate_field_catalog.py"
 
@@ -41,6 +41,6 @@ rule simulate_night:
         plan=demo_plan,
         size=DEMO["size"],
         seed=DEMO["seed"],
-        code=library_digest("simulate"),
+        code=script_digest("simulate_night"),
     script:
         "../scripts/simulate_night.py"

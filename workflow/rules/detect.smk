@@ -20,6 +20,6 @@ rule detect_candidates:
         runtime=FRAME_RUNTIME,
     params:
         settings=config["detect"],
-        code=library_digest("detect", "difference", "zogy", "reference", "align"),
+        code=script_digest("detect_candidates"),
     script:
         "../scripts/detect_candidates.py"

@@ -20,6 +20,6 @@ rule subtract_reference:
     params:
         flux_error=config["difference"]["flux_error"],
         timeout_minutes=config["processing_timeout_minutes"],
-        code=library_digest("difference", "zogy", "reference", "align"),
+        code=script_digest("subtract_reference"),
     script:
         "../scripts/subtract_reference.py"

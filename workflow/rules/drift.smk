@@ -20,7 +20,7 @@ rule check_drift:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("drift", "lifecycle"),
+        code=script_digest("check_drift"),
     script:
         "../scripts/check_drift.py"
 
@@ -57,6 +57,6 @@ rule decide_retraining:
         test_split=REALBOGUS["test_split"],
         seed=REALBOGUS["seed"],
         archive="results/training/datasets",
-        code=library_digest("drift", "lifecycle", "classifier", "training_set"),
+        code=script_digest("decide_retraining"),
     script:
         "../scripts/decide_retraining.py"

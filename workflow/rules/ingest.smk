@@ -19,6 +19,6 @@ checkpoint ingest_night:
         listing=raw_night_listing,
         min_frames=CALIBRATION["min_frames"],
         use_dark=CALIBRATION["use_dark"],
-        code=library_digest("ingest"),
+        code=script_digest("ingest_night"),
     script:
         "../scripts/ingest_night.py"

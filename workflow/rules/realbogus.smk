@@ -25,7 +25,7 @@ rule make_training_samples:
         flux_error=config["difference"]["flux_error"],
         seed=REALBOGUS["seed"],
         timeout_minutes=config["processing_timeout_minutes"],
-        code=library_digest("training_set", "inject"),
+        code=script_digest("make_training_samples"),
     script:
         "../scripts/make_training_samples.py"
 
@@ -46,7 +46,7 @@ rule build_training_set:
         test_split=REALBOGUS["test_split"],
         seed=REALBOGUS["seed"],
         archive="results/training/datasets",
-        code=library_digest("training_set"),
+        code=script_digest("build_training_set"),
     script:
         "../scripts/build_training_set.py"
 
@@ -70,7 +70,7 @@ checkpoint train_realbogus:
     params:
         lifecycle=lifecycle_settings(),
         training=training_settings(),
-        code=library_digest("lifecycle", "classifier", "training_set"),
+        code=script_digest("train_realbogus"),
     script:
         "../scripts/train_realbogus.py"
 
@@ -87,6 +87,6 @@ rule export_realbogus_model:
         "../envs/astrid.yaml"
     params:
         model_name=REALBOGUS["model_name"],
-        code=library_digest("registry"),
+        code=script_digest("export_realbogus_model"),
     script:
         "../scripts/export_realbogus_model.py"

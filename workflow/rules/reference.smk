@@ -21,6 +21,6 @@ rule build_reference:
             k: v for k, v in REFERENCE.items() if k in ("max_frames", "max_fwhm_ratio")
         },
         detect_sigma=config["align"]["detect_sigma"],
-        code=library_digest("reference", "align", "astrometry", "sources", "psf"),
+        code=script_digest("build_reference"),
     script:
         "../scripts/build_reference.py"

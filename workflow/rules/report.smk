@@ -3,21 +3,10 @@
 
 rule plot_masters:
     input:
-        unpack(
-            lambda wc: {
-                "bias": f"results/masters/{wc.night}/bias.fits",
-                **(
-                    {"dark": f"results/masters/{wc.night}/dark.fits"}
-                    if CALIBRATION["use_dark"]
-                    else {}
-                ),
-                "flats": expand(
-                    "results/masters/{night}/flat_{band}.fits",
-                    night=wc.night,
-                    band=master_bands(wc.night),
-                ),
-            }
-        ),
+        unpack(night_masters),
+        flats=lambda wc: [
+            planning.flat_path(wc.night, band) for band in master_bands(wc.night)
+        ],
     output:
         report(
             "results/qa/{night}/masters.png",
@@ -33,14 +22,17 @@ rule plot_masters:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("qa"),
+        code=script_digest("plot_masters"),
     script:
         "../scripts/plot_masters.py"
 
 
 rule summarize_calibration:
     input:
-        lambda wc: [calibrated_path(wc.night, e) for e in scheduled_exposures(wc.night)],
+        lambda wc: [
+            planning.calibrated_path(wc.night, e)
+            for e in scheduled_exposures(wc.night)
+        ],
     output:
         table="results/qa/{night}/calibration.tsv",
         plot=report(
@@ -57,7 +49,7 @@ rule summarize_calibration:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("qa"),
+        code=script_digest("summarize_calibration"),
     script:
         "../scripts/summarize_calibration.py"
 
@@ -90,7 +82,7 @@ rule summarize_night:
         "../envs/astrid.yaml"
     params:
         max_observations=config["max_observations"],
-        code=library_digest("qa", "ingest"),
+        code=script_digest("summarize_night"),
     script:
         "../scripts/summarize_night.py"
 
@@ -133,7 +125,7 @@ rule summarize_differences:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("qa"),
+        code=script_digest("summarize_differences"),
     script:
         "../scripts/summarize_differences.py"
 
@@ -161,7 +153,7 @@ rule summarize_scores:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("qa"),
+        code=script_digest("summarize_scores"),
     script:
         "../scripts/summarize_scores.py"
 
@@ -188,7 +180,7 @@ rule summarize_model:
         model_name=REALBOGUS["model_name"],
         experiment=REALBOGUS["experiment"],
         min_f1_score=REALBOGUS["min_f1_score"],
-        code=library_digest("qa", "registry"),
+        code=script_digest("summarize_model"),
     script:
         "../scripts/summarize_model.py"
 
@@ -212,7 +204,7 @@ rule plot_alerts:
         "../envs/astrid.yaml"
     params:
         history_days=config["alerts"]["history_days"],
-        code=library_digest("qa", "objects"),
+        code=script_digest("plot_alerts"),
     script:
         "../scripts/plot_alerts.py"
 
@@ -236,7 +228,7 @@ rule summarize_latency:
     conda:
         "../envs/astrid.yaml"
     params:
-        code=library_digest("monitor"),
+        code=script_digest("summarize_latency"),
     script:
         "../scripts/summarize_latency.py"
 
@@ -261,6 +253,6 @@ rule summarize_operations:
     params:
         benchmarks="benchmarks/rules",
         health="results/monitoring/health.jsonl",
-        code=library_digest("qa"),
+        code=script_digest("summarize_operations"),
     script:
         "../scripts/summarize_operations.py"

@@ -20,6 +20,6 @@ rule score_candidates:
         gpu=REALBOGUS["gpus"],
     params:
         batch_size=REALBOGUS["batch_size"],
-        code=library_digest("lifecycle", "classifier"),
+        code=script_digest("score_candidates"),
     script:
         "../scripts/score_candidates.py"

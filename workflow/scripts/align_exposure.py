@@ -2,12 +2,12 @@
 
 from astropy.io import fits
 
-from astrid.align import AlignSettings, align_to_reference, write_aligned, write_alignment_failure
-from astrid.astrometry import AlignmentError
-from astrid.fitsio import read_image_product
-from astrid.provenance import exposure_header, stamp
-from astrid.reference import missing_reference, read_reference
-from astrid.runtime import logged, time_limit
+from astrid.astrometry.registration import AlignmentError
+from astrid.imaging.align import AlignSettings, align_to_reference, write_aligned, write_alignment_failure
+from astrid.imaging.reference import missing_reference, read_reference
+from astrid.io.fitsio import read_image_product
+from astrid.io.provenance import exposure_header, stamp
+from astrid.pipeline.runtime import logged, time_limit
 
 with logged(snakemake.log[0]) as log:
     inputs, output = snakemake.input, snakemake.output[0]
@@ -27,9 +27,7 @@ with logged(snakemake.log[0]) as log:
             reference = read_reference(inputs.reference)
             try:
                 aligned = align_to_reference(
-                    product.data,
-                    product.variance,
-                    product.mask,
+                    product,
                     fits.getheader(inputs.calibrated, "SCI"),
                     reference,
                     AlignSettings(**snakemake.params.settings),

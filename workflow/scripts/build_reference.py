@@ -3,18 +3,18 @@
 from astropy.io import fits
 from astropy.table import Table
 
-from astrid.astrometry import AlignmentError
-from astrid.fitsio import read_image_product
-from astrid.provenance import stamp
-from astrid.psf import PSFError
-from astrid.reference import (
+from astrid.astrometry.registration import AlignmentError
+from astrid.imaging.psf import PSFError
+from astrid.imaging.reference import (
     ReferenceError,
     ReferenceSettings,
     build_reference,
     write_missing_reference,
     write_reference,
 )
-from astrid.runtime import logged
+from astrid.io.fitsio import read_image_product
+from astrid.io.provenance import stamp
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     field, band = snakemake.wildcards.field, snakemake.wildcards.band

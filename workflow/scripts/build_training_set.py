@@ -1,7 +1,7 @@
 """The versioned training set: a manifest of the per-frame sample files and their splits."""
 
-from astrid.runtime import logged
-from astrid.training_set import build_manifest, write_manifest
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.training_set import build_manifest, write_manifest
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params

@@ -1,9 +1,10 @@
 """Calibrate one science frame: electrons, variance and mask planes, provenance, QA."""
 
-from astrid.calibrate import CalibrationSettings, calibrate_science, science_header
-from astrid.fitsio import read_image_product, write_image_product
-from astrid.provenance import stamp
-from astrid.runtime import logged, time_limit
+from astrid.calibrate.raw import CalibrationSettings
+from astrid.calibrate.science import calibrate_science, science_header
+from astrid.io.fitsio import read_image_product, write_image_product
+from astrid.io.provenance import stamp
+from astrid.pipeline.runtime import logged, time_limit
 
 with logged(snakemake.log[0]) as log:
     row, inputs = snakemake.params.row, snakemake.input

@@ -1,9 +1,10 @@
 """Combine a night's dark frames into the master dark current (e-/s)."""
 
-from astrid.calibrate import CalibrationSettings, make_master_dark
-from astrid.fitsio import read_image_product, write_image_product
-from astrid.provenance import stamp
-from astrid.runtime import logged
+from astrid.calibrate.masters import make_master_dark
+from astrid.calibrate.raw import CalibrationSettings
+from astrid.io.fitsio import read_image_product, write_image_product
+from astrid.io.provenance import stamp
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     settings = CalibrationSettings(**snakemake.params.settings)

@@ -1,9 +1,10 @@
 """Combine a night's flats of one band into the normalised master flat."""
 
-from astrid.calibrate import CalibrationSettings, make_master_flat
-from astrid.fitsio import read_image_product, write_image_product
-from astrid.provenance import stamp
-from astrid.runtime import logged
+from astrid.calibrate.masters import make_master_flat
+from astrid.calibrate.raw import CalibrationSettings
+from astrid.io.fitsio import read_image_product, write_image_product
+from astrid.io.provenance import stamp
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     settings = CalibrationSettings(**snakemake.params.settings)

@@ -7,11 +7,17 @@ runs the same gate as the first training; the decision is logged to MLflow eithe
 import json
 from pathlib import Path
 
-from astrid.classifier import TrainSettings, requested_gpus, resolve_device
-from astrid.drift import DriftSettings, retraining_decision
-from astrid.lifecycle import LifecycleSettings, load_bundle, log_decision, train_and_gate, write_decision
-from astrid.runtime import logged
-from astrid.training_set import build_manifest, write_manifest
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.classifier import TrainSettings, requested_gpus, resolve_device
+from astrid.realbogus.drift import DriftSettings, retraining_decision
+from astrid.realbogus.lifecycle import (
+    LifecycleSettings,
+    load_bundle,
+    log_decision,
+    train_and_gate,
+    write_decision,
+)
+from astrid.realbogus.training_set import build_manifest, write_manifest
 
 with logged(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params

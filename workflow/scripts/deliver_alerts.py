@@ -4,11 +4,11 @@ the same whichever run, or crashed run, sent them)."""
 
 import csv
 
-from astrid.alerts import describe_packet
-from astrid.delivery import DELIVERY_STATES, Retry, channels_from_config, deliver, night_delivery
-from astrid.fitsio import atomic_output
-from astrid.objects import connect, migrate
-from astrid.runtime import logged
+from astrid.alerts.delivery import DELIVERY_STATES, Retry, channels_from_config, deliver, night_delivery
+from astrid.alerts.objects import connect, migrate
+from astrid.alerts.packets import describe_packet
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params

@@ -2,8 +2,8 @@
 
 from astropy.io import fits
 
-from astrid.align import alignment_failure
-from astrid.detect import (
+from astrid.imaging.align import alignment_failure
+from astrid.imaging.detect import (
     DetectSettings,
     empty_candidates,
     find_candidates,
@@ -11,10 +11,10 @@ from astrid.detect import (
     photometry_cards,
     write_candidates,
 )
-from astrid.difference import read_difference
-from astrid.provenance import stamp
-from astrid.reference import read_reference
-from astrid.runtime import logged
+from astrid.imaging.difference import read_difference
+from astrid.imaging.reference import read_reference
+from astrid.io.provenance import stamp
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     inputs, outputs = snakemake.input, snakemake.output
@@ -34,15 +34,7 @@ with logged(snakemake.log[0]) as log:
         reference = read_reference(inputs.reference)
         new = fits.getdata(inputs.aligned, "SCI")
         table, cutouts = find_candidates(
-            diff,
-            new,
-            reference.data,
-            reference.stars,
-            reference.wcs,
-            reference.zeropoint,
-            header["FWHM"],
-            settings,
-            header["EXPOSURE"],
+            diff, new, reference, fwhm=header["FWHM"], exposure=header["EXPOSURE"], settings=settings
         )
         limit_mag, limit_flux = limiting_magnitude(diff, reference.zeropoint)
         for key, value, comment in photometry_cards(reference.zeropoint, limit_mag, limit_flux):

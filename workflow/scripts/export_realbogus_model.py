@@ -2,9 +2,9 @@
 
 import json
 
-from astrid.fitsio import atomic_output
-from astrid.registry import export_version, tracking_uri
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.registry import export_version, tracking_uri
 
 with logged(snakemake.log[0]) as log:
     version, run = int(snakemake.wildcards.version), snakemake.wildcards.run

@@ -1,9 +1,10 @@
 """Classify and validate a night's raw frames into a manifest, a quarantine list and the
 list of frames still arriving (read again by the next run)."""
 
-from astrid.fitsio import atomic_output
-from astrid.ingest import IngestSettings, ingest_night
-from astrid.runtime import logged
+from astrid.ingest.classify import IngestSettings
+from astrid.ingest.night import ingest_night
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in snakemake.params.ingest.items()}

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from astrid.objects import connect, history
-from astrid.qa import plot_alerts
-from astrid.runtime import logged
+from astrid.alerts.objects import connect, history
+from astrid.pipeline.runtime import logged
+from astrid.report.alerts import plot_alerts
 
 with logged(snakemake.log[0]):
     alerts = pd.read_csv(snakemake.input[0], sep="\t")

@@ -1,7 +1,7 @@
 """Plot the night's master bias, dark and flats for the report."""
 
-from astrid.qa import plot_masters
-from astrid.runtime import logged
+from astrid.pipeline.runtime import logged
+from astrid.report.calibration import plot_masters
 
 with logged(snakemake.log[0]):
     inputs = snakemake.input

@@ -4,10 +4,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from astrid.classifier import requested_gpus, resolve_device
-from astrid.fitsio import atomic_output
-from astrid.lifecycle import load_bundle, score_cutouts
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.classifier import requested_gpus, resolve_device
+from astrid.realbogus.lifecycle import load_bundle, score_cutouts
 
 with logged(snakemake.log[0]) as log:
     inputs = snakemake.input

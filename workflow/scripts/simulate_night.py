@@ -2,20 +2,21 @@
 
 from astropy.table import Table
 
-from astrid import simulate
-from astrid.runtime import logged
+from astrid.pipeline.runtime import logged
+from astrid.sim.camera import Camera
+from astrid.sim.night import NightPlan, simulate_night
 
 with logged(snakemake.log[0]) as log:
     plan = dict(snakemake.params.plan)
     plan["fields"] = tuple(tuple(f) for f in plan["fields"])
     plan["bands"] = tuple(plan["bands"])
-    camera = simulate.Camera(ny=snakemake.params.size, nx=snakemake.params.size)
+    camera = Camera(ny=snakemake.params.size, nx=snakemake.params.size)
     catalogs = {}
     for path in snakemake.input.catalogs:
         catalog = Table.read(path)
         catalogs[catalog.meta["FIELD"]] = catalog
-    n = simulate.simulate_night(
-        simulate.NightPlan(**plan),
+    n = simulate_night(
+        NightPlan(**plan),
         camera,
         catalogs,
         snakemake.output.raw,

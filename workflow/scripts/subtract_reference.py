@@ -2,12 +2,12 @@
 
 from astropy.io import fits
 
-from astrid.align import alignment_failure, write_alignment_failure
-from astrid.difference import subtract_aligned, write_difference
-from astrid.fitsio import read_image_product
-from astrid.provenance import exposure_header, stamp
-from astrid.reference import read_reference
-from astrid.runtime import logged, time_limit
+from astrid.imaging.align import alignment_failure, write_alignment_failure
+from astrid.imaging.difference import subtract_aligned, write_difference
+from astrid.imaging.reference import read_reference
+from astrid.io.fitsio import read_image_product
+from astrid.io.provenance import exposure_header, stamp
+from astrid.pipeline.runtime import logged, time_limit
 
 with logged(snakemake.log[0]) as log:
     inputs, output = snakemake.input, snakemake.output[0]
@@ -24,11 +24,13 @@ with logged(snakemake.log[0]) as log:
         write_alignment_failure(output, header, *failure)
     else:
         with time_limit(snakemake.params.timeout_minutes, f"subtraction of {header['EXPOSURE']}"):
-            new = read_image_product(inputs.aligned)
-            psf_new = fits.getdata(inputs.aligned, "PSF")
             reference = read_reference(inputs.reference)
             result = subtract_aligned(
-                new, psf_new, aligned_header, reference, snakemake.params.flux_error, snakemake.threads
+                read_image_product(inputs.aligned),
+                reference,
+                aligned_header,
+                flux_error=snakemake.params.flux_error,
+                workers=snakemake.threads,
             )
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]

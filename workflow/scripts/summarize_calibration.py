@@ -1,8 +1,8 @@
 """Collect the QA figures of a night's calibrated frames into a table and a plot."""
 
-from astrid.fitsio import atomic_output
-from astrid.qa import calibration_table, plot_calibration
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.report.calibration import calibration_table, plot_calibration
 
 with logged(snakemake.log[0]) as log:
     table = calibration_table(snakemake.input)

@@ -1,8 +1,8 @@
 """Per-frame difference-imaging QA of a night, and a gallery of its top candidates."""
 
-from astrid.fitsio import atomic_output
-from astrid.qa import difference_table, plot_differences, plot_gallery
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.report.difference import difference_table, plot_differences, plot_gallery
 
 with logged(snakemake.log[0]):
     inputs, outputs, night = snakemake.input, snakemake.output, snakemake.wildcards.night

@@ -2,9 +2,9 @@
 
 import csv
 
-from astrid.fitsio import atomic_output
-from astrid.monitor import frame_latencies
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.ops.monitor.latency import frame_latencies
+from astrid.pipeline.runtime import logged
 
 FIELDS = ["exposure", "exposure_end_utc", "first_alert_utc", "latency_minutes"]
 
@@ -15,5 +15,9 @@ with logged(snakemake.log[0]) as log:
         writer.writeheader()
         writer.writerows(rows)
     timed = [float(r["latency_minutes"]) for r in rows if r["latency_minutes"]]
-    log.info("%d frames, %d with alerts%s", len(rows), len(timed),
-             f", latency {min(timed):.1f} to {max(timed):.1f} min" if timed else "")  # fmt: skip
+    log.info(
+        "%d frames, %d with alerts%s",
+        len(rows),
+        len(timed),
+        f", latency {min(timed):.1f} to {max(timed):.1f} min" if timed else "",
+    )

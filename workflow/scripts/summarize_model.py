@@ -1,9 +1,9 @@
 """The real/bogus model's history: registered versions, the champion, each day's decision."""
 
-from astrid.fitsio import atomic_output
-from astrid.qa import model_history_table, plot_model
-from astrid.registry import history, redacted, tracking_uri
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.registry import history, redacted, tracking_uri
+from astrid.report.model import model_history_table, plot_model
 
 with logged(snakemake.log[0]) as log:
     params = snakemake.params

@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from astrid.fitsio import atomic_output
-from astrid.ingest import read_manifest
-from astrid.qa import night_summary
-from astrid.runtime import logged
+from astrid.ingest.night import read_manifest
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.report.night import night_summary
 
 with logged(snakemake.log[0]):
     inputs = snakemake.input

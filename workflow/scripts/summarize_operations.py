@@ -1,8 +1,8 @@
 """Operations of the run: wall time and memory per rule, and the monitor's transitions."""
 
-from astrid.fitsio import atomic_output
-from astrid.qa import health_events, plot_operations, rule_runtimes
-from astrid.runtime import logged
+from astrid.io.fitsio import atomic_output
+from astrid.pipeline.runtime import logged
+from astrid.report.operations import health_events, plot_operations, rule_runtimes
 
 with logged(snakemake.log[0]):
     runtimes = rule_runtimes(snakemake.params.benchmarks)

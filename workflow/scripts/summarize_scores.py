@@ -2,8 +2,8 @@
 
 import json
 
-from astrid.qa import plot_scores
-from astrid.runtime import logged
+from astrid.pipeline.runtime import logged
+from astrid.report.realbogus import plot_scores
 
 with logged(snakemake.log[0]):
     with open(snakemake.input.drift) as handle:

@@ -2,9 +2,9 @@
 
 import json
 
-from astrid.classifier import TrainSettings, requested_gpus, resolve_device
-from astrid.lifecycle import LifecycleSettings, train_and_gate, write_decision
-from astrid.runtime import logged
+from astrid.pipeline.runtime import logged
+from astrid.realbogus.classifier import TrainSettings, requested_gpus, resolve_device
+from astrid.realbogus.lifecycle import LifecycleSettings, train_and_gate, write_decision
 
 with logged(snakemake.log[0]) as log:
     with open(snakemake.input.dataset) as handle:

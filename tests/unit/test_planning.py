@@ -1,0 +1,119 @@
+"""Planning a run: nights and their roles, oldest-first scheduling, the reference index,
+catalogs, the products asked for, the champion resolved once."""
+
+import pytest
+import yaml
+from conftest import REPO
+
+from astrid.pipeline import planning
+
+
+@pytest.fixture
+def config():
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def rows(night, *science, frame_type="science"):
+    """Manifest rows: (exposure, mjd, field, band) per science frame."""
+    return [
+        {"exposure": e, "night": night, "frame_type": frame_type, "mjd": str(m), "field": f, "band": b}
+        for e, m, f, b in science
+    ]
+
+
+def test_the_demo_plans_its_three_nights_and_trains_on_the_new_one(config):
+    nights = planning.plan_nights(config)
+    assert nights.all == ["20261101", "20261127", "20261128"]
+    assert nights.reference == ["20261101"] and nights.difference == ["20261127", "20261128"]
+    assert nights.training == ["20261127"]
+
+
+def test_a_site_plans_every_night_folder_and_its_reference_nights(config, tmp_path):
+    for night in ("20261126", "20261127", "notanight", "2026112"):
+        (tmp_path / night).mkdir()
+    config.update(raw_dir=str(tmp_path), demo={**config["demo"], "enabled": False})
+    config["reference"]["nights"] = ["20261001"]
+    nights = planning.plan_nights(config)
+    assert nights.all == ["20261001", "20261126", "20261127"]
+    assert nights.difference == nights.training == ["20261126", "20261127"]
+    config["raw_dir"] = str(tmp_path / "missing")
+    with pytest.raises(planning.PlanningError, match="config key 'raw_dir'"):
+        planning.plan_nights(config)
+
+
+def test_a_demo_that_cannot_train_or_writes_elsewhere_is_refused(config):
+    planning.check_demo(config)
+    assert planning.too_few_training_frames(config) is None
+    small = {**config, "demo": {**config["demo"], "fields": config["demo"]["fields"][:1], "bands": ["r"]}}
+    assert "raise demo.new_exposures" in planning.too_few_training_frames(small)
+    with pytest.raises(planning.PlanningError, match="demo.enabled is true"):
+        planning.check_demo({**config, "raw_dir": "/data/raw"})
+
+
+def test_new_frames_are_chosen_oldest_first_and_frames_already_done_stay():
+    manifests = {
+        "20261127": rows("20261127", ("b", 2.0, "F", "r"), ("c", 3.0, "F", "r"))
+        + rows("20261127", ("flat", 0.5, "", "r"), frame_type="flat"),
+        "20261128": rows("20261128", ("d", 4.0, "F", "r"), ("a", 1.0, "F", "r")),
+    }
+    done = {planning.calibrated_path("20261128", "d")}
+    assert planning.choose_exposures(manifests, done, 2) == {"20261127": ["b"], "20261128": ["a", "d"]}
+    assert planning.choose_exposures(manifests, set(), 10) == {"20261127": ["b", "c"], "20261128": ["a", "d"]}
+
+
+def test_references_are_built_from_the_reference_nights_per_field_and_band(tmp_path):
+    manifest = rows("20261101", ("r1", 1.0, "F01", "r"), ("g1", 2.0, "F01", "g"), ("r2", 3.0, "F02", "r"))
+    index = planning.reference_index(
+        {"20261101": {r["exposure"]: r for r in manifest}}, {"20261101": ["r1", "g1", "r2"]}, ["20261101"]
+    )
+    assert index == {
+        ("F01", "r"): ["results/calibrated/20261101/r1.fits"],
+        ("F01", "g"): ["results/calibrated/20261101/g1.fits"],
+        ("F02", "r"): ["results/calibrated/20261101/r2.fits"],
+    }
+    row = {"field": "F01", "band": "r"}
+    assert planning.reference_path(row, None) == "results/references/F01/r.fits"
+    (tmp_path / "F01_r.fits").write_bytes(b"")
+    assert planning.reference_path(row, str(tmp_path)) == str(tmp_path / "F01_r.fits")
+
+
+def test_a_field_without_a_catalog_file_asks_for_none(config, tmp_path):
+    assert planning.field_catalog("F01", config) == ["results/demo/catalogs/F01.ecsv"]  # the demo makes it
+    config["demo"]["enabled"] = False
+    assert planning.field_catalog("F01", config) == []  # catalog_dir null
+    config["reference"]["catalog_dir"] = str(tmp_path)
+    (tmp_path / "F01.ecsv").write_text("")
+    assert planning.field_catalog("F01", config) == [f"{tmp_path}/F01.ecsv"]
+    assert planning.field_catalog("F02", config) == []  # no file: no MissingInputException
+
+
+def test_a_run_asks_for_alerts_only_where_frames_were_differenced(config):
+    nights = planning.plan_nights(config)
+    targets = planning.night_targets(nights, {"20261127": ["e1"], "20261128": []})
+    assert "results/scored/20261127/e1.ecsv" in targets and "results/alerts/20261127/delivery.tsv" in targets
+    assert not any(t.startswith(("results/alerts/20261128", "results/scored/20261128")) for t in targets)
+    assert not any("20261101/difference" in t for t in targets)  # a reference night
+    assert "results/models/realbogus/retraining.json" in targets
+    assert "results/models/realbogus/retraining.json" not in planning.night_targets(nights, {})
+
+
+def test_the_champion_is_resolved_once_and_inherited_by_jobs():
+    calls = []
+
+    def resolve():
+        calls.append(1)
+        return 3, "0123456789abcdef0123"
+
+    assert planning.champion_at_start({}, resolve) == (3, "0123456789abcdef0123")
+    assert planning.champion_at_start({"ASTRID_CHAMPION": "2:ffff"}, resolve) == (2, "ffff")
+    assert planning.champion_at_start({"ASTRID_CHAMPION": ":"}, resolve) is None
+    assert calls == [1]
+    assert planning.exported_model(3, "0123456789abcdef0123") == "results/models/realbogus/v3-0123456789ab.pt"
+
+
+def test_the_demo_plan_gives_each_night_its_role_and_frames(config):
+    demo = config["demo"]
+    assert planning.demo_plan(demo, "20261101")["role"] == "reference"
+    new = planning.demo_plan(demo, "20261127")
+    assert new["role"] == "new" and new["science_per_field_band"] == demo["new_exposures"]
+    assert planning.demo_plan(demo, "20261128")["science_per_field_band"] == demo["followup_exposures"]

@@ -1,0 +1,3 @@
+"""Alerts: objects associated across nights in a database, versioned Avro packets and
+their delivery to people.
+"""

@@ -1,0 +1,427 @@
+"""Alert packets: Avro records of a scored candidate with its cutouts, under a versioned schema.
+
+The schema lives beside this module, ``schemas/astrid_alert_v<major>_<minor>.avsc``; every
+packet carries its version. A change that breaks readers (a field removed or retyped) needs a
+new schema file and version; adding a field with a default does not.
+"""
+
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from astrid import __version__
+
+SCHEMA_VERSION = "1.1"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data: travels with the library
+AB_NJY_ZEROPOINT = 31.4  # AB magnitude of 1 nJy
+
+
+def schema_path(version=SCHEMA_VERSION):
+    return SCHEMA_DIR / f"astrid_alert_v{version.replace('.', '_')}.avsc"
+
+
+def load_schema(version=SCHEMA_VERSION):
+    """The parsed Avro schema of ``version``."""
+    import fastavro
+
+    return fastavro.parse_schema(json.loads(schema_path(version).read_text()))
+
+
+def alert_id(candidate_id):
+    """Deterministic 63-bit alert id of a candidate: a rerun gives the same id."""
+    return int.from_bytes(hashlib.sha256(candidate_id.encode()).digest()[:8], "big") >> 1
+
+
+def _finite(value):
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
+def midpoint_mjd_tai(meta):
+    """MJD (TAI) of the exposure's midpoint from MJD-OBS (UTC start) and EXPTIME."""
+    import astropy.units as u
+    from astropy.time import Time
+
+    start = Time(float(meta["MJD-OBS"]), format="mjd", scale=str(meta.get("TIMESYS", "utc")).lower())
+    return float((start + 0.5 * float(meta.get("EXPTIME", 0.0)) * u.s).tai.mjd)
+
+
+def detection_record(row, meta):
+    """The ``detection`` record of one scored candidate row and its table's metadata.
+
+    Fluxes in nJy and AB magnitudes need the reference's catalog zero point; a field without
+    one gets them as null, ``photometry_calibrated`` false and its fluxes in electrons."""
+    to_njy = njy_per_electron(meta)
+    calibrated = bool(np.isfinite(to_njy))
+    return {
+        "candidate_id": str(row["candidate_id"]),
+        "exposure": str(meta["EXPOSURE"]),
+        "night": str(meta.get("NIGHT", "")),
+        "field": str(meta["FIELD"]),
+        "band": str(meta["FILTER"]),
+        "midpoint_mjd_tai": midpoint_mjd_tai(meta),
+        "exposure_time": float(meta.get("EXPTIME", 0.0)),
+        "ra": float(row["ra"]),
+        "dec": float(row["dec"]),
+        "x": float(row["x"]),
+        "y": float(row["y"]),
+        "snr": float(row["snr"]),
+        "is_positive": bool(row["flux"] > 0),
+        "psf_flux": _finite(row["flux"] * to_njy),
+        "psf_flux_err": _finite(row["flux_err"] * to_njy),
+        "mag": _finite(row["mag"]) if calibrated else None,
+        "mag_err": _finite(row["mag_err"]),
+        "limiting_mag": _finite(meta.get("LIMMAG", np.nan)) if calibrated else None,
+        "photometry_calibrated": calibrated,
+        "psf_flux_electrons": _finite(row["flux"]),
+        "psf_flux_electrons_err": _finite(row["flux_err"]),
+        "mag_instrumental": _finite(-2.5 * np.log10(row["flux"])) if row["flux"] > 0 else None,
+        "limiting_flux_electrons": _finite(meta.get("LIMFLUX", np.nan)),
+        "rb_score": float(row["rb_score"]),
+        "rb_model": str(meta["RBMODEL"]),
+        "rb_model_version": int(meta["RBVERS"]),
+        "rb_threshold": float(meta["RBTHRESH"]),
+        "reference_id": str(meta.get("REFFILE", "")),
+        "reference_sha256": str(meta.get("REFSHA", "")),
+        "fwhm": float(row["fwhm"]),
+        "elongation": float(row["elongation"]),
+        "neg_frac": float(row["neg_frac"]),
+        "n_masked": int(row["n_masked"]),
+        "dist_ref_source": _finite(row["dist_ref_source"]),
+        "is_dipole": bool(row["is_dipole"]),
+        "dipole_min": float(row["dipole_min"]),
+    }
+
+
+def cutout_record(image, wcs, x, y, name):
+    """A cutout as gzip-compressed FITS whose WCS places it on the sky.
+
+    ``image`` is the square stamp centred on the candidate's peak pixel (the rounded
+    ``x, y``), ``wcs`` the WCS of the full reference grid.
+    """
+    from astropy.io import fits
+
+    half = image.shape[-1] // 2
+    x0, y0 = int(round(x)) - half, int(round(y)) - half
+    header = wcs.deepcopy()
+    header.wcs.crpix = header.wcs.crpix - np.array([x0, y0])
+    hdu = fits.PrimaryHDU(np.asarray(image, np.float32), header=header.to_header())
+    hdu.header["CUTX0"] = (x0, "x of the first pixel on the reference grid")
+    hdu.header["CUTY0"] = (y0, "y of the first pixel on the reference grid")
+    buffer = io.BytesIO()
+    hdu.writeto(buffer)
+    return {"file_name": f"{name}.fits.gz", "stamp_data": gzip.compress(buffer.getvalue(), mtime=0)}
+
+
+def build_packet(row, meta, cutouts, wcs, object_id=None, prv_detections=None, prv_nondetections=None):
+    """One alert packet: the candidate, its history and its science/template/difference cutouts."""
+    detection = detection_record(row, meta)
+    stem = detection["candidate_id"]
+    science, template, difference = cutouts
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "alert_id": alert_id(stem),
+        "publisher": f"AstrID {__version__}",
+        "object_id": object_id,
+        "candidate": detection,
+        "prv_detections": prv_detections,
+        "prv_nondetections": prv_nondetections,
+        "cutout_science": cutout_record(science, wcs, row["x"], row["y"], f"{stem}_science"),
+        "cutout_template": cutout_record(template, wcs, row["x"], row["y"], f"{stem}_template"),
+        "cutout_difference": cutout_record(difference, wcs, row["x"], row["y"], f"{stem}_difference"),
+    }
+
+
+def write_packet(path, packet, schema=None):
+    """Write one packet as an Avro object container file (the writer schema embedded)."""
+    import fastavro
+
+    schema = schema or load_schema()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.tmp")
+    with open(partial, "wb") as handle:
+        fastavro.writer(handle, schema, [packet], validator=True)
+    partial.replace(path)
+
+
+def read_packets(path):
+    """The packets of an Avro file, read with plain fastavro."""
+    import fastavro
+
+    with open(path, "rb") as handle:
+        return list(fastavro.reader(handle))
+
+
+def njy_per_electron(meta):
+    zeropoint = float(meta.get("REFZP", np.nan))
+    return 10 ** (-0.4 * (zeropoint - AB_NJY_ZEROPOINT)) if np.isfinite(zeropoint) else np.nan
+
+
+def _previous(row):
+    return {
+        "candidate_id": row["candidate_id"],
+        "exposure": row["exposure"],
+        "band": row["band"],
+        "midpoint_mjd_tai": row["mjd"],
+        "ra": row["ra"],
+        "dec": row["dec"],
+        "psf_flux": row["flux"],
+        "psf_flux_err": row["flux_err"],
+        "mag": row["mag"],
+        "mag_err": row["mag_err"],
+        "snr": row["snr"],
+        "rb_score": row["rb_score"],
+        "rb_model_version": row["rb_model_version"],
+    }
+
+
+def _nondetection(row):
+    exposure, mjd, band, flux, flux_err, limiting_mag = row
+    return {
+        "exposure": exposure,
+        "midpoint_mjd_tai": mjd,
+        "band": band,
+        "psf_flux": flux,
+        "psf_flux_err": flux_err,
+        "limiting_mag": limiting_mag,
+    }
+
+
+def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1.5, history_days=30.0):
+    """Associate one scored frame's real candidates, record forced photometry of the field's
+    other objects, and write one packet per real candidate (atomically, named by its
+    deterministic id; a rerun rewrites it identical).
+
+    Returns one summary dict per alert of the frame; :func:`emit_alerts` then emits them.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astrid.alerts import objects
+
+    meta = table.meta
+    real = [i for i in range(len(table)) if bool(table["rb_real"][i])]
+    records = [detection_record(table[i], meta) for i in real]
+    detections = [
+        {
+            "candidate_id": r["candidate_id"],
+            "exposure": r["exposure"],
+            "night": r["night"],
+            "band": r["band"],
+            "mjd": r["midpoint_mjd_tai"],
+            "ra": r["ra"],
+            "dec": r["dec"],
+            "flux": r["psf_flux"],
+            "flux_err": r["psf_flux_err"],
+            "mag": r["mag"],
+            "mag_err": r["mag_err"],
+            "snr": r["snr"],
+            "rb_score": r["rb_score"],
+            "rb_model_version": r["rb_model_version"],
+        }
+        for r in records
+    ]
+    associated = objects.associate(db, detections, str(meta["FIELD"]), radius_arcsec)
+    detected_objects = {object_id for _, object_id, _ in associated}
+
+    # Forced photometry at every other object of the field: non-detections with their limit.
+    with fits.open(difference_path) as hdul:
+        wcs = WCS(hdul["DIFF"].header)
+        score, score_std = hdul["SCORE"].data, np.sqrt(hdul["VAR"].data)
+        flux_scale = float(hdul[0].header["FLUXSCAL"])
+    field_objects = objects.objects_in_field(db, str(meta["FIELD"]))
+    mjd = midpoint_mjd_tai(meta)
+    if field_objects:
+        ids, ra, dec = zip(*field_objects, strict=True)
+        x, y = wcs.all_world2pix(np.asarray(ra), np.asarray(dec), 0)
+        flux, error, inside = objects.forced_fluxes(score, score_std, flux_scale, x, y)
+        scale = njy_per_electron(meta)
+        limit = _finite(meta.get("LIMMAG", np.nan))
+        objects.record_forced(
+            db,
+            [
+                (
+                    object_id,
+                    str(meta["EXPOSURE"]),
+                    mjd,
+                    str(meta["FILTER"]),
+                    _finite(f * scale),
+                    _finite(e * scale),
+                    limit,
+                    object_id in detected_objects,
+                )
+                for object_id, f, e, ok in zip(ids, flux, error, inside, strict=True)
+                if ok
+            ],
+        )
+
+    summaries = []
+    packet_dir = Path(packet_dir)
+    for index, record, (candidate_id, object_id, _) in zip(real, records, associated, strict=True):
+        identifier = alert_id(candidate_id)
+        path = packet_dir / f"{identifier}.avro"
+        previous, missing = objects.history(db, object_id, record["midpoint_mjd_tai"], history_days)
+        packet = build_packet(
+            table[index],
+            meta,
+            cutouts[index],
+            wcs,
+            object_id,
+            [_previous(p) for p in previous] or None,
+            [_nondetection(n) for n in missing] or None,
+        )
+        write_packet(path, packet)
+        summaries.append(
+            {
+                "alert_id": identifier,
+                "object_id": object_id,
+                "new_object": not previous,  # its first detection (the same on every rerun)
+                "candidate_id": candidate_id,
+                "night": record["night"],
+                "exposure": record["exposure"],
+                "field": record["field"],
+                "band": record["band"],
+                "mjd": record["midpoint_mjd_tai"],
+                "ra": record["ra"],
+                "dec": record["dec"],
+                "mag": record["mag"],
+                "snr": record["snr"],
+                "rb_score": record["rb_score"],
+                "packet": str(path),
+                "n_previous": len(previous),
+                "n_nondetections": len(missing),
+            }
+        )
+    return summaries
+
+
+def emit_alerts(db, summaries, record):
+    """Emit a night's alerts, all in one transaction, exactly once.
+
+    Each alert not emitted before gets its row in the ``alerts`` table (what delivery
+    sends) and ``first_emitted`` true in its summary; one emitted by an earlier run gets
+    false. ``record(summaries)`` — which writes the night's alert table — runs inside the
+    transaction, before the commit: a run killed before the commit emitted nothing, and
+    its rerun emits (and records as first emitted) every alert of the night. Packets are
+    written before (:func:`alert_frame`), so a row never points to a missing packet.
+
+    Returns ``summaries``.
+    """
+    from astrid.alerts import objects
+
+    db.begin_write()
+    try:
+        now = objects.now_mjd()
+        for summary in summaries:
+            inserted = db.execute(
+                "INSERT INTO alerts (alert_id, candidate_id, object_id, night, packet, written_mjd)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO NOTHING",
+                (
+                    summary["alert_id"],
+                    summary["candidate_id"],
+                    summary["object_id"],
+                    summary["night"],
+                    summary["packet"],
+                    now,
+                ),
+            ).rowcount
+            summary["first_emitted"] = bool(inserted)
+        record(summaries)
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    return summaries
+
+
+# Columns of a night's alert table (alerts.tsv), one row per alert.
+SUMMARY_FIELDS = (
+    "alert_id",
+    "object_id",
+    "new_object",
+    "first_emitted",
+    "candidate_id",
+    "exposure",
+    "field",
+    "band",
+    "mjd",
+    "ra",
+    "dec",
+    "mag",
+    "snr",
+    "rb_score",
+    "n_previous",
+    "n_nondetections",
+    "packet",
+)
+
+
+def alertable_frames(scored_paths, cutout_paths, difference_paths):
+    """(table, cutout path, difference path) of each differenced and scored frame, oldest
+    first (objects are named by their first detection); a frame that stopped before its
+    difference (a reason code in its table) has no alerts."""
+    from astropy.table import Table
+
+    frames = []
+    for table_path, cutout_path, difference_path in zip(
+        scored_paths, cutout_paths, difference_paths, strict=True
+    ):
+        table = Table.read(table_path, format="ascii.ecsv")
+        if "rb_score" not in table.colnames or "MJD-OBS" not in table.meta or "QCODE" in table.meta:
+            continue
+        frames.append((float(table.meta["MJD-OBS"]), table, cutout_path, difference_path))
+    return [frame[1:] for frame in sorted(frames, key=lambda f: f[0])]
+
+
+def alert_night(db, frames, packet_dir, table_path, radius_arcsec=1.5, history_days=30.0):
+    """Associate, write and emit the alerts of a night's frames (:func:`alertable_frames`),
+    and its alert table at ``table_path`` (TSV, :data:`SUMMARY_FIELDS`), written inside the
+    emitting transaction (:func:`emit_alerts`).
+
+    Returns
+    -------
+    list of dict
+        One summary per alert.
+    """
+    import csv
+
+    from astropy.io import fits
+
+    from astrid.io.fitsio import atomic_output
+
+    Path(packet_dir).mkdir(parents=True, exist_ok=True)  # an empty night still has its folder
+    summaries = []
+    for table, cutout_path, difference_path in frames:
+        cutouts = np.asarray(fits.getdata(cutout_path, 0), np.float32)
+        summaries += alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec, history_days)
+
+    def write_table(rows):
+        with atomic_output(table_path) as tmp, open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, SUMMARY_FIELDS, delimiter="\t", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return emit_alerts(db, summaries, write_table)
+
+
+def describe_packet(path):
+    """The summary dict of a written packet (what delivery channels send)."""
+    (packet,) = read_packets(path)
+    c = packet["candidate"]
+    return {
+        "alert_id": packet["alert_id"],
+        "object_id": packet["object_id"],
+        "new_object": not packet["prv_detections"],
+        "band": c["band"],
+        "mjd": c["midpoint_mjd_tai"],
+        "ra": c["ra"],
+        "dec": c["dec"],
+        "mag": c["mag"],
+        "snr": c["snr"],
+        "rb_score": c["rb_score"],
+    }

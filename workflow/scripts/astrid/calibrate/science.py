@@ -1,0 +1,162 @@
+"""A science frame calibrated into electrons, with its variance and mask planes (bad, hot,
+saturated, cosmic-ray pixels) and the sky statistics the QA reports.
+"""
+
+import logging
+
+import astroscrappy
+import numpy as np
+from astropy.io import fits
+from astropy.stats import mad_std
+from astropy.wcs import WCS
+
+from astrid.calibrate.raw import CalibrationError, check_shape, read_raw
+from astrid.io import maskbits
+from astrid.io.fitsio import ImageProduct
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- science
+
+
+def find_cosmic_rays(electrons, read_noise, exclude, settings):
+    """Cosmic-ray pixels found by L.A.Cosmic (van Dokkum 2001) through astroscrappy.
+
+    ``electrons`` must still contain the sky (the noise model uses it) and must not be
+    flat-fielded: cosmic rays deposit charge in the detector, after the optics. The frame is
+    mirrored outwards by a few pixels first: at a bare edge, a star cut in half looks as sharp
+    as a cosmic ray to the Laplacian.
+    """
+    pad = 8
+    crmask, _ = astroscrappy.detect_cosmics(
+        np.pad(electrons.astype(np.float32), pad, mode="reflect"),
+        inmask=np.pad(exclude, pad, mode="reflect"),
+        gain=1.0,
+        readnoise=read_noise,
+        sigclip=settings.cr_sigclip,
+        sigfrac=settings.cr_sigfrac,
+        objlim=settings.cr_objlim,
+        niter=settings.cr_niter,
+        satlevel=np.inf,
+        sepmed=True,
+        cleantype="meanmask",
+        fsmode="median",
+    )
+    return crmask[pad:-pad, pad:-pad] & ~exclude
+
+
+def sky_statistics(data, variance, mask, box=64):
+    """Sky level, its noise, the noise the variance plane predicts, and the pull scatter.
+
+    Each figure is measured in ``box``×``box`` boxes (median and MAD-based standard
+    deviation of the unmasked pixels, both robust to the few pixels that stars occupy),
+    and the median over the boxes is returned: a bright star's wings or a gradient then
+    move a handful of boxes, not the frame's figure.
+    """
+    ny, nx = (s - s % box for s in data.shape)
+    good = (mask == 0) & np.isfinite(variance) & (variance > 0)
+
+    def boxes(array):
+        values = np.where(good, array, np.nan)[:ny, :nx]
+        return values.reshape(ny // box, box, nx // box, box).swapaxes(1, 2).reshape(-1, box * box)
+
+    values, var = boxes(data), boxes(variance)
+    enough = np.sum(np.isfinite(values), axis=1) > box * box // 2
+    values, var = values[enough], var[enough]
+    level = np.nanmedian(values, axis=1)
+    pulls = (values - level[:, None]) / np.sqrt(var)
+    return {
+        "sky_level": float(np.median(level)),
+        "sky_noise": float(np.median(mad_std(values, axis=1, ignore_nan=True))),
+        "expected_noise": float(np.median(np.sqrt(np.nanmedian(var, axis=1)))),
+        "pull_std": float(np.median(mad_std(pulls, axis=1, ignore_nan=True))),
+    }
+
+
+def calibrate_science(row, bias, dark, flat, settings):
+    """Calibrate one science frame.
+
+    Returns
+    -------
+    (ImageProduct, astropy.io.fits.Header, dict)
+        The calibrated frame (data in electrons, variance, mask), the WCS header of the
+        trimmed frame (empty if the raw frame had none), and QA statistics.
+    """
+    frame = read_raw(row, settings)
+    for master, kind in ((bias, "bias"), (dark, "dark"), (flat, "flat")):
+        if master is not None:
+            check_shape(frame.electrons, master, kind, row)
+    if flat.header.get("FILTER") not in (None, row["band"]):
+        raise CalibrationError(
+            f"{row['exposure']} is a {row['band']} frame but the master flat is for {flat.header['FILTER']}"
+        )
+    t = float(row["exptime"])
+    read_var = float(row["read_noise"]) ** 2
+    charge = frame.electrons - bias.data
+    variance = read_var + np.maximum(charge, 0.0) + bias.variance
+    mask = bias.mask | flat.mask
+    if dark is not None:
+        charge = charge - dark.data * t
+        variance = variance + dark.variance * t**2
+        mask = mask | dark.mask
+    mask = mask.astype(np.uint16)
+    # A bleed trail ends in a partly filled pixel below the saturation level: grow the
+    # saturated area by one pixel so that the trail's end is masked too.
+    saturated = maskbits.grow(frame.saturated, 1)
+    mask[saturated] |= maskbits.SATURATED
+    mask[frame.nonfinite] |= maskbits.NONFINITE
+    if settings.cosmic_rays:
+        # The clipped core of a saturated star is as sharp as a cosmic ray; keep L.A.Cosmic
+        # away from it (the core is masked as saturated anyway).
+        protected = (mask != 0) | maskbits.grow(saturated, 5)
+        cosmic = find_cosmic_rays(charge, float(row["read_noise"]), protected, settings)
+        # The faint ends of a track often stay below the neighbour threshold: grow by a pixel.
+        cosmic = maskbits.grow(cosmic, 1) & ~protected
+        mask[cosmic] |= maskbits.COSMIC_RAY
+    data = charge / flat.data
+    variance = variance / flat.data**2 + data**2 * flat.variance / flat.data**2
+    stats = sky_statistics(data, variance, mask)
+    stats["n_cosmic_pixels"] = int(((mask & maskbits.COSMIC_RAY) != 0).sum())
+    stats["masked_fraction"] = float((mask != 0).mean())
+    stats["n_saturated_pixels"] = int(frame.saturated.sum())
+    wcs_header = fits.Header()
+    try:
+        wcs = WCS(frame.header)
+        if wcs.has_celestial:
+            wcs_header = wcs.celestial[frame.trim].to_header(relax=True)
+    except Exception as error:  # noqa: BLE001 - a broken WCS is not fatal at this stage
+        log.warning("%s: header WCS ignored (%s)", row["exposure"], error)
+    product = ImageProduct(data.astype(np.float32), variance.astype(np.float32), mask, fits.Header())
+    return product, wcs_header, stats
+
+
+# QA statistics of a calibrated frame and the header keywords that carry them.
+QA_KEYWORDS = {
+    "sky_level": ("SKYLEVEL", "[e-] sigma-clipped median of the sky"),
+    "sky_noise": ("SKYNOISE", "[e-] robust std of the sky"),
+    "expected_noise": ("SKYEXPN", "[e-] sky noise predicted by the VAR plane"),
+    "pull_std": ("SKYPULL", "robust std of (sky - level)/sqrt(VAR)"),
+    "n_cosmic_pixels": ("NCRPIX", "pixels masked as cosmic rays"),
+    "n_saturated_pixels": ("NSATPIX", "pixels saturated in the raw frame"),
+    "masked_fraction": ("MASKFRAC", "fraction of pixels with any mask bit"),
+}
+
+
+def science_header(row, stats):
+    """Primary header of a calibrated frame: what it is, when, and its QA figures."""
+    header = fits.Header()
+    header["EXPOSURE"] = (row["exposure"], "exposure id (raw file name)")
+    header["NIGHT"] = (row["night"], "night of observation (YYYYMMDD)")
+    header["FIELD"] = (row["field"], "field")
+    header["FILTER"] = (row["band"], "band")
+    header["IMAGETYP"] = ("science", "frame type after calibration")
+    header["EXPTIME"] = (float(row["exptime"]), "[s] exposure time")
+    header["DATE-OBS"] = (row["date_obs"], "UTC start of exposure")
+    header["MJD-OBS"] = (float(row["mjd"]), "[d] MJD (UTC) start of exposure")
+    header["GAIN"] = (float(row["gain"]), "[e-/ADU] gain applied")
+    header["RDNOISE"] = (float(row["read_noise"]), "[e-] read noise")
+    for key, value in stats.items():
+        keyword, comment = QA_KEYWORDS[key]
+        header[keyword] = (value, comment)
+    return header

@@ -1,0 +1,341 @@
+"""The difference-imaging stage: prepare an aligned frame and its reference, run ZOGY."""
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from astropy.io import fits
+from astropy.stats import mad_std
+
+from astrid.imaging import zogy
+from astrid.imaging.blocks import filter_rows, map_row_blocks
+from astrid.io import maskbits
+from astrid.io.fitsio import ImageProduct
+
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
+    from astrid.imaging.reference import Reference
+
+
+@dataclass
+class DifferenceResult:
+    subtraction: zogy.Subtraction
+    mask: np.ndarray  # bits of both inputs, grown by the PSF footprint (uint16)
+    bad: np.ndarray  # True where the score cannot be trusted (masked footprint or edge)
+    score_noise: float  # robust std of S_corr in unmasked pixels (1 when normalised right)
+    difference_noise: float  # robust std of D in unmasked pixels
+
+
+# Masked areas whose surroundings are unreliable too (saturated cores and their bleed
+# trails, missing data, the frame's edge) spoil the score over a PSF footprint. Thin masked
+# features (hot pixels, cosmic rays, a dead column), set to the background in both images,
+# only spoil their immediate neighbours.
+EXTENDED = maskbits.SATURATED | maskbits.NO_DATA | maskbits.NONFINITE
+
+
+def _grow(mask, radius, workers=1):
+    """Grow a boolean mask by ``radius`` pixels (a square)."""
+    if not mask.any():
+        return mask
+    return filter_rows(lambda rows: maskbits.grow(rows, radius), [mask], radius, workers)
+
+
+def combined_mask(new_mask, ref_mask, psf_size, edge, workers=1):
+    """Bits of both images, and where the score cannot be trusted (footprints and edges)."""
+    bits = (new_mask | ref_mask).astype(np.uint16)
+    # The filters reach one PSF radius beyond a masked area, and a saturated core left as a
+    # hole in both images rings out to there: flag that reach, plus a margin of 3 pixels.
+    half = psf_size // 2 + 3
+    bad = _grow((bits & EXTENDED) != 0, half, workers) | _grow((bits & ~np.uint16(EXTENDED)) != 0, 1, workers)
+    bad[:edge, :] = bad[-edge:, :] = True
+    bad[:, :edge] = bad[:, -edge:] = True
+    return bits, bad
+
+
+def subtract_images(
+    new: ImageProduct,
+    ref: ImageProduct,
+    *,
+    flux_ratio: float,
+    astrometric_sigma: tuple = (0.0, 0.0),
+    flux_sigma: float = 0.0,
+    workers: int = 1,
+    renormalise: bool = False,
+) -> DifferenceResult:
+    """ZOGY on an aligned, background-subtracted frame and its reference.
+
+    Masked pixels are set to zero (the background) with the background variance before the
+    Fourier transforms, and the score is flagged ``bad`` within the PSF footprint of any
+    masked pixel and near the edges, where the periodic transforms wrap. With
+    ``renormalise``, S_corr is divided by its measured robust spread (for inputs with
+    correlated noise); ``score_noise`` is always the spread before that.
+
+    Parameters
+    ----------
+    new, ref : ImageProduct
+        The frame and its reference on one grid, background-subtracted, each with its
+        ``psf`` and ``background_rms``.
+    flux_ratio : float
+        The frame's flux scale relative to the reference (F_N with F_R = 1).
+    astrometric_sigma : (float, float)
+        Registration error (pixels) in x and y.
+    flux_sigma : float
+        Fractional error of the flux scaling and PSF models (``difference.flux_error``).
+    workers : int
+        Threads.
+    renormalise : bool
+        Divide S_corr by its measured spread (inputs with correlated noise).
+
+    Returns
+    -------
+    DifferenceResult
+    """
+    psf_new, psf_ref = new.psf, ref.psf
+    sigma_new, sigma_ref = new.background_rms, ref.background_rms
+    new_var, ref_var = new.variance, ref.variance
+    bits, bad = combined_mask(new.mask, ref.mask, psf_new.shape[0], edge=psf_new.shape[0], workers=workers)
+    new, ref = new.data, ref.data
+    n, r, vn, vr = (np.empty(bits.shape, np.float32) for _ in range(4))
+
+    def prepare(start, stop):
+        rows = slice(start, stop)
+        masked = bits[rows] != 0
+        n[rows] = np.where(masked, 0.0, new[rows])
+        r[rows] = np.where(masked, 0.0, ref[rows])
+        vn[rows] = np.where(masked | ~np.isfinite(new_var[rows]), sigma_new**2, new_var[rows])
+        vr[rows] = np.where(masked | ~np.isfinite(ref_var[rows]), sigma_ref**2, ref_var[rows])
+
+    map_row_blocks(prepare, bits.shape[0], workers)
+    result = zogy.subtract(
+        ImageProduct(n, vn, bits, psf=psf_new, background_rms=sigma_new),
+        ImageProduct(r, vr, bits, psf=psf_ref, background_rms=sigma_ref),
+        f_new=flux_ratio,
+        f_ref=1.0,
+        astrometric_sigma=astrometric_sigma,
+        flux_sigma=flux_sigma,
+        workers=workers,
+    )
+    # Every fourth pixel of every fourth row: a million pixels at 4096², plenty for a spread.
+    good = ~bad[::4, ::4]
+    score_noise = float(mad_std(result.score_corr[::4, ::4][good])) if good.any() else np.nan
+    difference_noise = float(mad_std(result.difference[::4, ::4][good])) if good.any() else np.nan
+    if renormalise and np.isfinite(score_noise) and score_noise > 0:
+        # For images whose noise is correlated (resampled or stacked by other software) the
+        # per-pixel variance misjudges the noise at the PSF's scale: rescale S_corr to unit
+        # robust spread. ``score_noise`` keeps the value measured before.
+        result.score_corr /= score_noise
+        result.score_std *= score_noise
+    return DifferenceResult(result, bits, bad, score_noise, difference_noise)
+
+
+def subtract_aligned(
+    new: ImageProduct,
+    reference: "Reference",
+    aligned_header: fits.Header,
+    *,
+    flux_error: float,
+    workers: int = 1,
+) -> DifferenceResult:
+    """ZOGY of an aligned frame and its reference, as ``align_exposure`` and
+    ``build_reference`` write them.
+
+    Parameters
+    ----------
+    new : ImageProduct
+        The aligned frame with its ``psf``.
+    reference : Reference
+        Its reference (:func:`astrid.imaging.reference.read_reference`).
+    aligned_header : astropy.io.fits.Header
+        The aligned frame's header: background noise (``BKGRMS``), registration error
+        (``ALNRMS``) and flux scale (``FLXRATIO``).
+    flux_error : float
+        ``difference.flux_error``.
+    workers : int
+        Threads.
+
+    Returns
+    -------
+    DifferenceResult
+    """
+    rms = aligned_header["ALNRMS"]
+    return subtract_images(
+        replace(new, background_rms=aligned_header["BKGRMS"]),
+        reference,
+        flux_ratio=aligned_header["FLXRATIO"],
+        astrometric_sigma=(rms, rms),
+        flux_sigma=flux_error,
+        workers=workers,
+    )
+
+
+def write_difference(path, diff, wcs_header, header):
+    """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file."""
+    from astropy.io import fits
+
+    from astrid.io.fitsio import write_atomic
+
+    sub = diff.subtraction
+    header["FLUXSCAL"] = (sub.flux_scale, "F_S: point-source flux = S / F_S")
+    header["F_D"] = (sub.f_d, "zero point of D")
+    header["SCORNOIS"] = (diff.score_noise, "robust std of S_corr, unmasked (1 = normalised)")
+    header["DIFFNOIS"] = (diff.difference_noise, "robust std of D, unmasked")
+    primary = fits.PrimaryHDU(header=header)
+    for key, value, comment in maskbits.header_cards():
+        primary.header[key] = (value, comment)
+    mask = diff.mask.copy()
+    mask[diff.bad] |= maskbits.SCORE_BAD
+    hdus = [primary]
+    for name, array, text in (
+        ("DIFF", sub.difference, "proper difference D (ZOGY)"),
+        ("SCORE", sub.score, "matched-filter score S"),
+        ("SCORR", sub.score_corr, "S_corr = S / sqrt(V(S)), sigma units"),
+        ("VAR", sub.score_std**2, "V(S), variance of S"),
+    ):
+        hdu = fits.ImageHDU(array.astype(np.float32), header=wcs_header, name=name)
+        hdu.header["COMMENT"] = text
+        hdus.append(hdu)
+    hdus.append(fits.ImageHDU(mask.astype(np.uint16), header=wcs_header, name="MASK"))
+    hdus.append(fits.ImageHDU(sub.psf_difference.astype(np.float32), name="PSF"))
+    write_atomic(fits.HDUList(hdus), path)
+
+
+def read_difference(path):
+    """Read a difference product back into a :class:`DifferenceResult` and its header."""
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        header = hdul[0].header.copy()
+        mask = hdul["MASK"].data.astype(np.uint16)
+        score_std = np.sqrt(hdul["VAR"].data.astype(np.float32))
+        sub = zogy.Subtraction(
+            difference=hdul["DIFF"].data.astype(np.float32),
+            score=hdul["SCORE"].data.astype(np.float32),
+            score_corr=hdul["SCORR"].data.astype(np.float32),
+            score_std=score_std,
+            psf_difference=hdul["PSF"].data.astype(np.float64),
+            flux_scale=float(header["FLUXSCAL"]),
+            f_d=float(header["F_D"]),
+        )
+    bad = (mask & maskbits.SCORE_BAD) != 0
+    result = DifferenceResult(
+        sub, mask & ~np.uint16(maskbits.SCORE_BAD), bad, header["SCORNOIS"], header["DIFFNOIS"]
+    )
+    return result, header
+
+
+@dataclass
+class PairDifference:
+    """Everything measured to difference an aligned pair, and the result."""
+
+    result: DifferenceResult
+    psf_new: np.ndarray
+    psf_ref: np.ndarray
+    stars_new: object  # astropy Table
+    stars_ref: object
+    flux_ratio: float
+    background_rms_ref: float = float("nan")
+
+    def as_reference(self, ref: ImageProduct, wcs: "WCS", zeropoint: float = float("nan")) -> "Reference":
+        """The pair's reference image as a :class:`~astrid.imaging.reference.Reference`
+        (what :func:`~astrid.imaging.detect.find_candidates` measures candidates against).
+
+        Parameters
+        ----------
+        ref : ImageProduct
+            The reference image given to :func:`difference_aligned_pair`.
+        wcs : astropy.wcs.WCS
+            The pair's grid on the sky.
+        zeropoint : float
+            Magnitude of one reference electron (nan: instrumental magnitudes only).
+
+        Returns
+        -------
+        Reference
+        """
+        from astrid.imaging.reference import Reference
+
+        return Reference(
+            ref.data,
+            ref.variance,
+            ref.mask,
+            self.psf_ref,
+            wcs,
+            self.stars_ref,
+            zeropoint,
+            self.background_rms_ref,
+        )
+
+
+def difference_aligned_pair(
+    new: ImageProduct,
+    ref: ImageProduct,
+    *,
+    psf_size: int = 31,
+    flux_error: float = 0.01,
+    astrometric_sigma: tuple = (0.02, 0.02),
+    detect_sigma: float = 10.0,
+    workers: int = 1,
+    renormalise: bool = False,
+) -> "PairDifference":
+    """Difference two images already on one grid, measuring all that ZOGY needs from them.
+
+    Both images are background-subtracted here; PSFs come from each image's isolated stars,
+    the flux scale from stars found in both, and the background noise from box statistics.
+    The workflow does the same in two steps (``align_to_reference`` then
+    ``subtract_images``); this is the whole of it for pairs that need no registration
+    (benchmarks, survey stamps already resampled by another pipeline).
+
+    Parameters
+    ----------
+    new, ref : ImageProduct
+        The two images (data, variance, mask) on one grid, not background-subtracted.
+    psf_size : int
+        Side of the PSF stamps measured from each image.
+    flux_error : float
+        Fractional error of the flux scaling and PSF models.
+    astrometric_sigma : (float, float)
+        Registration error (pixels) in x and y.
+    detect_sigma : float
+        Significance of the stars the PSFs and the flux scale are measured from.
+    workers : int
+        Threads.
+    renormalise : bool
+        Divide S_corr by its measured spread (inputs with correlated noise).
+
+    Returns
+    -------
+    PairDifference
+    """
+    from astrid.imaging.align import photometric_scale
+    from astrid.imaging.psf import empirical_psf
+    from astrid.imaging.sources import background, find_stars, psf_stars, subtract_background
+
+    images = []
+    for image, variance, mask in ((new.data, new.variance, new.mask), (ref.data, ref.variance, ref.mask)):
+        bad = filter_rows(lambda i, m: (m != 0) | ~np.isfinite(i), [image, mask], 0, workers)
+        filled = filter_rows(lambda i, b: np.where(b, 0.0, i).astype(np.float32), [image, bad], 0, workers)
+        sky, rms = background(filled, bad, workers=workers)
+        clean = subtract_background(filled, sky, bad, workers)
+        del filled, sky
+        stars = find_stars(
+            clean,
+            variance,
+            mask | (bad * np.uint16(maskbits.NONFINITE)),
+            threshold=detect_sigma,
+            background_rms=rms,
+            workers=workers,
+        )
+        images.append((clean, stars, empirical_psf(clean, psf_stars(stars), size=psf_size), rms))
+    (n, stars_n, psf_n, rms_n), (r, stars_r, psf_r, rms_r) = images
+    ratio, _, _ = photometric_scale(n, r, stars_n, stars_r, psf_n, psf_r)
+    result = subtract_images(
+        ImageProduct(n, new.variance, new.mask, psf=psf_n, background_rms=rms_n),
+        ImageProduct(r, ref.variance, ref.mask, psf=psf_r, background_rms=rms_r),
+        flux_ratio=ratio,
+        astrometric_sigma=astrometric_sigma,
+        flux_sigma=flux_error,
+        workers=workers,
+        renormalise=renormalise,
+    )
+    return PairDifference(result, psf_n, psf_r, stars_n, stars_r, ratio, rms_r)

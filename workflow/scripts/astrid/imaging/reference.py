@@ -1,0 +1,279 @@
+"""Reference templates: the best-seeing frames of the reference nights, coadded.
+
+The frame with the best seeing defines the grid. Every other selected frame is registered
+and resampled onto it, background-subtracted, scaled to its flux level and added with an
+inverse-variance weight (one weight per frame, from its background noise, so that the
+coadd's photometry is not biased by per-pixel Poisson weights). The coadd has its own
+variance and mask, its PSF is measured on it, and, when a catalog of the field is given,
+its WCS is refitted to the catalog and its photometric zero point measured.
+"""
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from astropy.wcs.utils import fit_wcs_from_points
+from scipy.spatial import cKDTree
+
+from astrid.astrometry.registration import AlignmentError, register
+from astrid.imaging.align import aperture_flux, enclosed_fraction, pixel_to_pixel_guess, resample
+from astrid.imaging.psf import empirical_psf, psf_fwhm
+from astrid.imaging.sources import background, find_stars, point_like, psf_stars
+from astrid.io import maskbits
+from astrid.io.fitsio import write_atomic
+
+log = logging.getLogger(__name__)
+
+
+class ReferenceError(Exception):
+    """A reference cannot be built for a field and band."""
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """Choices of the reference build; each has a ``reference.*`` config key."""
+
+    max_frames: int = 5
+    max_fwhm_ratio: float = 1.5  # frames with seeing worse than this × the best are left out
+    detect_sigma: float = 10.0
+    catalog_sigma: float = 5.0  # depth of the reference's source list
+    psf_size: int = 31
+
+
+@dataclass
+class Reference:
+    data: np.ndarray
+    variance: np.ndarray
+    mask: np.ndarray
+    psf: np.ndarray
+    wcs: WCS
+    stars: Table  # every source above catalog_sigma, on the reference grid
+    zeropoint: float  # magnitude of 1 electron (nan without a catalog)
+    background_rms: float
+    header: fits.Header = field(default_factory=fits.Header)
+
+    @property
+    def fwhm(self):
+        return psf_fwhm(self.psf)
+
+    @property
+    def psf_stars(self):
+        return psf_stars(self.stars)
+
+
+def _wcs(header):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WCS(header)
+
+
+def frame_seeing(data, variance, mask, detect_sigma=10.0):
+    """Median FWHM (pixels) of a frame's isolated, unsaturated stars."""
+    stars = psf_stars(find_stars(data, variance, mask, threshold=detect_sigma))
+    return float(np.median(stars["fwhm"])) if len(stars) else np.inf
+
+
+def calibrate_to_catalog(stars, wcs, catalog, band, image=None, psf=None, radius=None):
+    """Refit the WCS on catalog stars and measure the zero point; returns (wcs, zp, n)."""
+    ra, dec = np.asarray(catalog["ra"]), np.asarray(catalog["dec"])
+    cx, cy = wcs.all_world2pix(ra, dec, 0)
+    inside = np.isfinite(cx) & np.isfinite(cy)
+    registration = register(
+        stars["x"],
+        stars["y"],
+        stars["x"],
+        stars["y"],
+        cx[inside],
+        cy[inside],
+        max_offset=100.0,
+        min_matches=10,
+        max_rms=1.0,
+    )
+    px, py = registration.apply(np.asarray(stars["x"]), np.asarray(stars["y"]))
+    distance, index = cKDTree(np.column_stack([cx[inside], cy[inside]])).query(
+        np.column_stack([px, py]), distance_upper_bound=1.5
+    )
+    paired = np.isfinite(distance)
+    matched = np.flatnonzero(inside)[index[paired]]
+    xy = (np.asarray(stars["x"])[paired], np.asarray(stars["y"])[paired])
+    fitted = fit_wcs_from_points(xy, SkyCoord(ra[matched], dec[matched], unit="deg"), projection="TAN")
+    column = f"mag_{band}"
+    zeropoint = np.nan
+    if column in catalog.colnames and image is not None:
+        # Aperture fluxes, corrected to total flux with the PSF's own enclosed fraction, so
+        # that the zero point applies to PSF-fit (total) fluxes.
+        flux = aperture_flux(image, xy[0], xy[1], radius) / enclosed_fraction(psf, radius)
+        good = (flux > 0) & np.asarray(stars["isolated"])[paired]
+        zps = np.asarray(catalog[column])[matched][good] + 2.5 * np.log10(flux[good])
+        zeropoint = float(np.median(zps)) if len(zps) >= 5 else np.nan
+    return fitted, zeropoint, int(paired.sum())
+
+
+def build_reference(frames, settings, catalog=None, band=None):
+    """Coadd the best-seeing frames into a reference.
+
+    Parameters
+    ----------
+    frames : list of (ImageProduct, astropy.io.fits.Header)
+        Calibrated frames of one field and band with their header WCS.
+    settings : ReferenceSettings
+    catalog : astropy.table.Table, optional
+        Catalog of the field (``ra``, ``dec``, ``mag_<band>``) to refit the WCS and
+        measure the zero point.
+    band : str, optional
+
+    Returns
+    -------
+    Reference
+    """
+    if not frames:
+        raise ReferenceError("no calibrated frames to build a reference from")
+    seeing = [frame_seeing(p.data, p.variance, p.mask, settings.detect_sigma) for p, _ in frames]
+    order = np.argsort(seeing)
+    best = seeing[order[0]]
+    if not np.isfinite(best):
+        raise ReferenceError("no frame has enough stars to measure its seeing")
+    chosen = [i for i in order[: settings.max_frames] if seeing[i] <= settings.max_fwhm_ratio * best]
+    base, base_header = frames[chosen[0]]
+    base_wcs = _wcs(base_header)
+    shape = base.data.shape
+    base_stars = point_like(find_stars(base.data, base.variance, base.mask, threshold=settings.detect_sigma))
+    images, variances, masks, used = [], [], [], []
+    for i in chosen:
+        product, header = frames[i]
+        if i == chosen[0]:
+            data, var, bits = product.data.astype(np.float32), product.variance, product.mask
+        else:
+            stars = find_stars(product.data, product.variance, product.mask, threshold=settings.detect_sigma)
+            stars = point_like(stars)
+            gx, gy = pixel_to_pixel_guess(_wcs(header), base_wcs, stars["x"], stars["y"])
+            try:
+                registration = register(stars["x"], stars["y"], gx, gy, base_stars["x"], base_stars["y"])
+            except AlignmentError as error:
+                log.warning(
+                    "frame %s left out of the reference: %s", product.header.get("EXPOSURE", i), error
+                )
+                continue
+            data, var, bits = resample(product.data, product.variance, product.mask, registration, shape)
+        sky, rms = background(data, bits != 0)
+        images.append(np.where(bits & maskbits.NO_DATA, 0.0, data - sky))
+        variances.append(var)
+        masks.append(bits)
+        used.append((i, rms))
+    # Flux scale of each frame relative to the base, from stars in a common aperture.
+    radius = 2.5 * best * max(1.0, max(seeing[i] for i, _ in used) / best)
+    good_stars = psf_stars(base_stars)
+    scales = [
+        float(
+            np.median(
+                aperture_flux(img, good_stars["x"], good_stars["y"], radius)
+                / aperture_flux(images[0], good_stars["x"], good_stars["y"], radius)
+            )
+        )
+        for img in images
+    ]
+    if not len(good_stars) or not np.all(np.isfinite(scales)):
+        raise ReferenceError("no isolated, unsaturated stars in common to scale the frames' fluxes")
+    weights = np.array([s**2 / rms**2 for s, (_, rms) in zip(scales, used, strict=True)])
+    numerator = np.zeros(shape, np.float64)
+    weight_sum = np.zeros(shape, np.float64)
+    var_sum = np.zeros(shape, np.float64)
+    saturated = np.zeros(shape, bool)
+    any_bits = np.zeros(shape, np.uint16)
+    for img, var, bits, scale, weight in zip(images, variances, masks, scales, weights, strict=True):
+        w = weight * (bits == 0)
+        numerator += w * img / scale
+        weight_sum += w
+        var_sum += w**2 * var / scale**2
+        any_bits |= bits
+        saturated |= (bits & maskbits.SATURATED) != 0
+    # A pixel is used where any input is good, except where any input saturated: there
+    # the unsaturated frames alone would give a core of another shape than the wings.
+    covered = (weight_sum > 0) & ~saturated
+    coadd = np.where(covered, numerator / np.where(covered, weight_sum, 1), 0.0).astype(np.float32)
+    coadd_var = np.where(covered, var_sum / np.where(covered, weight_sum, 1) ** 2, np.inf).astype(np.float32)
+    mask = np.where(covered, 0, any_bits).astype(np.uint16)
+    sky, rms = background(coadd, mask != 0)
+    coadd = np.where(covered, coadd - sky, 0.0).astype(np.float32)
+    stars = find_stars(coadd, coadd_var, mask, threshold=settings.catalog_sigma, background_rms=rms)
+    psf = empirical_psf(coadd, psf_stars(stars), size=settings.psf_size)
+    wcs, zeropoint, n_catalog = base_wcs.celestial, np.nan, 0
+    if catalog is not None:
+        wcs, zeropoint, n_catalog = calibrate_to_catalog(
+            stars[stars["snr"] > settings.detect_sigma],
+            base_wcs.celestial,
+            catalog,
+            band,
+            coadd,
+            psf,
+            2.5 * psf_fwhm(psf),
+        )
+    ra, dec = wcs.all_pix2world(stars["x"], stars["y"], 0)
+    stars["ra"], stars["dec"] = ra, dec
+    header = fits.Header()
+    header["NCOMBINE"] = (len(used), "frames coadded")
+    for k, (i, _) in enumerate(used, start=1):
+        header[f"IMCMB{k:03d}"] = frames[i][0].header.get("EXPOSURE", str(i))
+    header["SEEING"] = (float(best), "[px] FWHM of the best input frame")
+    header["FWHM"] = (psf_fwhm(psf), "[px] FWHM of the reference PSF")
+    header["ZP"] = (zeropoint if np.isfinite(zeropoint) else "nan", "magnitude of 1 e- (catalog)")
+    header["NCATSTAR"] = (n_catalog, "catalog stars matched for WCS and zero point")
+    header["BKGRMS"] = (rms, "[e-] background noise")
+    log.info("reference from %d frames, FWHM %.2f px, zero point %s", len(used), psf_fwhm(psf), zeropoint)
+    return Reference(coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header)
+
+
+def write_reference(path, reference):
+    """Write a reference: PRIMARY (provenance), SCI, VAR, MASK (with WCS), PSF, STARS."""
+    primary = fits.PrimaryHDU(header=reference.header)
+    for key, value, comment in maskbits.header_cards():
+        primary.header[key] = (value, comment)
+    wcs_header = reference.wcs.to_header(relax=True)
+    hdus = [primary]
+    for name, array in (("SCI", reference.data), ("VAR", reference.variance), ("MASK", reference.mask)):
+        hdus.append(fits.ImageHDU(array, header=wcs_header, name=name))
+    hdus.append(fits.ImageHDU(reference.psf.astype(np.float32), name="PSF"))
+    stars = fits.table_to_hdu(reference.stars)
+    stars.name = "STARS"
+    hdus.append(stars)
+    write_atomic(fits.HDUList(hdus), path)
+
+
+def read_reference(path):
+    with fits.open(path) as hdul:
+        zeropoint = hdul[0].header.get("ZP", "nan")
+        return Reference(
+            data=hdul["SCI"].data.astype(np.float32),
+            variance=hdul["VAR"].data.astype(np.float32),
+            mask=hdul["MASK"].data.astype(np.uint16),
+            psf=hdul["PSF"].data.astype(np.float64),
+            wcs=_wcs(hdul["SCI"].header),
+            stars=Table(hdul["STARS"].data),
+            zeropoint=float(zeropoint) if zeropoint != "nan" else np.nan,
+            background_rms=float(hdul[0].header["BKGRMS"]),
+            header=hdul[0].header.copy(),
+        )
+
+
+NO_REFERENCE = "NO_REFERENCE"
+
+
+def write_missing_reference(path, header, reason):
+    """Record that no reference could be made; frames of this field and band are quarantined."""
+    header["REFOK"] = (False, "a usable reference exists")
+    header["QCODE"] = (NO_REFERENCE, "reason code")
+    header["QREASON"] = reason
+    write_atomic(fits.HDUList([fits.PrimaryHDU(header=header)]), path)
+
+
+def missing_reference(path):
+    """(code, reason) when the file records a missing reference, else None."""
+    header = fits.getheader(path, 0)
+    if header.get("REFOK", True):
+        return None
+    return header["QCODE"], header["QREASON"]

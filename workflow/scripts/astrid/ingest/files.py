@@ -1,0 +1,78 @@
+"""A night folder's raw files: which are frames, their exposure ids, and a digest of
+the folder that changes whenever a frame arrives, changes or settles.
+
+Light on purpose (no astropy): the workflow calls :func:`night_listing` while it plans.
+"""
+
+import hashlib
+import time
+from pathlib import Path
+
+from astrid.io.names import exposure_name
+
+RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+
+
+def exposure_id(path):
+    """The exposure id of a raw file: its name without the FITS suffixes, in the canonical
+    form of :func:`astrid.names.exposure_name`."""
+    name = Path(path).name
+    for suffix in sorted(RAW_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return exposure_name(name[: -len(suffix)])
+    return exposure_name(Path(name).stem)
+
+
+def _looks_like_fits(path):
+    return not path.name.startswith(".") and path.name.lower().endswith(RAW_SUFFIXES)
+
+
+def find_raw_frames(night_dir):
+    """Raw FITS files directly inside ``night_dir``, sorted by name.
+
+    Only regular files (or links to them); see :func:`find_unusable_entries` for the
+    FITS-looking names that are not."""
+    night_dir = Path(night_dir)
+    if not night_dir.is_dir():
+        raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
+    return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and p.is_file())
+
+
+def find_unusable_entries(night_dir):
+    """(path, sentence) of each FITS-looking name in ``night_dir`` that is not a readable
+    file: a dangling symbolic link, a folder, a device or pipe."""
+    found = []
+    for path in sorted(Path(night_dir).iterdir()):
+        if not _looks_like_fits(path) or path.is_file():
+            continue
+        if path.is_symlink() and not path.exists():
+            what = f"a symbolic link to {path.readlink()}, which does not exist"
+        elif path.is_dir():
+            what = "a folder, not a file"
+        else:
+            what = "not a regular file"
+        found.append((path, f"{path.name} is {what}"))
+    return found
+
+
+def night_listing(night_dir, settle_seconds, now=None):
+    """Digest of what the night folder holds: every FITS-looking entry's name, size and
+    modification time, and whether it has settled (not modified for ``settle_seconds``).
+
+    The ingest rule takes it as a parameter, so a night is ingested again whenever a frame
+    arrives, changes, is completed in place or settles after it was seen arriving.
+    """
+    now = time.time() if now is None else now
+    night_dir = Path(night_dir)
+    digest = hashlib.sha256()
+    if night_dir.is_dir():
+        for path in sorted(night_dir.iterdir()):
+            if not _looks_like_fits(path):
+                continue
+            try:
+                info = path.stat()
+                state = (info.st_size, info.st_mtime_ns, not 0 <= now - info.st_mtime < settle_seconds)
+            except OSError:  # a dangling link
+                state = ("missing",)
+            digest.update(repr((path.name, *state)).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:16]

@@ -1,0 +1,218 @@
+"""A night's frames into two tables, plus the frames still arriving.
+
+Every frame ends up in exactly one of the manifest (usable frames, one row each, which
+drives the rest of the workflow), the quarantine list (with a reason code and a sentence)
+or, while it is still being written, the waiting list. The raw folder is only ever read.
+"""
+
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from astrid.ingest.classify import (
+    DUPLICATE_EXPOSURE,
+    NO_MASTER,
+    NOT_A_FILE,
+    SHAPE_MISMATCH,
+    FrameRejected,
+    inspect_frame,
+    name_fields_from_pointings,
+)
+from astrid.ingest.files import exposure_id, find_raw_frames, find_unusable_entries
+
+log = logging.getLogger(__name__)
+
+MANIFEST_COLUMNS = [
+    "exposure",
+    "night",
+    "path",
+    "frame_type",
+    "imagetyp",
+    "band",
+    "exptime",
+    "date_obs",
+    "mjd",
+    "field",
+    "ra",
+    "dec",
+    "ny",
+    "nx",
+    "gain",
+    "read_noise",
+    "saturate",
+    "biassec",
+    "trimsec",
+]
+QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
+# Frames still being written when the night was ingested: read again by the next run.
+WAITING_COLUMNS = ["exposure", "night", "path", "size", "modified_seconds_ago"]
+
+
+def _quarantine_row(row, code, reason):
+    return {
+        "exposure": row["exposure"],
+        "night": row["night"],
+        "path": row["path"],
+        "frame_type": row.get("frame_type", ""),
+        "reason_code": code,
+        "reason": reason,
+    }
+
+
+def plan_night(rows, min_frames, use_dark):
+    """Check that each frame can be calibrated; move those that cannot to quarantine.
+
+    * Frames whose raw shape differs from the night's bias frames cannot share masters
+      (``SHAPE_MISMATCH``).
+    * A science frame needs a master bias, a master dark (when ``use_dark``) and a master
+      flat of its band, each from at least ``min_frames`` frames (``NO_MASTER``).
+
+    Returns
+    -------
+    (list of dict, list of dict)
+        Manifest rows that go on, quarantine rows with reasons.
+    """
+    quarantined = []
+    if not rows:
+        return [], []
+    biases = [r for r in rows if r["frame_type"] == "bias"]
+    reference = biases or rows
+    shape = Counter((r["ny"], r["nx"]) for r in reference).most_common(1)[0][0]
+    kept = []
+    for row in rows:
+        if (row["ny"], row["nx"]) != shape:
+            quarantined.append(
+                _quarantine_row(
+                    row,
+                    SHAPE_MISMATCH,
+                    f"{Path(row['path']).name} is {row['ny']}×{row['nx']} pixels but the night's "
+                    f"calibration frames are {shape[0]}×{shape[1]}",
+                )
+            )
+        else:
+            kept.append(row)
+    counts = Counter((r["frame_type"], r["band"] if r["frame_type"] == "flat" else "") for r in kept)
+    go_on = []
+    for row in kept:
+        if row["frame_type"] == "science":
+            needed = [("bias", "")] + ([("dark", "")] if use_dark else []) + [("flat", row["band"])]
+            missing = [(t, b, counts[(t, b)]) for t, b in needed if counts[(t, b)] < min_frames]
+            if missing:
+                what = "; ".join(
+                    f"{n} valid {t} frame{'s' if n != 1 else ''}{f' in band {b}' if b else ''}"
+                    for t, b, n in missing
+                )
+                quarantined.append(
+                    _quarantine_row(
+                        row,
+                        NO_MASTER,
+                        f"{Path(row['path']).name} cannot be calibrated: the night has {what}, "
+                        f"fewer than calibration.min_frames = {min_frames}",
+                    )
+                )
+                continue
+        go_on.append(row)
+    return go_on, quarantined
+
+
+def _quarantined(path, night, code, reason, frame_type=""):
+    log.warning("quarantined %s: %s: %s", Path(path).name, code, reason)
+    return {
+        "exposure": exposure_id(path),
+        "night": night,
+        "path": str(path),
+        "frame_type": frame_type,
+        "reason_code": code,
+        "reason": reason,
+    }
+
+
+def _suffix_rank(path):
+    """Order among files of one exposure id: plain FITS before compressed, then by name."""
+    name = Path(path).name.lower()
+    return (name.endswith((".gz", ".fz")), name)
+
+
+class IngestedNight(NamedTuple):
+    """What :func:`ingest_night` found: usable, quarantined and still-arriving frames."""
+
+    manifest: pd.DataFrame
+    quarantine: pd.DataFrame
+    waiting: pd.DataFrame
+
+
+def ingest_night(night_dir, night, settings, min_frames, use_dark, now=None):
+    """Classify and validate every raw frame of a night.
+
+    A frame modified less than ``settings.settle_seconds`` before ``now`` is still being
+    written: it is left for the next run and listed as waiting, neither used nor quarantined.
+    Files whose names give the same exposure id (``a.fits`` and ``a.fits.gz``) are one
+    exposure: the first (uncompressed, then by name) is used, the others quarantined
+    ``DUPLICATE_EXPOSURE``.
+
+    Returns
+    -------
+    IngestedNight
+        The manifest (usable frames), the quarantine list and the frames still arriving.
+    """
+    now = time.time() if now is None else now
+    rows, quarantined, waiting = [], [], []
+    for path, reason in find_unusable_entries(night_dir):
+        quarantined.append(_quarantined(path, night, NOT_A_FILE, reason))
+    by_exposure = {}
+    for path in find_raw_frames(night_dir):
+        by_exposure.setdefault(exposure_id(path), []).append(path)
+    for exposure, paths in sorted(by_exposure.items()):
+        first, *others = sorted(paths, key=_suffix_rank)
+        for other in others:
+            quarantined.append(
+                _quarantined(
+                    other,
+                    night,
+                    DUPLICATE_EXPOSURE,
+                    f"{other.name} and {first.name} are both exposure {exposure}: {first.name} is used",
+                )
+            )
+        age = now - first.stat().st_mtime
+        # A modification time in the future (a file server's clock ahead) counts as settled:
+        # a frame that is still incomplete is then quarantined UNREADABLE, and read again
+        # when it changes (see night_listing).
+        if 0 <= age < settings.settle_seconds:
+            log.info("%s is still arriving (modified %.1f s ago): left for the next run", first.name, age)
+            waiting.append(
+                {
+                    "exposure": exposure,
+                    "night": night,
+                    "path": str(first),
+                    "size": first.stat().st_size,
+                    "modified_seconds_ago": round(age, 1),
+                }
+            )
+            continue
+        try:
+            rows.append(inspect_frame(first, night, settings))
+        except FrameRejected as rejected:
+            quarantined.append(_quarantined(first, night, rejected.code, rejected.reason))
+    rows = name_fields_from_pointings(sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin)
+    rows, more = plan_night(rows, min_frames, use_dark)
+    for row in more:
+        log.warning("quarantined %s: %s: %s", row["exposure"], row["reason_code"], row["reason"])
+    quarantined.extend(more)
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS).sort_values(["mjd", "exposure"])
+    quarantine = pd.DataFrame(quarantined, columns=QUARANTINE_COLUMNS).sort_values(["exposure", "path"])
+    waiting = pd.DataFrame(waiting, columns=WAITING_COLUMNS)
+    return IngestedNight(manifest.reset_index(drop=True), quarantine.reset_index(drop=True), waiting)
+
+
+def read_manifest(path):
+    """Read a manifest TSV written by the ingest rule (strings kept as strings)."""
+    return pd.read_csv(
+        path,
+        sep="\t",
+        dtype={"exposure": str, "night": str, "band": str, "field": str, "biassec": str, "trimsec": str},
+        keep_default_na=False,
+    )

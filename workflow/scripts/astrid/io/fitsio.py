@@ -1,0 +1,113 @@
+"""Reading and writing AstrID's FITS products.
+
+A calibrated product is one FITS file with three image extensions on the same pixel grid:
+``SCI`` (electrons), ``VAR`` (variance, electrons²) and ``MASK`` (bits from
+:mod:`astrid.maskbits`). Writes go to a temporary file that is renamed into place, so a
+crash never leaves a half-written product behind.
+"""
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from astrid.io import maskbits
+
+
+@dataclass
+class ImageProduct:
+    """An image with its variance and mask planes and the primary header; for differencing,
+    also its PSF and background noise.
+
+    Attributes
+    ----------
+    data : numpy.ndarray
+        The image (electrons).
+    variance : numpy.ndarray
+        Its variance (electrons²).
+    mask : numpy.ndarray
+        Mask bits (:mod:`astrid.io.maskbits`).
+    header : astropy.io.fits.Header
+        The product's primary header.
+    psf : numpy.ndarray or None
+        Centred PSF stamp (odd size), where measured.
+    background_rms : float or None
+        Background noise per pixel (electrons), where measured.
+    """
+
+    data: np.ndarray
+    variance: np.ndarray
+    mask: np.ndarray
+    header: fits.Header = field(default_factory=fits.Header)
+    psf: np.ndarray | None = None
+    background_rms: float | None = None
+
+
+@contextmanager
+def atomic_output(path):
+    """A temporary path beside ``path`` (same suffix), moved onto ``path`` when the block
+    ends without error. A job killed midway leaves no half-written product: Snakemake may
+    keep an output that is in place after a kill (README, "Reruns")."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_atomic(hdul, path):
+    """Write an HDUList to ``path`` through a temporary file in the same folder.
+
+    Every HDU carries CHECKSUM and DATASUM cards, with a fixed comment instead of astropy's
+    time stamp: the same content gives the same bytes, so the SHA-256 recorded downstream
+    (provenance, training-set versions) does not change when a job is redone.
+    """
+    for hdu in hdul:
+        hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
+    with atomic_output(path) as tmp:
+        hdul.writeto(tmp, overwrite=True, checksum=False)
+
+
+def write_image_product(path, product, wcs_header=None, extra=()):
+    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK (+ ``extra``) extensions."""
+    primary = fits.PrimaryHDU(header=product.header)
+    for key, value, comment in maskbits.header_cards():
+        primary.header[key] = (value, comment)
+    image_header = fits.Header()
+    if wcs_header is not None:
+        image_header.update(wcs_header)
+    sci = fits.ImageHDU(product.data.astype(np.float32), header=image_header, name="SCI")
+    sci.header["BUNIT"] = "electron"
+    var = fits.ImageHDU(product.variance.astype(np.float32), header=image_header, name="VAR")
+    var.header["BUNIT"] = "electron2"
+    mask = fits.ImageHDU(product.mask.astype(np.uint16), header=image_header, name="MASK")
+    write_atomic(fits.HDUList([primary, sci, var, mask, *extra]), path)
+
+
+def read_image_product(path: str | os.PathLike) -> ImageProduct:
+    """Read a product written by :func:`write_image_product` (with its ``PSF`` extension,
+    where it has one: aligned frames do).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    ImageProduct
+    """
+    with fits.open(path) as hdul:
+        return ImageProduct(
+            data=hdul["SCI"].data.astype(np.float32),
+            variance=hdul["VAR"].data.astype(np.float32),
+            mask=hdul["MASK"].data.astype(np.uint16),
+            header=hdul[0].header.copy(),
+            psf=hdul["PSF"].data if "PSF" in hdul else None,
+        )

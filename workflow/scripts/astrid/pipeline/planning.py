@@ -1,0 +1,340 @@
+"""Planning a run: which nights, which exposures, which references, which products.
+
+Plain functions of the configuration and of the nights' manifests (rows as dicts, as the
+ingest rule writes them), so that the workflow's input functions (``rules/common.smk``)
+only ask Snakemake for the manifests and pass them here, and every choice is unit-tested.
+Product paths are relative to the working folder, as the rules write them.
+"""
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_RAW = "results/demo/raw"
+DEMO_CATALOGS = "results/demo/catalogs"
+MODEL_DIR = "results/models/realbogus"
+# The real/bogus training splits whole frames three ways (train, validation, test).
+MIN_TRAINING_FRAMES = 3
+
+Row = Mapping[str, str]
+
+
+class PlanningError(ValueError):
+    """The configuration cannot give a night to process; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Nights:
+    """The nights of a run and their roles.
+
+    Attributes
+    ----------
+    all : list of str
+        Every night ingested and calibrated, reference nights included, sorted.
+    reference : list of str
+        Nights whose frames build the references; they are not differenced.
+    difference : list of str
+        The other nights: differenced, scored and alerted.
+    training : list of str
+        Nights whose frames make the real/bogus training set.
+    """
+
+    all: list
+    reference: list
+    difference: list
+    training: list
+
+
+def check_demo(config: Mapping) -> None:
+    """Refuse a demo configuration that cannot run, before any job.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration (schema defaults filled in).
+
+    Raises
+    ------
+    PlanningError
+        The demo would write elsewhere than ``raw_dir``.
+    """
+    if config["demo"]["enabled"] and config["raw_dir"] != DEMO_RAW:
+        raise PlanningError(
+            f"config key 'raw_dir' is {config['raw_dir']!r} but demo.enabled is true: the demo "
+            f"writes its frames to {DEMO_RAW}. Set demo.enabled: false to process your own frames."
+        )
+
+
+def too_few_training_frames(config: Mapping) -> str | None:
+    """Why the demo could never train its first real/bogus model, or None: its new night
+    has fewer frames than the training set's three whole-frame splits need.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    str or None
+        A sentence naming the keys to change.
+    """
+    demo = config["demo"]
+    frames = demo["new_exposures"] * len(demo["fields"]) * len(demo["bands"])
+    if demo["enabled"] and not config["realbogus"]["training_nights"] and frames < MIN_TRAINING_FRAMES:
+        return (
+            f"the demo's new night has {frames} science frame(s) (demo.new_exposures × fields × "
+            f"bands); training the real/bogus model needs at least {MIN_TRAINING_FRAMES} (train, "
+            "validation and test frames): raise demo.new_exposures"
+        )
+    return None
+
+
+def night_folders(raw_dir: str | os.PathLike) -> list:
+    """The ``YYYYMMDD`` folders under ``raw_dir``, sorted.
+
+    Raises
+    ------
+    PlanningError
+        When ``raw_dir`` is not a folder.
+    """
+    raw = Path(raw_dir)
+    if not raw.is_dir():
+        raise PlanningError(f"config key 'raw_dir': folder {raw} does not exist")
+    return sorted(p.name for p in raw.iterdir() if p.is_dir() and p.name.isdigit() and len(p.name) == 8)
+
+
+def plan_nights(config: Mapping) -> Nights:
+    """The nights of this run: config ``nights``, else the demo's, else every night folder
+    under ``raw_dir``; reference nights are always among them.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    Nights
+    """
+    demo = config["demo"]
+    if config["nights"]:
+        chosen = list(config["nights"])
+    elif demo["enabled"]:
+        chosen = [n for n in (demo["reference_night"], demo["new_night"], demo["followup_night"]) if n]
+    else:
+        chosen = night_folders(config["raw_dir"])
+    reference = list(config["reference"]["nights"]) or ([demo["reference_night"]] if demo["enabled"] else [])
+    nights = sorted(set(chosen) | set(reference))
+    difference = [n for n in nights if n not in reference]
+    # The demo trains on its new night; the follow-up night stays unseen (the drift check's case).
+    training = list(config["realbogus"]["training_nights"]) or (
+        [demo["new_night"]] if demo["enabled"] else difference
+    )
+    return Nights(nights, reference, difference, training)
+
+
+def raw_dir(config: Mapping) -> str:
+    """Where the raw night folders are: the demo's, or ``raw_dir``."""
+    return DEMO_RAW if config["demo"]["enabled"] else config["raw_dir"]
+
+
+def calibrated_path(night: str, exposure: str) -> str:
+    """The calibrated product of an exposure."""
+    return f"results/calibrated/{night}/{exposure}.fits"
+
+
+def choose_exposures(manifests: Mapping[str, Iterable[Row]], done: set, max_observations: int) -> dict:
+    """Night → science exposures to process in this run, oldest first.
+
+    Exposures already calibrated when the run started (``done``, paths as
+    :func:`calibrated_path` gives them) stay chosen; at most ``max_observations`` others join
+    them, oldest (by MJD) first, the rest waiting for the next run.
+
+    Parameters
+    ----------
+    manifests : mapping of str to iterable of mapping
+        Each night's manifest rows.
+    done : set of str
+        Calibrated products present when the run started.
+    max_observations : int
+        New science frames per run.
+
+    Returns
+    -------
+    dict of str to list of str
+    """
+    pending, chosen = [], set()
+    for night, rows in manifests.items():
+        for row in rows:
+            if row["frame_type"] != "science":
+                continue
+            key = (float(row["mjd"]), night, row["exposure"])
+            (chosen.add if calibrated_path(night, row["exposure"]) in done else pending.append)(key)
+    chosen |= set(sorted(pending)[:max_observations])
+    schedule = {}
+    for _, night, exposure in sorted(chosen):
+        schedule.setdefault(night, []).append(exposure)
+    return schedule
+
+
+def reference_index(
+    manifests: Mapping[str, Mapping[str, Row]], schedule: Mapping, reference_nights: Iterable
+) -> dict:
+    """(field, band) → calibrated frames of the reference nights that build its reference.
+
+    Parameters
+    ----------
+    manifests : mapping of str to mapping of str to mapping
+        Each night's manifest rows by exposure.
+    schedule : mapping of str to list of str
+        :func:`choose_exposures`.
+    reference_nights : iterable of str
+
+    Returns
+    -------
+    dict of (str, str) to list of str
+    """
+    index = {}
+    for night in reference_nights:
+        for exposure in schedule.get(night, []):
+            row = manifests[night][exposure]
+            index.setdefault((row["field"], row["band"]), []).append(calibrated_path(night, exposure))
+    return index
+
+
+def reference_path(row: Row, templates_dir: str | None) -> str:
+    """The reference of an exposure's field and band: a supplied template, else built."""
+    if templates_dir:
+        supplied = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
+        if supplied.exists():
+            return str(supplied)
+    return f"results/references/{row['field']}/{row['band']}.fits"
+
+
+def catalog_dir(config: Mapping) -> str | None:
+    """The field catalogs' folder: ``reference.catalog_dir``, else the demo's, else none."""
+    return config["reference"]["catalog_dir"] or (DEMO_CATALOGS if config["demo"]["enabled"] else None)
+
+
+def field_catalog(field: str, config: Mapping) -> list:
+    """The field's catalog, if there is one: a site's file in the catalog folder, or the
+    demo's (made by a rule). A field without one still gets its reference, on the header
+    WCS with instrumental magnitudes, and every product of the field says so."""
+    folder = catalog_dir(config)
+    if not folder:
+        return []
+    path = f"{folder}/{field}.ecsv"
+    demo = config["demo"]
+    made_by_demo = (
+        folder == DEMO_CATALOGS and demo["enabled"] and any(f["name"] == field for f in demo["fields"])
+    )
+    return [path] if made_by_demo or os.path.exists(path) else []
+
+
+def master_paths(night: str, use_dark: bool) -> dict:
+    """The master bias (and dark) of a night; flats are per band (:func:`flat_path`)."""
+    masters = {"bias": f"results/masters/{night}/bias.fits"}
+    if use_dark:
+        masters["dark"] = f"results/masters/{night}/dark.fits"
+    return masters
+
+
+def flat_path(night: str, band: str) -> str:
+    """The master flat of a night in one band."""
+    return f"results/masters/{night}/flat_{band}.fits"
+
+
+def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list:
+    """Every product a run asks for: each night's summaries, and each differenced night's
+    scores, drift, alerts and latency; the daily retraining check once anything is scored.
+
+    Parameters
+    ----------
+    nights : Nights
+    differenced : mapping of str to list of str
+        The exposures differenced per night (empty on reference nights).
+
+    Returns
+    -------
+    list of str
+    """
+    products = []
+    for night in nights.all:
+        products += [
+            f"results/qa/{night}/summary.html",
+            f"results/qa/{night}/calibration.png",
+            f"results/qa/{night}/masters.png",
+        ]
+        if night in nights.reference:
+            continue
+        products += [f"results/qa/{night}/difference.png", f"results/qa/{night}/candidates.png"]
+        scored = [f"results/scored/{night}/{exposure}.ecsv" for exposure in differenced.get(night, [])]
+        if scored:
+            products += scored + [
+                f"results/drift/{night}.json",
+                f"results/qa/{night}/realbogus.png",
+                f"results/alerts/{night}/delivery.tsv",
+                f"results/qa/{night}/alerts.png",
+                f"results/qa/{night}/latency.tsv",
+            ]
+    if any(differenced.get(night) for night in nights.difference):
+        products += [f"{MODEL_DIR}/retraining.json", "results/qa/model.png"]
+    return products
+
+
+def demo_plan(demo: Mapping, night: str) -> dict:
+    """What the demo's telescope observes on ``night`` (the simulator's night plan)."""
+    role = "new" if night in (demo["new_night"], demo["followup_night"]) else "reference"
+    exposures = {
+        demo["reference_night"]: demo["reference_exposures"],
+        demo["new_night"]: demo["new_exposures"],
+    }
+    return {
+        "night": night,
+        "role": role,
+        "fields": [[f["name"], f["ra"], f["dec"]] for f in demo["fields"]],
+        "bands": demo["bands"],
+        "science_per_field_band": exposures.get(night, demo["followup_exposures"]),
+        "n_bias": demo["calibration_frames"],
+        "n_dark": demo["calibration_frames"],
+        "n_flat": demo["calibration_frames"],
+        "defects": demo["defects"],
+    }
+
+
+CHAMPION_ENV = "ASTRID_CHAMPION"
+
+
+def champion_at_start(environ: Mapping, resolve: Callable[[], tuple]) -> tuple | None:
+    """(version, run id) of the real/bogus champion when the run started, or None.
+
+    Resolved once, by ``resolve()`` (which asks the model registry), unless ``environ``
+    already carries the answer in ``ASTRID_CHAMPION`` (``"<version>:<run id>"``, empty
+    for none): the workflow's main process sets it, and every job it starts inherits it, so
+    all of them score with the same model even if another run promotes a new one meanwhile.
+
+    Parameters
+    ----------
+    environ : mapping
+        The process environment.
+    resolve : callable
+        Returns (version, run id), each None when there is no champion.
+
+    Returns
+    -------
+    tuple of (int, str) or None
+    """
+    known = environ.get(CHAMPION_ENV)
+    if known is None:
+        version, run_id = resolve()
+        known = f"{version or ''}:{run_id or ''}"
+    version, run_id = known.split(":")
+    return (int(version), run_id) if version else None
+
+
+def exported_model(version: int, run_id: str) -> str:
+    """The file a registered model version is exported to: its version and the start of
+    its MLflow run id (two model stores can both have a version 1)."""
+    return f"{MODEL_DIR}/v{version}-{run_id[:12]}.pt"
