@@ -1,9 +1,9 @@
 """The pins in requirements.txt, environment.yml and the rule env never drift apart."""
 
 import yaml
-from conftest import REPO
+from workflow_runs import REPO
 
-TEST_TOOLS = {"pytest", "aiosmtpd", "snakefmt", "ruff"}
+TEST_TOOLS = {"pytest", "aiosmtpd", "snakefmt", "ruff", "codespell"}
 # Only the Snakemake that submits jobs needs its executor plugin; rule jobs do not.
 SUBMIT_ONLY = {"snakemake-executor-plugin-slurm"}
 

@@ -2,10 +2,11 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from conftest import REPO, jobs_in_dry_run, snakemake
 from slurm import SMALL_NIGHT, SMALL_NIGHT_SCORED, SMALL_NIGHT_TARGETS  # tests/support
+from workflow_runs import REPO, jobs_in_dry_run, snakemake
 
 
 def test_snakemake_lint_is_clean():
@@ -21,9 +22,85 @@ def test_snakefmt_check_is_clean():
     assert result.returncode == 0, result.stderr
 
 
-def test_ruff_is_clean():
+LINTED = ["workflow", "tests", "benchmarks", "tools"]  # as make lint
+
+
+@pytest.mark.parametrize("check", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(check):
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "workflow", "tests"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "ruff", *check, *LINTED], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_no_formatting_is_switched_off_without_a_reason():
+    files = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=REPO, capture_output=True, text=True
+    ).stdout.split()
+    bare = [
+        f"{name}:{number}"
+        for name in files
+        if (REPO / name).exists()
+        for number, line in enumerate((REPO / name).read_text().splitlines(), start=1)
+        if line.rstrip().endswith(("# fmt: skip", "# fmt: off"))
+    ]
+    assert not bare, f"fmt: skip/off without a reason after it: {bare}"
+
+
+def test_the_public_api_has_type_hints_and_numpydoc_docstrings():
+    """tools/check_api.py: every public library function is typed and documented with its
+    Parameters and Returns, and every rule script names its inputs, outputs and settings."""
+    result = subprocess.run([sys.executable, "tools/check_api.py"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_api_checker_finds_what_is_missing(tmp_path):
+    sys.path.insert(0, str(REPO / "tools"))
+    import check_api
+
+    (tmp_path / "astrid").mkdir()
+    (tmp_path / "astrid" / "m.py").write_text(
+        '''"""A module."""
+
+
+def typed(a: int, b: float) -> float:
+    """Sum.
+
+    Parameters
+    ----------
+    a, b : number
+
+    Returns
+    -------
+    float
+    """
+    return a + b
+
+
+def untyped(a, b: int):
+    """No sections."""
+    return a
+
+
+def _private(a):
+    return a
+'''
+    )
+    problems = check_api.library_problems(tmp_path / "astrid")
+    assert problems == [
+        "astrid/m.py:18: untyped: no type hint for a",
+        "astrid/m.py:18: untyped: no return type hint",
+        "astrid/m.py:18: untyped: docstring has no Parameters section",
+    ]
+
+
+def test_no_misspellings():
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "codespell"), *[f for f in files if (REPO / f).exists()]],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout
 

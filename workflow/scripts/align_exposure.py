@@ -1,4 +1,10 @@
-"""Register a calibrated frame onto its reference and resample it onto the reference grid."""
+"""Register a calibrated frame onto its reference and resample it onto the reference grid.
+
+Inputs: the calibrated frame, its field's reference. Output: results/aligned/<night>/<exposure>.fits
+(SCI, VAR, MASK and PSF on the reference grid, registration keys), or a failure product with
+its reason code (NO_REFERENCE, TOO_FEW_STARS, NO_MATCH, RESIDUAL_TOO_LARGE). Settings: align.*,
+processing_timeout_minutes.
+"""
 
 from astropy.io import fits
 

@@ -1,4 +1,9 @@
-"""Coadd the best-seeing calibrated frames of a field and band into its reference."""
+"""Coadd the best-seeing calibrated frames of a field and band into its reference.
+
+Inputs: the field's calibrated frames of the reference nights, its catalog (if any). Output:
+results/references/<field>/<band>.fits, or a missing-reference product saying why. Settings:
+reference.max_frames, reference.max_fwhm_ratio, align.detect_sigma.
+"""
 
 from astropy.io import fits
 from astropy.table import Table

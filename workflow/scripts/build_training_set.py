@@ -1,4 +1,8 @@
-"""The versioned training set: a manifest of the per-frame sample files and their splits."""
+"""The versioned training set: a manifest of the per-frame sample files and their splits.
+
+Inputs: the training nights' sample files. Output: results/training/dataset.json (and its
+copy under datasets/<version>.json). Settings: realbogus.validation_split, test_split, seed.
+"""
 
 from astrid.pipeline.runtime import logged
 from astrid.realbogus.training_set import build_manifest, write_manifest

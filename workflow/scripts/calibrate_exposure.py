@@ -1,4 +1,9 @@
-"""Calibrate one science frame: electrons, variance and mask planes, provenance, QA."""
+"""Calibrate one science frame: electrons, variance and mask planes, provenance, QA.
+
+Inputs: the raw frame, the night's master bias, dark and flat of its band. Output:
+results/calibrated/<night>/<exposure>.fits (SCI, VAR, MASK). Settings: calibration.* (overscan,
+dark, cosmic rays), processing_timeout_minutes.
+"""
 
 from astrid.calibrate.raw import CalibrationSettings
 from astrid.calibrate.science import calibrate_science, science_header

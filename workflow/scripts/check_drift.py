@@ -2,7 +2,7 @@
 the night's injected fakes.
 
 Inputs: the night's training samples and scored tables, the exported champion. Output:
-results/drift/<night>.json.
+results/drift/<night>.json. No settings of its own (the thresholds apply in decide_retraining).
 """
 
 import json

@@ -1,4 +1,8 @@
-"""Combine a night's bias frames into the master bias."""
+"""Combine a night's bias frames into the master bias.
+
+Inputs: the night's raw bias frames. Output: results/masters/<night>/bias.fits. Settings:
+calibration.min_frames, clip_sigma, overscan_smoothing_rows.
+"""
 
 from astrid.calibrate.masters import make_master_bias
 from astrid.calibrate.raw import CalibrationSettings

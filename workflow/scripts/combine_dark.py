@@ -1,4 +1,8 @@
-"""Combine a night's dark frames into the master dark current (e-/s)."""
+"""Combine a night's dark frames into the master dark current (e-/s).
+
+Inputs: the night's raw darks, its master bias. Output: results/masters/<night>/dark.fits.
+Settings: calibration.min_frames, clip_sigma, overscan_smoothing_rows, hot_pixel_rate.
+"""
 
 from astrid.calibrate.masters import make_master_dark
 from astrid.calibrate.raw import CalibrationSettings

@@ -2,6 +2,10 @@
 
 A retraining builds a new training set from the champion's nights and the new ones and
 runs the same gate as the first training; the decision is logged to MLflow either way.
+
+Inputs: every differenced night's drift report and samples, the exported champion. Output:
+results/models/realbogus/retraining.json. Settings: realbogus.drift, the lifecycle and training
+settings, the splits and seed.
 """
 
 import json

@@ -1,6 +1,10 @@
 """Deliver the alerts not yet delivered (this night's and any left by earlier runs), then
 write how the night's alerts stand on each channel (from the database, so the table says
-the same whichever run, or crashed run, sent them)."""
+the same whichever run, or crashed run, sent them).
+
+Inputs: the night's alerts.tsv. Output: results/alerts/<night>/delivery.tsv. Settings:
+alerts.webhook, alerts.email, alerts.retry (secrets from the environment variables they name).
+"""
 
 import csv
 

@@ -1,4 +1,9 @@
-"""Detect and measure the candidates of one difference; write their table and cutouts."""
+"""Detect and measure the candidates of one difference; write their table and cutouts.
+
+Inputs: the difference, the aligned frame, the reference. Outputs:
+results/candidates/<night>/<exposure>.ecsv and results/cutouts/<night>/<exposure>.fits.
+Settings: detect.*.
+"""
 
 from astropy.io import fits
 

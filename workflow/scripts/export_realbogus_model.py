@@ -1,4 +1,8 @@
-"""Export one registered version of the real/bogus model to the file scoring reads."""
+"""Export one registered version of the real/bogus model to the file scoring reads.
+
+Inputs: none (the version is read from the model registry). Outputs:
+results/models/realbogus/v<N>-<run>.pt and .json. Settings: realbogus.model_name.
+"""
 
 import json
 

@@ -1,5 +1,10 @@
 """Classify and validate a night's raw frames into a manifest, a quarantine list and the
-list of frames still arriving (read again by the next run)."""
+list of frames still arriving (read again by the next run).
+
+Inputs: the raw night folder. Outputs: results/manifest/<night>.tsv,
+results/quarantine/<night>.tsv, results/waiting/<night>.tsv. Settings: ingest.*,
+calibration.min_frames, calibration.use_dark.
+"""
 
 from astrid.ingest.classify import IngestSettings
 from astrid.ingest.night import ingest_night

@@ -1,4 +1,8 @@
-"""The night's alerts on the sky and the light curves of their objects."""
+"""The night's alerts on the sky and the light curves of their objects.
+
+Inputs: the night's alerts.tsv (and the object database). Output:
+results/qa/<night>/alerts.png. Settings: alerts.history_days.
+"""
 
 import pandas as pd
 

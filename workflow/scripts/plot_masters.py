@@ -1,4 +1,7 @@
-"""Plot the night's master bias, dark and flats for the report."""
+"""Plot the night's master bias, dark and flats for the report.
+
+Inputs: the night's masters. Output: results/qa/<night>/masters.png. No settings.
+"""
 
 from astrid.pipeline.runtime import logged
 from astrid.report.calibration import plot_masters

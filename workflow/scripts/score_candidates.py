@@ -1,4 +1,8 @@
-"""Real/bogus scores of one frame's candidates, with the model version that made them."""
+"""Real/bogus scores of one frame's candidates, with the model version that made them.
+
+Inputs: the frame's candidate table and cutouts, the exported champion. Output:
+results/scored/<night>/<exposure>.ecsv. Settings: realbogus.batch_size (and the job's GPU).
+"""
 
 import numpy as np
 from astropy.io import fits

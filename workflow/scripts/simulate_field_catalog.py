@@ -1,4 +1,8 @@
-"""Write the seeded field catalog of one demo field."""
+"""Write the seeded field catalog of one demo field.
+
+Inputs: none. Output: results/demo/catalogs/<field>.ecsv. Settings: demo.fields, demo.size,
+demo.seed.
+"""
 
 from astrid.pipeline.runtime import logged
 from astrid.sim.camera import Camera

@@ -1,4 +1,8 @@
-"""Simulate one raw demo night and its truth file."""
+"""Simulate one raw demo night and its truth file.
+
+Inputs: the demo's field catalogs. Outputs: results/demo/raw/<night>/ and
+results/demo/truth/<night>.fits. Settings: demo.* (the night's plan, size, seed).
+"""
 
 from astropy.table import Table
 

@@ -1,4 +1,9 @@
-"""ZOGY subtraction of an aligned frame and its reference."""
+"""ZOGY subtraction of an aligned frame and its reference.
+
+Inputs: the aligned frame, its reference. Output: results/difference/<night>/<exposure>.fits
+(DIFF, SCORE, VAR, MASK, PSF), or the alignment's failure passed on. Settings:
+difference.flux_error, processing_timeout_minutes.
+"""
 
 from astropy.io import fits
 

@@ -1,4 +1,8 @@
-"""Collect the QA figures of a night's calibrated frames into a table and a plot."""
+"""Collect the QA figures of a night's calibrated frames into a table and a plot.
+
+Inputs: the night's calibrated frames. Outputs: results/qa/<night>/calibration.tsv and .png.
+No settings.
+"""
 
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged

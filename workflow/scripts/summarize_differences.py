@@ -1,4 +1,8 @@
-"""Per-frame difference-imaging QA of a night, and a gallery of its top candidates."""
+"""Per-frame difference-imaging QA of a night, and a gallery of its top candidates.
+
+Inputs: the night's candidate tables and cutouts. Outputs: results/qa/<night>/difference.tsv,
+difference.png and candidates.png. No settings.
+"""
 
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged

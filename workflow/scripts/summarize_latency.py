@@ -1,4 +1,8 @@
-"""The night's exposure-to-alert latency per frame, as a table for the report."""
+"""The night's exposure-to-alert latency per frame, as a table for the report.
+
+Inputs: the night's alerts.tsv and manifest. Output: results/qa/<night>/latency.tsv.
+No settings.
+"""
 
 import csv
 

@@ -1,4 +1,8 @@
-"""The real/bogus model's history: registered versions, the champion, each day's decision."""
+"""The real/bogus model's history: registered versions, the champion, each day's decision.
+
+Inputs: the retraining decision (and the model registry). Outputs: results/qa/model.tsv and
+model.png. Settings: realbogus.model_name, experiment, min_f1_score.
+"""
 
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged

@@ -1,4 +1,9 @@
-"""Write the night summary page: frames by type and band, quarantine, progress."""
+"""Write the night summary page: frames by type and band, quarantine, progress.
+
+Inputs: the night's manifest, quarantine and waiting lists, its calibration QA and (nights
+that are differenced) its difference QA. Output: results/qa/<night>/summary.html. Settings:
+max_observations.
+"""
 
 import pandas as pd
 

@@ -1,4 +1,8 @@
-"""Operations of the run: wall time and memory per rule, and the monitor's transitions."""
+"""Operations of the run: wall time and memory per rule, and the monitor's transitions.
+
+Inputs: every night's products (so it runs last), the rule benchmark files and the health
+history. Outputs: results/qa/operations.tsv and .png. No settings.
+"""
 
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged

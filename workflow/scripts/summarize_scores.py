@@ -1,4 +1,8 @@
-"""Real/bogus QA of a night: scores per frame and the drift check's figures."""
+"""Real/bogus QA of a night: scores per frame and the drift check's figures.
+
+Inputs: the night's scored tables and drift report. Output: results/qa/<night>/realbogus.png.
+No settings.
+"""
 
 import json
 

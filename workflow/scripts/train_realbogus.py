@@ -1,4 +1,8 @@
-"""Train a real/bogus model on the training set, log it to MLflow, gate and register it."""
+"""Train a real/bogus model on the training set, log it to MLflow, gate and register it.
+
+Inputs: the training set's manifest. Output: results/models/realbogus/training.json (the
+gate's decision). Settings: realbogus lifecycle (names, threshold, gate) and training.
+"""
 
 import json
 

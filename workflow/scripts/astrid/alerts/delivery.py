@@ -14,10 +14,11 @@ import smtplib
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from astrid.alerts.objects import now_mjd
+from astrid.alerts.objects import Database, now_mjd
 from astrid.pipeline.services import timeout_seconds
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,22 @@ class Filters:
     max_mag: float | None = None
     new_objects_only: bool = False
 
-    def accept(self, alert):
+    def accept(self, alert: dict) -> bool:
+        """Whether an alert passes these filters.
+
+        Parameters
+        ----------
+        alert : dict
+            The alert's summary (:func:`astrid.alerts.packets.describe_packet`): its
+            ``rb_score``, ``mag`` (AB magnitude, None when uncalibrated) and ``new_object``.
+
+        Returns
+        -------
+        bool
+            True when its real/bogus score is at least ``min_score``, its magnitude is known and
+            at most ``max_mag`` (when one is set), and it is a new object (when only new objects
+            are wanted).
+        """
         if alert["rb_score"] < self.min_score:
             return False
         if self.max_mag is not None and (alert["mag"] is None or alert["mag"] > self.max_mag):
@@ -54,7 +70,20 @@ def _masked(text, secrets):
     return text
 
 
-def summary_line(alert):
+def summary_line(alert: dict) -> str:
+    """One line of text describing an alert, as the channels send it.
+
+    Parameters
+    ----------
+    alert : dict
+        The alert's summary (:func:`astrid.alerts.packets.describe_packet`).
+
+    Returns
+    -------
+    str
+        Object, new or known, band and AB magnitude ("—" when uncalibrated), S/N, real/bogus
+        score, RA and Dec (degrees), MJD (TAI) and alert id.
+    """
     mag = f"{alert['mag']:.2f}" if alert["mag"] is not None else "—"
     tag = "new object" if alert["new_object"] else "known object"
     return (
@@ -73,19 +102,68 @@ class Webhook:
     timeout: float = field(default_factory=timeout_seconds)
     name: str = "webhook"
 
-    def url(self):
+    def url(self) -> str:
+        """The webhook URL, read from the environment variable ``url_env``.
+
+        Returns
+        -------
+        str
+            The URL (a secret: never logged).
+
+        Raises
+        ------
+        DeliveryError
+            When the environment variable is not set or empty.
+        """
         url = os.environ.get(self.url_env)
         if not url:
             raise DeliveryError(f"webhook enabled but the environment variable {self.url_env} is not set")
         return url
 
-    def send(self, alerts):
+    def send(self, alerts: list[dict]) -> None:
+        """Post a batch of alerts: one summary line each as ``text``, the summaries as ``alerts``.
+
+        Parameters
+        ----------
+        alerts : list of dict
+            The alerts' summaries (:func:`astrid.alerts.packets.describe_packet`).
+
+        Raises
+        ------
+        DeliveryError
+            When the webhook is not configured, cannot be reached or refuses the post.
+        """
         self.post({"text": "\n".join(summary_line(a) for a in alerts), "alerts": alerts})
 
-    def send_text(self, subject, text):
+    def send_text(self, subject: str, text: str) -> None:
+        """Post a plain message as ``{"text": "subject: text"}``.
+
+        Parameters
+        ----------
+        subject, text : str
+            The message's subject and body.
+
+        Raises
+        ------
+        DeliveryError
+            When the webhook is not configured, cannot be reached or refuses the post.
+        """
         self.post({"text": f"{subject}: {text}"})
 
-    def post(self, payload):
+    def post(self, payload: dict) -> None:
+        """POST a JSON payload to the webhook, within ``timeout`` seconds.
+
+        Parameters
+        ----------
+        payload : dict
+            What to send, as JSON.
+
+        Raises
+        ------
+        DeliveryError
+            When the URL is not set, the server cannot be reached or answers HTTP 300 or more;
+            the message names the environment variable, never the URL.
+        """
         url = self.url()
         body = json.dumps(payload).encode()
         request = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
@@ -102,7 +180,14 @@ class Webhook:
             reason = getattr(error, "reason", error)
             raise DeliveryError(_masked(f"{where} cannot be reached: {reason}", [url])) from None
 
-    def secrets(self):
+    def secrets(self) -> list[str | None]:
+        """What must never appear in logs or reports.
+
+        Returns
+        -------
+        list of str or None
+            The webhook URL (None when it is not set).
+        """
         return [os.environ.get(self.url_env)]
 
 
@@ -121,11 +206,36 @@ class Email:
     timeout: float = field(default_factory=timeout_seconds)
     name: str = "email"
 
-    def send(self, alerts):
+    def send(self, alerts: list[dict]) -> None:
+        """Send a batch of alerts as one e-mail, one summary line per alert.
+
+        Parameters
+        ----------
+        alerts : list of dict
+            The alerts' summaries (:func:`astrid.alerts.packets.describe_packet`).
+
+        Raises
+        ------
+        DeliveryError
+            When the password is not set or the SMTP server cannot be used.
+        """
         subject = f"AstrID: {len(alerts)} new alert{'s' * (len(alerts) != 1)}"
         self.send_text(subject, "\n".join(summary_line(a) for a in alerts) + "\n")
 
-    def send_text(self, subject, text):
+    def send_text(self, subject: str, text: str) -> None:
+        """Send one plain-text e-mail to the recipients, within ``timeout`` seconds.
+
+        Parameters
+        ----------
+        subject, text : str
+            The e-mail's subject and body.
+
+        Raises
+        ------
+        DeliveryError
+            When a login is configured but the password's environment variable is not set, or
+            the SMTP server cannot be reached or refuses the message; the password is masked.
+        """
         message = EmailMessage()
         message["Subject"] = subject
         message["From"] = self.sender
@@ -149,12 +259,30 @@ class Email:
                 _masked(f"SMTP server {self.host}:{self.port} cannot be used: {reason}", [password])
             ) from None
 
-    def secrets(self):
+    def secrets(self) -> list[str | None]:
+        """What must never appear in logs or reports.
+
+        Returns
+        -------
+        list of str or None
+            The SMTP password (None when it is not set); empty without a login.
+        """
         return [os.environ.get(self.password_env)] if self.password_env else []
 
 
-def channels_from_config(alerts_config):
-    """The enabled channels of the ``alerts`` config section."""
+def channels_from_config(alerts_config: dict) -> list[Webhook | Email]:
+    """The enabled channels of the ``alerts`` config section.
+
+    Parameters
+    ----------
+    alerts_config : dict
+        The ``alerts`` section: its ``webhook`` and ``email`` settings.
+
+    Returns
+    -------
+    list of Webhook or Email
+        The enabled channels, webhook first; empty when none is enabled.
+    """
 
     def filters(settings):
         return Filters(settings["min_score"], settings["max_mag"], settings["new_objects_only"])
@@ -180,13 +308,42 @@ def channels_from_config(alerts_config):
 
 
 def send_with_retries(
-    channel, alerts, retry, sleep=time.sleep, send=None, deadline_seconds=None, clock=time.monotonic
-):
+    channel: Webhook | Email,
+    alerts: list[dict] | str,
+    retry: Retry,
+    sleep: Callable[[float], None] = time.sleep,
+    send: Callable[[list[dict] | str], None] | None = None,
+    deadline_seconds: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[bool, int, str | None]:
     """(delivered, attempts, last error) after up to ``retry.attempts`` tries with back-off,
     giving up once the next wait would end past ``deadline_seconds`` (the services timeout
     by default): a channel that is down costs the night seconds, not minutes.
 
     ``send`` (default ``channel.send``) is called with ``alerts``.
+
+    Parameters
+    ----------
+    channel : Webhook or Email
+        The channel; its ``name`` labels the log messages.
+    alerts : list of dict or str
+        What ``send`` takes: the alerts' summaries, or a message's text.
+    retry : Retry
+        Number of attempts and the first back-off (seconds), doubled after each failure.
+    sleep : callable
+        Waits the given number of seconds between attempts.
+    send : callable or None
+        Sends ``alerts`` and raises :class:`DeliveryError` on failure; None for ``channel.send``.
+    deadline_seconds : float or None
+        Time allowed for all attempts (seconds); None for the services timeout.
+    clock : callable
+        Monotonic clock (seconds) that the deadline is measured on.
+
+    Returns
+    -------
+    (bool, int, str or None)
+        Whether the alerts were delivered, the number of attempts made, and the last error
+        (None when delivered).
     """
     send = send or channel.send
     deadline = clock() + (timeout_seconds() if deadline_seconds is None else deadline_seconds)
@@ -213,9 +370,22 @@ def send_with_retries(
 STALE_CLAIM_DAYS = 10.0 / 1440.0
 
 
-def pending(db, channel_name):
+def pending(db: Database, channel_name: str) -> list[tuple[int, str]]:
     """Alerts not yet delivered on ``channel_name``: never tried, failed before, or claimed
-    by a run that died (a stale claim)."""
+    by a run that died (a stale claim).
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    channel_name : str
+        The channel's name (``webhook``, ``email``).
+
+    Returns
+    -------
+    list of (int, str)
+        (alert_id, packet path) of each such alert, by alert id.
+    """
     stale = now_mjd() - STALE_CLAIM_DAYS
     rows = db.execute(
         "SELECT a.alert_id, a.packet FROM alerts a LEFT JOIN deliveries d"
@@ -227,10 +397,23 @@ def pending(db, channel_name):
     return rows
 
 
-def claim(db, channel_name):
+def claim(db: Database, channel_name: str) -> list[tuple[int, str]]:
     """Claim the pending alerts of a channel for this run: (alert_id, packet) of each alert
     this call marked 'sending'. A claim is one conditional upsert per alert, so of two runs
-    claiming at once each alert goes to exactly one."""
+    claiming at once each alert goes to exactly one.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    channel_name : str
+        The channel's name (``webhook``, ``email``).
+
+    Returns
+    -------
+    list of (int, str)
+        (alert_id, packet path) of each alert this call claimed.
+    """
     now = now_mjd()
     stale = now - STALE_CLAIM_DAYS
     claimed = []
@@ -276,12 +459,36 @@ def _record(db, channel_name, outcome):
         raise
 
 
-def deliver(db, channel, retry, describe, sleep=time.sleep):
+def deliver(
+    db: Database,
+    channel: Webhook | Email,
+    retry: Retry,
+    describe: Callable[[str], dict],
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, int]:
     """Deliver every pending alert that passes the channel's filters, in one batch.
 
     The alerts are claimed first (:func:`claim`), so an alert is sent by one run only.
     ``describe(packet_path)`` gives the alert's summary dict. Returns this call's counts
     ``{"delivered", "filtered", "failed"}``; the outcome of each alert is recorded.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    channel : Webhook or Email
+        The channel to deliver on, with its filters.
+    retry : Retry
+        Attempts and back-off (:func:`send_with_retries`).
+    describe : callable
+        Packet path → the alert's summary dict (:func:`astrid.alerts.packets.describe_packet`).
+    sleep : callable
+        Waits the given number of seconds between attempts.
+
+    Returns
+    -------
+    dict of str to int
+        Number of alerts this call ``delivered``, ``filtered`` out and ``failed`` to deliver.
     """
     alerts = [(alert_id, describe(packet)) for alert_id, packet in claim(db, channel.name)]
     chosen = [(i, a) for i, a in alerts if channel.filters.accept(a)]
@@ -305,10 +512,25 @@ def deliver(db, channel, retry, describe, sleep=time.sleep):
 DELIVERY_STATES = ("delivered", "filtered", "failed", "waiting")
 
 
-def night_delivery(db, night, channel_name):
+def night_delivery(db: Database, night: str, channel_name: str) -> dict[str, int]:
     """How a night's alerts stand on a channel, from the database: ``{state: count}`` over
     ``DELIVERY_STATES`` ('waiting': not yet tried, or being sent). The same answer whichever
-    run delivered them, and after a crash."""
+    run delivered them, and after a crash.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    night : str
+        The night, as in the ``alerts`` table (``YYYYMMDD``).
+    channel_name : str
+        The channel's name (``webhook``, ``email``).
+
+    Returns
+    -------
+    dict of str to int
+        Number of the night's alerts in each of ``DELIVERY_STATES``.
+    """
     rows = db.execute(
         "SELECT d.status, count(*) FROM alerts a LEFT JOIN deliveries d"
         " ON d.alert_id = a.alert_id AND d.channel = ? WHERE a.night = ? GROUP BY d.status",
@@ -323,7 +545,19 @@ def night_delivery(db, night, channel_name):
 def count_failed(results: str = "results") -> int:
     """How many alerts earlier runs failed to deliver, on any channel: 0 without a database
     or before its schema exists. Opens the database read-only (the workflow asks while it is
-    read, when nothing may be written)."""
+    read, when nothing may be written).
+
+    Parameters
+    ----------
+    results : str
+        The results folder, where the SQLite database is unless ``$ASTRID_DATABASE_URL`` names
+        another.
+
+    Returns
+    -------
+    int
+        Number of (alert, channel) deliveries recorded as failed.
+    """
     import os
 
     from astrid.alerts.objects import DATABASE_ENV, connect, default_path

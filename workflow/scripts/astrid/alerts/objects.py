@@ -16,10 +16,16 @@ import math
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    import psycopg
 
 ZONE_DEG = 1.0 / 60.0
 DATABASE_ENV = "ASTRID_DATABASE_URL"
@@ -105,50 +111,132 @@ class Database:
     dialect: str
     where: str  # printable location, without credentials
 
-    def sql(self, statement):
+    def sql(self, statement: str) -> str:
+        """A statement in this dialect: ``?`` placeholders become ``%s`` in PostgreSQL.
+
+        Parameters
+        ----------
+        statement : str
+            SQL with ``?`` placeholders.
+
+        Returns
+        -------
+        str
+            The statement as this database takes it.
+        """
         return statement.replace("?", "%s") if self.dialect == "postgresql" else statement
 
-    def execute(self, statement, params=()):
+    def execute(self, statement: str, params: Sequence = ()) -> "sqlite3.Cursor | psycopg.Cursor":
+        """Run one statement.
+
+        Parameters
+        ----------
+        statement : str
+            SQL with ``?`` placeholders.
+        params : sequence
+            The values of the placeholders, in order.
+
+        Returns
+        -------
+        sqlite3.Cursor or psycopg.Cursor
+            The cursor, for ``fetchone``, ``fetchall`` or ``rowcount``.
+        """
         return self.connection.execute(self.sql(statement), params)
 
-    def executemany(self, statement, rows):
+    def executemany(self, statement: str, rows: Iterable[Sequence]) -> "sqlite3.Cursor | psycopg.Cursor":
+        """Run one statement once per row of values.
+
+        Parameters
+        ----------
+        statement : str
+            SQL with ``?`` placeholders.
+        rows : iterable of sequence
+            The values of the placeholders, one sequence per execution.
+
+        Returns
+        -------
+        sqlite3.Cursor or psycopg.Cursor
+            The cursor it ran on.
+        """
         cursor = self.connection.cursor()
         cursor.executemany(self.sql(statement), rows)
         return cursor
 
-    def begin_write(self, zones=()):
+    def begin_write(self, zones: Iterable[int] = ()) -> None:
         """Start a writing transaction holding the locks described in the module doc.
 
         In PostgreSQL only writers that look before they insert (association, migration)
-        need zone locks; idempotent inserts (``ON CONFLICT``) pass none."""
+        need zone locks; idempotent inserts (``ON CONFLICT``) pass none.
+
+        Parameters
+        ----------
+        zones : iterable of int
+            Declination zones (:func:`zone_of`) to lock in PostgreSQL, or ``MIGRATION_LOCK``;
+            SQLite locks the whole database whatever they are.
+        """
         if self.dialect == "sqlite":
             self.connection.execute("BEGIN IMMEDIATE")
         else:
             for zone in sorted(set(zones)):
                 self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (int(zone),))
 
-    def commit(self):
+    def commit(self) -> None:
+        """Commit the current transaction."""
         self.connection.commit()
 
-    def rollback(self):
+    def rollback(self) -> None:
+        """Roll the current transaction back."""
         self.connection.rollback()
 
-    def close(self):
+    def close(self) -> None:
+        """Close the connection."""
         self.connection.close()
 
 
-def default_path(results="results"):
+def default_path(results: Path | str = "results") -> Path:
+    """Where the SQLite object database is when no URL names another.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<results>/alerts/objects.sqlite``.
+    """
     return Path(results) / "alerts" / "objects.sqlite"
 
 
-def connect(url=None, results="results", read_only=False):
+def connect(url: str | None = None, results: Path | str = "results", read_only: bool = False) -> Database:
     """Open the object database: ``url`` (or ``$ASTRID_DATABASE_URL``), else SQLite under
     ``results``. A PostgreSQL URL's password belongs in the environment (``PGPASSWORD``
     or ``~/.pgpass``), never in config. A server that does not answer within the services
-    timeout (:func:`astrid.services.timeout_seconds`) is a :class:`DatabaseError` naming it.
+    timeout (:func:`astrid.pipeline.services.timeout_seconds`) is a :class:`DatabaseError` naming it.
 
     ``read_only`` opens SQLite without writing anything (not even its journal mode), for
     looking at the database while the workflow is being read.
+
+    Parameters
+    ----------
+    url : str or None
+        ``postgresql://…``, ``postgres://…``, ``sqlite:///<path>`` or a path; None for
+        ``$ASTRID_DATABASE_URL``, else SQLite under ``results``.
+    results : pathlib.Path or str
+        The results folder (:func:`default_path`).
+    read_only : bool
+        Open SQLite without writing anything.
+
+    Returns
+    -------
+    Database
+        The open database; its ``where`` names it without credentials.
+
+    Raises
+    ------
+    DatabaseError
+        When the PostgreSQL server cannot be reached; the message shows no password.
     """
     url = url or os.environ.get(DATABASE_ENV)
     if url and url.startswith(("postgresql://", "postgres://")):
@@ -211,8 +299,19 @@ class _SqliteAdapter:
         self._c.close()
 
 
-def migrate(db):
-    """Create or upgrade the schema to the newest migration; returns the schema version."""
+def migrate(db: Database) -> int:
+    """Create or upgrade the schema to the newest migration; returns the schema version.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+
+    Returns
+    -------
+    int
+        The schema version, the number of the newest migration.
+    """
     db.begin_write(zones=[MIGRATION_LOCK])
     try:
         db.execute(
@@ -234,16 +333,46 @@ def migrate(db):
     return max(version for version, _ in MIGRATIONS)
 
 
-def now_mjd():
+def now_mjd() -> float:
+    """The current time as an MJD (days; from the system clock, UTC).
+
+    Returns
+    -------
+    float
+        The MJD now.
+    """
     return time.time() / 86400.0 + 40587.0
 
 
-def zone_of(dec):
+def zone_of(dec: float) -> int:
+    """The declination zone (``ZONE_DEG`` high, numbered from Dec -90°) of a declination.
+
+    Parameters
+    ----------
+    dec : float
+        Declination (degrees).
+
+    Returns
+    -------
+    int
+        The zone, 0 or more.
+    """
     return int(math.floor((dec + 90.0) / ZONE_DEG))
 
 
-def object_name(ra, dec):
-    """IAU-style name from a position: ``ASTJhhmmss.ss+ddmmss.s`` (stable: the first detection's)."""
+def object_name(ra: float, dec: float) -> str:
+    """IAU-style name from a position: ``ASTJhhmmss.ss+ddmmss.s`` (stable: the first detection's).
+
+    Parameters
+    ----------
+    ra, dec : float
+        Right ascension and declination (degrees).
+
+    Returns
+    -------
+    str
+        The object's name.
+    """
     from astropy.coordinates import Angle
 
     hms = Angle(ra, "deg").to_string(unit="hour", sep="", precision=2, pad=True)
@@ -251,9 +380,24 @@ def object_name(ra, dec):
     return f"ASTJ{hms}{dms}"
 
 
-def cone(db, ra, dec, radius_arcsec):
+def cone(db: Database, ra: float, dec: float, radius_arcsec: float) -> list[tuple[str, float, float, float]]:
     """Objects within ``radius_arcsec`` of (ra, dec): rows (object_id, ra, dec, distance″),
-    nearest first."""
+    nearest first.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    ra, dec : float
+        Centre of the cone (degrees).
+    radius_arcsec : float
+        Radius of the cone (arcseconds).
+
+    Returns
+    -------
+    list of (str, float, float, float)
+        Object id, RA and Dec (degrees) and distance (arcseconds) of each object found.
+    """
     radius = radius_arcsec / 3600.0
     zones = range(zone_of(max(dec - radius, -90.0)), zone_of(min(dec + radius, 90.0)) + 1)
     cos_dec = max(math.cos(math.radians(min(abs(dec) + radius, 90.0))), 1e-9)
@@ -278,8 +422,21 @@ def cone(db, ra, dec, radius_arcsec):
     return sorted(found, key=lambda r: r[3])
 
 
-def angular_distance(ra1, dec1, ra2, dec2):
-    """Great-circle distance in degrees (haversine)."""
+def angular_distance(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Great-circle distance in degrees (haversine).
+
+    Parameters
+    ----------
+    ra1, dec1 : float
+        First position (degrees).
+    ra2, dec2 : float
+        Second position (degrees).
+
+    Returns
+    -------
+    float
+        Distance between them (degrees).
+    """
     ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
     h = math.sin((dec2 - dec1) / 2) ** 2 + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
     return math.degrees(2 * math.asin(min(1.0, math.sqrt(h))))
@@ -304,11 +461,31 @@ DETECTION_FIELDS = (
 )
 
 
-def associate(db, detections, field, radius_arcsec=1.5):
+def associate(
+    db: Database, detections: list[dict], field: str, radius_arcsec: float = 1.5
+) -> list[tuple[str, str, bool]]:
     """Associate detections (dicts with the DETECTION_FIELDS but object_id) with objects.
 
     Returns ``[(candidate_id, object_id, created)]`` in the order given. One transaction
     for the batch; detections already stored keep their object.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    detections : list of dict
+        The detections: their ``DETECTION_FIELDS`` but ``object_id`` (positions in degrees,
+        ``mjd`` in days, fluxes in nJy).
+    field : str
+        The field they were observed in, recorded with each new object.
+    radius_arcsec : float
+        Association radius (arcseconds): a detection joins the nearest object within it, else
+        makes a new one.
+
+    Returns
+    -------
+    list of (str, str, bool)
+        Candidate id, object id, and whether the object was created, per detection.
     """
     radius = radius_arcsec / 3600.0
     zones = set()
@@ -353,13 +530,36 @@ def associate(db, detections, field, radius_arcsec=1.5):
     return results
 
 
-def objects_in_field(db, field):
+def objects_in_field(db: Database, field: str) -> list[tuple[str, float, float]]:
+    """The objects first seen in a field.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    field : str
+        The field.
+
+    Returns
+    -------
+    list of (str, float, float)
+        Object id, RA and Dec (degrees) of each.
+    """
     return db.execute("SELECT object_id, ra, dec FROM objects WHERE field = ?", (field,)).fetchall()
 
 
-def record_forced(db, rows):
+def record_forced(db: Database, rows: list[tuple]) -> None:
     """Store forced photometry rows (object_id, exposure, mjd, band, flux, flux_err,
-    limiting_mag, detected); a row already stored is kept."""
+    limiting_mag, detected); a row already stored is kept.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    rows : list of tuple
+        The rows, in that order (``mjd`` in days, fluxes in nJy, ``limiting_mag`` in AB
+        magnitudes); nothing is written when empty.
+    """
     if not rows:
         return
     db.begin_write()
@@ -376,8 +576,28 @@ def record_forced(db, rows):
         raise
 
 
-def history(db, object_id, before_mjd, days=30.0):
-    """Earlier detections and non-detections of an object within ``days`` before ``before_mjd``."""
+def history(
+    db: Database, object_id: str, before_mjd: float, days: float = 30.0
+) -> tuple[list[dict], list[tuple]]:
+    """Earlier detections and non-detections of an object within ``days`` before ``before_mjd``.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    object_id : str
+        The object.
+    before_mjd : float
+        MJD (days) before which to look.
+    days : float
+        How far back to look (days).
+
+    Returns
+    -------
+    (list of dict, list of tuple)
+        The detections, as dicts of ``DETECTION_FIELDS``, and the non-detections, as
+        (exposure, mjd, band, flux, flux_err, limiting_mag) rows, each oldest first.
+    """
     detections = db.execute(
         f"SELECT {', '.join(DETECTION_FIELDS)} FROM detections WHERE object_id = ? AND mjd < ? AND mjd >= ?"
         " ORDER BY mjd",
@@ -391,9 +611,27 @@ def history(db, object_id, before_mjd, days=30.0):
     return [dict(zip(DETECTION_FIELDS, row, strict=True)) for row in detections], nondetections
 
 
-def forced_fluxes(score, score_std, flux_scale, x, y):
+def forced_fluxes(
+    score: np.ndarray, score_std: np.ndarray, flux_scale: float, x: ArrayLike, y: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forced PSF flux and error at pixel positions: the matched-filter score S there over F_S
-    (the same estimator as a detection's flux), nan outside the image."""
+    (the same estimator as a detection's flux), nan outside the image.
+
+    Parameters
+    ----------
+    score, score_std : numpy.ndarray
+        The difference's matched-filter score image S and its standard deviation.
+    flux_scale : float
+        F_S: a point source's flux is S / F_S (reference electrons).
+    x, y : array_like
+        Pixel positions (0-based), rounded to the nearest pixel.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Flux and its error (reference electrons), and whether each position is inside the
+        image.
+    """
     xi, yi = np.round(np.asarray(x)).astype(int), np.round(np.asarray(y)).astype(int)
     inside = (xi >= 0) & (xi < score.shape[1]) & (yi >= 0) & (yi < score.shape[0])
     flux = np.full(len(xi), np.nan)

@@ -9,30 +9,72 @@ import gzip
 import hashlib
 import io
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from astrid import __version__
+
+if TYPE_CHECKING:
+    from astropy.table import Row, Table
+    from astropy.wcs import WCS
+
+    from astrid.alerts.objects import Database
 
 SCHEMA_VERSION = "1.1"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data: travels with the library
 AB_NJY_ZEROPOINT = 31.4  # AB magnitude of 1 nJy
 
 
-def schema_path(version=SCHEMA_VERSION):
+def schema_path(version: str = SCHEMA_VERSION) -> Path:
+    """Where the schema file of a version is.
+
+    Parameters
+    ----------
+    version : str
+        Schema version, ``<major>.<minor>``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``schemas/astrid_alert_v<major>_<minor>.avsc`` beside this module.
+    """
     return SCHEMA_DIR / f"astrid_alert_v{version.replace('.', '_')}.avsc"
 
 
-def load_schema(version=SCHEMA_VERSION):
-    """The parsed Avro schema of ``version``."""
+def load_schema(version: str = SCHEMA_VERSION) -> dict:
+    """The parsed Avro schema of ``version``.
+
+    Parameters
+    ----------
+    version : str
+        Schema version, ``<major>.<minor>``.
+
+    Returns
+    -------
+    dict
+        The schema, parsed by fastavro.
+    """
     import fastavro
 
     return fastavro.parse_schema(json.loads(schema_path(version).read_text()))
 
 
-def alert_id(candidate_id):
-    """Deterministic 63-bit alert id of a candidate: a rerun gives the same id."""
+def alert_id(candidate_id: str) -> int:
+    """Deterministic 63-bit alert id of a candidate: a rerun gives the same id.
+
+    Parameters
+    ----------
+    candidate_id : str
+        The candidate's id.
+
+    Returns
+    -------
+    int
+        The alert id, from 0 to 2**63 - 1 (the first 63 bits of the id's SHA-256).
+    """
     return int.from_bytes(hashlib.sha256(candidate_id.encode()).digest()[:8], "big") >> 1
 
 
@@ -41,8 +83,20 @@ def _finite(value):
     return value if np.isfinite(value) else None
 
 
-def midpoint_mjd_tai(meta):
-    """MJD (TAI) of the exposure's midpoint from MJD-OBS (UTC start) and EXPTIME."""
+def midpoint_mjd_tai(meta: dict) -> float:
+    """MJD (TAI) of the exposure's midpoint from MJD-OBS (UTC start) and EXPTIME.
+
+    Parameters
+    ----------
+    meta : dict
+        The frame's metadata: ``MJD-OBS`` (days), ``EXPTIME`` (seconds, 0 when absent) and
+        ``TIMESYS`` (the time scale of MJD-OBS, UTC when absent).
+
+    Returns
+    -------
+    float
+        The midpoint's MJD in TAI (days).
+    """
     import astropy.units as u
     from astropy.time import Time
 
@@ -50,11 +104,25 @@ def midpoint_mjd_tai(meta):
     return float((start + 0.5 * float(meta.get("EXPTIME", 0.0)) * u.s).tai.mjd)
 
 
-def detection_record(row, meta):
+def detection_record(row: "Row", meta: dict) -> dict:
     """The ``detection`` record of one scored candidate row and its table's metadata.
 
     Fluxes in nJy and AB magnitudes need the reference's catalog zero point; a field without
-    one gets them as null, ``photometry_calibrated`` false and its fluxes in electrons."""
+    one gets them as null, ``photometry_calibrated`` false and its fluxes in electrons.
+
+    Parameters
+    ----------
+    row : astropy.table.Row
+        The candidate's row of the scored table (fluxes in reference electrons).
+    meta : dict
+        The scored table's metadata (exposure, field, band, times, zero point ``REFZP``,
+        real/bogus model).
+
+    Returns
+    -------
+    dict
+        The record, as the schema's ``detection``.
+    """
     to_njy = njy_per_electron(meta)
     calibrated = bool(np.isfinite(to_njy))
     return {
@@ -97,11 +165,27 @@ def detection_record(row, meta):
     }
 
 
-def cutout_record(image, wcs, x, y, name):
+def cutout_record(image: np.ndarray, wcs: "WCS", x: float, y: float, name: str) -> dict:
     """A cutout as gzip-compressed FITS whose WCS places it on the sky.
 
     ``image`` is the square stamp centred on the candidate's peak pixel (the rounded
     ``x, y``), ``wcs`` the WCS of the full reference grid.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The square stamp.
+    wcs : astropy.wcs.WCS
+        The WCS of the full reference grid.
+    x, y : float
+        The candidate's position on the reference grid (pixels, 0-based).
+    name : str
+        The file name, without ``.fits.gz``.
+
+    Returns
+    -------
+    dict
+        The schema's ``cutout``: ``file_name`` and ``stamp_data`` (gzip-compressed FITS bytes).
     """
     from astropy.io import fits
 
@@ -117,8 +201,38 @@ def cutout_record(image, wcs, x, y, name):
     return {"file_name": f"{name}.fits.gz", "stamp_data": gzip.compress(buffer.getvalue(), mtime=0)}
 
 
-def build_packet(row, meta, cutouts, wcs, object_id=None, prv_detections=None, prv_nondetections=None):
-    """One alert packet: the candidate, its history and its science/template/difference cutouts."""
+def build_packet(
+    row: "Row",
+    meta: dict,
+    cutouts: np.ndarray,
+    wcs: "WCS",
+    object_id: str | None = None,
+    prv_detections: list[dict] | None = None,
+    prv_nondetections: list[dict] | None = None,
+) -> dict:
+    """One alert packet: the candidate, its history and its science/template/difference cutouts.
+
+    Parameters
+    ----------
+    row : astropy.table.Row
+        The candidate's row of the scored table.
+    meta : dict
+        The scored table's metadata.
+    cutouts : numpy.ndarray
+        The candidate's stamps, shape (3, size, size): science, template, difference.
+    wcs : astropy.wcs.WCS
+        The WCS of the full reference grid.
+    object_id : str or None
+        The object the candidate belongs to.
+    prv_detections, prv_nondetections : list of dict or None
+        The object's earlier detections and non-detections, as the schema's records; None
+        when there are none.
+
+    Returns
+    -------
+    dict
+        The packet, as the schema (:data:`SCHEMA_VERSION`) describes it.
+    """
     detection = detection_record(row, meta)
     stem = detection["candidate_id"]
     science, template, difference = cutouts
@@ -136,8 +250,21 @@ def build_packet(row, meta, cutouts, wcs, object_id=None, prv_detections=None, p
     }
 
 
-def write_packet(path, packet, schema=None):
-    """Write one packet as an Avro object container file (the writer schema embedded)."""
+def write_packet(path: Path | str, packet: dict, schema: dict | None = None) -> None:
+    """Write one packet as an Avro object container file (the writer schema embedded).
+
+    Written to a temporary file beside ``path``, then renamed: a reader never sees half a
+    packet.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The file to write; its folder is created.
+    packet : dict
+        The packet (:func:`build_packet`), validated against the schema.
+    schema : dict or None
+        The parsed schema; None for the current one (:func:`load_schema`).
+    """
     import fastavro
 
     schema = schema or load_schema()
@@ -149,15 +276,38 @@ def write_packet(path, packet, schema=None):
     partial.replace(path)
 
 
-def read_packets(path):
-    """The packets of an Avro file, read with plain fastavro."""
+def read_packets(path: Path | str) -> list[dict]:
+    """The packets of an Avro file, read with plain fastavro.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The Avro file.
+
+    Returns
+    -------
+    list of dict
+        Its packets, in order.
+    """
     import fastavro
 
     with open(path, "rb") as handle:
         return list(fastavro.reader(handle))
 
 
-def njy_per_electron(meta):
+def njy_per_electron(meta: dict) -> float:
+    """The flux in nJy of one reference electron, from the reference's zero point.
+
+    Parameters
+    ----------
+    meta : dict
+        The scored table's metadata; ``REFZP`` is the AB magnitude of one reference electron.
+
+    Returns
+    -------
+    float
+        nJy per reference electron; nan without a zero point.
+    """
     zeropoint = float(meta.get("REFZP", np.nan))
     return 10 ** (-0.4 * (zeropoint - AB_NJY_ZEROPOINT)) if np.isfinite(zeropoint) else np.nan
 
@@ -192,12 +342,42 @@ def _nondetection(row):
     }
 
 
-def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1.5, history_days=30.0):
+def alert_frame(
+    db: "Database",
+    table: "Table",
+    cutouts: np.ndarray,
+    difference_path: Path | str,
+    packet_dir: Path | str,
+    radius_arcsec: float = 1.5,
+    history_days: float = 30.0,
+) -> list[dict]:
     """Associate one scored frame's real candidates, record forced photometry of the field's
     other objects, and write one packet per real candidate (atomically, named by its
     deterministic id; a rerun rewrites it identical).
 
     Returns one summary dict per alert of the frame; :func:`emit_alerts` then emits them.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    table : astropy.table.Table
+        The frame's scored candidates, with its metadata.
+    cutouts : numpy.ndarray
+        The candidates' stamps, shape (n, 3, size, size), in the table's order.
+    difference_path : pathlib.Path or str
+        The frame's difference (FITS with ``DIFF``, ``SCORE`` and ``VAR`` extensions).
+    packet_dir : pathlib.Path or str
+        Where the packets are written.
+    radius_arcsec : float
+        Association radius (arcseconds).
+    history_days : float
+        How far back a packet's history goes (days).
+
+    Returns
+    -------
+    list of dict
+        One summary per alert (real candidate), with its packet's path.
     """
     from astropy.io import fits
     from astropy.wcs import WCS
@@ -300,7 +480,7 @@ def alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec=1
     return summaries
 
 
-def emit_alerts(db, summaries, record):
+def emit_alerts(db: "Database", summaries: list[dict], record: Callable[[list[dict]], None]) -> list[dict]:
     """Emit a night's alerts, all in one transaction, exactly once.
 
     Each alert not emitted before gets its row in the ``alerts`` table (what delivery
@@ -311,6 +491,20 @@ def emit_alerts(db, summaries, record):
     written before (:func:`alert_frame`), so a row never points to a missing packet.
 
     Returns ``summaries``.
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    summaries : list of dict
+        The night's alert summaries (:func:`alert_frame`).
+    record : callable
+        Records the summaries (writes the night's alert table) inside the transaction.
+
+    Returns
+    -------
+    list of dict
+        ``summaries``, each with ``first_emitted`` set.
     """
     from astrid.alerts import objects
 
@@ -361,10 +555,26 @@ SUMMARY_FIELDS = (
 )
 
 
-def alertable_frames(scored_paths, cutout_paths, difference_paths):
+def alertable_frames(
+    scored_paths: Iterable[Path | str],
+    cutout_paths: Iterable[Path | str],
+    difference_paths: Iterable[Path | str],
+) -> list[tuple["Table", Path | str, Path | str]]:
     """(table, cutout path, difference path) of each differenced and scored frame, oldest
     first (objects are named by their first detection); a frame that stopped before its
-    difference (a reason code in its table) has no alerts."""
+    difference (a reason code in its table) has no alerts.
+
+    Parameters
+    ----------
+    scored_paths, cutout_paths, difference_paths : iterable of pathlib.Path or str
+        The night's scored tables (ECSV), cutouts and differences, one of each per frame, in
+        the same order.
+
+    Returns
+    -------
+    list of (astropy.table.Table, pathlib.Path or str, pathlib.Path or str)
+        The frames that have alerts, by MJD-OBS.
+    """
     from astropy.table import Table
 
     frames = []
@@ -378,10 +588,32 @@ def alertable_frames(scored_paths, cutout_paths, difference_paths):
     return [frame[1:] for frame in sorted(frames, key=lambda f: f[0])]
 
 
-def alert_night(db, frames, packet_dir, table_path, radius_arcsec=1.5, history_days=30.0):
+def alert_night(
+    db: "Database",
+    frames: Iterable[tuple["Table", Path | str, Path | str]],
+    packet_dir: Path | str,
+    table_path: Path | str,
+    radius_arcsec: float = 1.5,
+    history_days: float = 30.0,
+) -> list[dict]:
     """Associate, write and emit the alerts of a night's frames (:func:`alertable_frames`),
     and its alert table at ``table_path`` (TSV, :data:`SUMMARY_FIELDS`), written inside the
     emitting transaction (:func:`emit_alerts`).
+
+    Parameters
+    ----------
+    db : Database
+        The object database.
+    frames : iterable of (astropy.table.Table, pathlib.Path or str, pathlib.Path or str)
+        (table, cutout path, difference path) of each frame, oldest first.
+    packet_dir : pathlib.Path or str
+        Where the packets are written; created even for a night without alerts.
+    table_path : pathlib.Path or str
+        The night's alert table (TSV).
+    radius_arcsec : float
+        Association radius (arcseconds).
+    history_days : float
+        How far back a packet's history goes (days).
 
     Returns
     -------
@@ -409,8 +641,20 @@ def alert_night(db, frames, packet_dir, table_path, radius_arcsec=1.5, history_d
     return emit_alerts(db, summaries, write_table)
 
 
-def describe_packet(path):
-    """The summary dict of a written packet (what delivery channels send)."""
+def describe_packet(path: Path | str) -> dict:
+    """The summary dict of a written packet (what delivery channels send).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The packet's Avro file, holding one packet.
+
+    Returns
+    -------
+    dict
+        Alert and object ids, ``new_object``, band, MJD (TAI), RA and Dec (degrees), AB
+        magnitude (None when uncalibrated), S/N and real/bogus score.
+    """
     (packet,) = read_packets(path)
     c = packet["candidate"]
     return {

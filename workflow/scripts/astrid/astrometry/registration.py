@@ -40,11 +40,32 @@ class Registration:
     rms: float  # pixels, per coordinate, of the matched stars' residuals
     method: str  # "vote" or "asterism"
 
-    def apply(self, x, y):
+    def apply(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Map image positions to reference positions.
+
+        Parameters
+        ----------
+        x, y : numpy.ndarray
+            Positions on the image (0-based pixels).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+            The same positions (x, y) on the reference grid (pixels).
+        """
         xy = self.matrix @ np.vstack([x, y]) + self.offset[:, None]
         return xy[0], xy[1]
 
-    def inverse(self):
+    def inverse(self) -> "Registration":
+        """The inverse map, from reference pixels to image pixels.
+
+        The match statistics (``n_matched``, ``rms``, ``method``) are carried over unchanged.
+
+        Returns
+        -------
+        Registration
+            The map img = A⁻¹ @ ref − A⁻¹ @ b.
+        """
         inv = np.linalg.inv(self.matrix)
         return Registration(inv, -inv @ self.offset, self.n_matched, self.rms, self.method)
 
@@ -57,8 +78,35 @@ class Registration:
         return float(np.sqrt(abs(np.linalg.det(self.matrix))))
 
 
-def vote_offset(x_img, y_img, x_ref, y_ref, max_offset, bin_size=2.0):
-    """Most common offset (ref − img) among all pairs, and how many pairs voted for it."""
+def vote_offset(
+    x_img: np.ndarray,
+    y_img: np.ndarray,
+    x_ref: np.ndarray,
+    y_ref: np.ndarray,
+    max_offset: float,
+    bin_size: float = 2.0,
+) -> tuple[np.ndarray | None, int]:
+    """Most common offset (ref − img) among all pairs, and how many pairs voted for it.
+
+    Parameters
+    ----------
+    x_img, y_img : numpy.ndarray
+        Stars of the image, already mapped to reference pixels by the first guess.
+    x_ref, y_ref : numpy.ndarray
+        Stars of the reference (pixels).
+    max_offset : float
+        Largest offset searched, per coordinate (pixels).
+    bin_size : float
+        Width of the vote's histogram bins (pixels).
+
+    Returns
+    -------
+    offset : numpy.ndarray or None
+        The offset (dx, dy) in pixels, the median of the pairs near the winning bin; None
+        when no pair lies within ``max_offset``.
+    votes : int
+        Pairs in the winning 2×2 bins.
+    """
     dx = (x_ref[None, :] - x_img[:, None]).ravel()
     dy = (y_ref[None, :] - y_img[:, None]).ravel()
     near = (np.abs(dx) < max_offset) & (np.abs(dy) < max_offset)
@@ -78,12 +126,44 @@ def vote_offset(x_img, y_img, x_ref, y_ref, max_offset, bin_size=2.0):
     return np.array([np.median(dx[close]), np.median(dy[close])]), votes
 
 
-def fit_affine(x_img, y_img, x_ref, y_ref, radius, initial, iterations=5, clip=3.0):
+def fit_affine(
+    x_img: np.ndarray,
+    y_img: np.ndarray,
+    x_ref: np.ndarray,
+    y_ref: np.ndarray,
+    radius: float,
+    initial: Registration,
+    iterations: int = 5,
+    clip: float = 3.0,
+) -> tuple[Registration, int]:
     """Pair stars within ``radius`` after ``initial`` and fit ref = A·img + b, rejecting outliers.
 
     The inputs are sorted brightest first. The fit uses every paired star; its quality
     (``rms``) is judged on the brighter half, whose centroids are precise: faint stars'
     centroid noise says nothing about the registration.
+
+    Parameters
+    ----------
+    x_img, y_img : numpy.ndarray
+        Stars of the image (pixels), brightest first.
+    x_ref, y_ref : numpy.ndarray
+        Stars of the reference (pixels), brightest first.
+    radius : float
+        Pairing distance after the first map (pixels); later iterations set it from the
+        residuals (at least 1 pixel).
+    initial : Registration
+        The first map image → reference; its ``method`` is kept.
+    iterations : int
+        Rounds of pairing and fitting.
+    clip : float
+        Pairs whose residual exceeds ``clip`` × the rms residual are rejected.
+
+    Returns
+    -------
+    registration : Registration
+        The fitted map (``initial`` when fewer than 6 stars pair in the first round).
+    n_used : int
+        Stars kept in the last fit (the number paired when the fit stopped short).
     """
     registration = initial
     tree = cKDTree(np.column_stack([x_ref, y_ref]))
@@ -115,34 +195,41 @@ def fit_affine(x_img, y_img, x_ref, y_ref, radius, initial, iterations=5, clip=3
 
 
 def register(
-    x_img,
-    y_img,
-    x_ref_guess,
-    y_ref_guess,
-    x_ref,
-    y_ref,
-    max_offset=100.0,
-    min_matches=10,
-    max_rms=0.5,
-    n_bright=150,
-):
+    x_img: np.ndarray,
+    y_img: np.ndarray,
+    x_ref_guess: np.ndarray,
+    y_ref_guess: np.ndarray,
+    x_ref: np.ndarray,
+    y_ref: np.ndarray,
+    max_offset: float = 100.0,
+    min_matches: int = 10,
+    max_rms: float = 0.5,
+    n_bright: int = 150,
+) -> Registration:
     """Registration of an image onto a reference from their star lists.
 
     Parameters
     ----------
-    x_img, y_img : arrays
-        Stars of the image, brightest first.
-    x_ref_guess, y_ref_guess : arrays
+    x_img, y_img : numpy.ndarray
+        Stars of the image (pixels), brightest first.
+    x_ref_guess, y_ref_guess : numpy.ndarray
         The same image's stars mapped to reference pixels through the header WCSs (the
         first guess).
-    x_ref, y_ref : arrays
-        Stars of the reference, brightest first.
+    x_ref, y_ref : numpy.ndarray
+        Stars of the reference (pixels), brightest first.
     max_offset : float
         Largest error of the first guess searched by the vote (pixels).
     min_matches : int
         Fewest paired stars to trust the fit.
     max_rms : float
         Largest acceptable residual per coordinate (pixels).
+    n_bright : int
+        Brightest stars of each list used by the offset vote and the asterism match.
+
+    Returns
+    -------
+    Registration
+        The map image → reference, fitted on the paired stars.
 
     Raises
     ------

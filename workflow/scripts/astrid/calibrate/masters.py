@@ -2,37 +2,41 @@
 (see :mod:`astrid.calibrate.raw` for the conventions).
 """
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 from astropy.io import fits
 
-from astrid.calibrate.raw import CalibrationError, check_shape, read_raw
+from astrid.calibrate.raw import CalibrationError, CalibrationSettings, check_shape, read_raw
 from astrid.io import maskbits
 from astrid.io.fitsio import ImageProduct
 
-# --------------------------------------------------------------------------- combining
 
-
-def clip_combine(stack, variance, sigma):
+def clip_combine(
+    stack: np.ndarray, variance: np.ndarray, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean of a stack after rejecting pixels beyond ``sigma`` of the noise model.
 
     Parameters
     ----------
-    stack : ndarray (n, ny, nx)
+    stack : numpy.ndarray (n, ny, nx)
         Frames on a common scale.
-    variance : ndarray (n, ny, nx)
+    variance : numpy.ndarray (n, ny, nx)
         Expected variance of each pixel of each frame.
     sigma : float
         Rejection threshold in standard deviations from the stack's median.
 
     Returns
     -------
-    (mean, variance_of_mean, n_used) : ndarrays (ny, nx)
+    (mean, variance_of_mean, n_used) : numpy.ndarray (ny, nx) each
+        The mean of the kept pixels, its variance, and how many frames were kept at each
+        pixel. Where no frame lies within ``sigma``, all of them are used.
     """
     median = np.median(stack, axis=0)
     keep = np.abs(stack - median) <= sigma * np.sqrt(variance)
     n_used = keep.sum(axis=0)
     none = n_used == 0
-    keep[:, none] = True  # nothing agrees: fall back to all frames and flag below
+    keep[:, none] = True  # nothing agrees within the noise model: fall back to every frame
     n_used = keep.sum(axis=0)
     mean = np.where(keep, stack, 0.0).sum(axis=0) / n_used
     var = np.where(keep, variance, 0.0).sum(axis=0) / n_used**2
@@ -57,8 +61,28 @@ def _master_header(kind, rows, n_used):
     return header
 
 
-def make_master_bias(rows, settings):
-    """Master bias (electrons) from overscan-corrected bias frames."""
+def make_master_bias(rows: Sequence[Mapping], settings: CalibrationSettings) -> ImageProduct:
+    """Master bias (electrons) from overscan-corrected bias frames.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Manifest rows of the night's bias frames.
+    settings : CalibrationSettings
+        ``min_frames``, ``clip_sigma`` and the overscan smoothing are used.
+
+    Returns
+    -------
+    ImageProduct
+        Mean bias (electrons), its variance from the read noise, ``NONFINITE`` where any
+        frame had a non-finite pixel; the header lists the frames combined.
+
+    Raises
+    ------
+    CalibrationError
+        With fewer than ``settings.min_frames`` frames, or a frame that does not match its
+        manifest row.
+    """
     _check_count(rows, "bias", settings)
     frames = [read_raw(row, settings) for row in rows]
     stack = np.stack([f.electrons for f in frames])
@@ -71,11 +95,35 @@ def make_master_bias(rows, settings):
     return ImageProduct(mean, var, mask, _master_header("bias", rows, n_used))
 
 
-def make_master_dark(rows, bias, settings):
+def make_master_dark(
+    rows: Sequence[Mapping], bias: ImageProduct, settings: CalibrationSettings
+) -> ImageProduct:
     """Master dark current (electrons per second) from bias-subtracted dark frames.
 
     Frames of different exposure times are combined as rates; pixels above
     ``hot_pixel_rate`` are flagged ``HOT``.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Manifest rows of the night's dark frames.
+    bias : ImageProduct
+        The night's master bias (:func:`make_master_bias`).
+    settings : CalibrationSettings
+        ``min_frames``, ``clip_sigma``, ``hot_pixel_rate`` (e-/s) and the overscan smoothing
+        are used.
+
+    Returns
+    -------
+    ImageProduct
+        Dark current (e-/s), its variance ((e-/s)²) and the bias mask plus ``HOT``; the
+        header lists the frames and exposure times combined.
+
+    Raises
+    ------
+    CalibrationError
+        With fewer than ``settings.min_frames`` frames, or a frame whose shape differs from
+        the bias.
     """
     _check_count(rows, "dark", settings)
     rates, rate_vars, exptimes = [], [], []
@@ -102,12 +150,42 @@ def _central(shape):
     return (slice(ny // 4, 3 * ny // 4), slice(nx // 4, 3 * nx // 4))
 
 
-def make_master_flat(rows, bias, dark, settings):
+def make_master_flat(
+    rows: Sequence[Mapping],
+    bias: ImageProduct,
+    dark: ImageProduct | None,
+    settings: CalibrationSettings,
+) -> ImageProduct:
     """Master flat of one band, normalised to a median of 1 in the central half.
 
     Each flat is bias- and dark-subtracted and divided by its own central median before the
     combination, so lamp or twilight level changes between flats do not matter. Pixels below
     ``flat_low`` or above ``flat_high`` are flagged ``BAD``.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        Manifest rows of the night's flat frames in one band.
+    bias : ImageProduct
+        The night's master bias.
+    dark : ImageProduct or None
+        The night's master dark (e-/s), or None when darks are not used.
+    settings : CalibrationSettings
+        ``min_frames``, ``clip_sigma``, ``flat_low``, ``flat_high`` and the overscan
+        smoothing are used.
+
+    Returns
+    -------
+    ImageProduct
+        The normalised flat (dimensionless, float32) and its variance; pixels outside
+        ``flat_low``–``flat_high`` are flagged ``BAD``, non-finite or non-positive ones are
+        also set to 1; the header carries ``FILTER``.
+
+    Raises
+    ------
+    CalibrationError
+        With fewer than ``settings.min_frames`` frames, flats of several bands, a frame
+        whose shape differs from the bias, or a flat without signal.
     """
     _check_count(rows, "flat", settings)
     bands = {row["band"] for row in rows}

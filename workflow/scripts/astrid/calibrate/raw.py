@@ -13,12 +13,17 @@ Conventions
   inflates the scatter it is judged by); the noise model does not have that weakness.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
 from ccdproc.utils.slices import slice_from_string
 from scipy.ndimage import median_filter
+
+if TYPE_CHECKING:
+    from astrid.io.fitsio import ImageProduct
 
 
 class CalibrationError(Exception):
@@ -43,9 +48,6 @@ class CalibrationSettings:
     cr_niter: int = 4
 
 
-# --------------------------------------------------------------------------- raw frames
-
-
 @dataclass
 class RawElectrons:
     """A raw frame after overscan subtraction and trimming, in electrons."""
@@ -57,8 +59,26 @@ class RawElectrons:
     trim: tuple  # (slice_y, slice_x) of the active area in the raw frame
 
 
-def section(text, shape):
-    """Slices (y, x) of a FITS section like ``'[1:2048,1:2048]'``; the whole frame if empty."""
+def section(text: str, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """Slices (y, x) of a FITS section like ``'[1:2048,1:2048]'``; the whole frame if empty.
+
+    Parameters
+    ----------
+    text : str
+        The section in FITS convention (1-based, inclusive, x first), or empty.
+    shape : tuple of int
+        The frame's (ny, nx) in pixels.
+
+    Returns
+    -------
+    (slice, slice)
+        0-based numpy slices of rows and columns.
+
+    Raises
+    ------
+    CalibrationError
+        When ``text`` cannot be parsed or lies outside the frame.
+    """
     if not text:
         return (slice(0, shape[0]), slice(0, shape[1]))
     try:
@@ -71,12 +91,36 @@ def section(text, shape):
     return ys, xs
 
 
-def overscan_and_trim(raw, biassec, trimsec, smoothing_rows):
+def overscan_and_trim(
+    raw: np.ndarray, biassec: str, trimsec: str, smoothing_rows: int
+) -> tuple[np.ndarray, tuple[slice, slice]]:
     """Subtract the overscan level row by row and cut out the active area (ADU).
 
     The overscan level of each row is the median across the overscan columns, smoothed along
     the columns with a running median of ``smoothing_rows`` rows, so that the read noise of
     the few overscan pixels does not turn into row-to-row stripes.
+
+    Parameters
+    ----------
+    raw : numpy.ndarray
+        The raw frame (ADU).
+    biassec : str
+        The overscan section (FITS convention); empty for none, then nothing is subtracted.
+    trimsec : str
+        The active area (FITS convention); empty for the whole frame.
+    smoothing_rows : int
+        Length of the running median along the overscan, in rows (1 or less: none). Rows
+        outside the overscan section get the median level.
+
+    Returns
+    -------
+    (numpy.ndarray, (slice, slice))
+        The trimmed frame in ADU (float64) and the slices of the active area in ``raw``.
+
+    Raises
+    ------
+    CalibrationError
+        When a section cannot be parsed or lies outside the frame.
     """
     raw = np.asarray(raw, dtype=np.float64)
     trim = section(trimsec, raw.shape)
@@ -91,8 +135,28 @@ def overscan_and_trim(raw, biassec, trimsec, smoothing_rows):
     return raw[trim], trim
 
 
-def read_raw(row, settings):
-    """Read one manifest row's raw frame as overscan-corrected, trimmed electrons."""
+def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
+    """Read one manifest row's raw frame as overscan-corrected, trimmed electrons.
+
+    Parameters
+    ----------
+    row : mapping
+        The frame's manifest row (``path``, ``ny``, ``nx``, ``biassec``, ``trimsec``,
+        ``gain`` in e-/ADU and ``saturate`` in ADU are used).
+    settings : CalibrationSettings
+        ``overscan_smoothing_rows`` is used.
+
+    Returns
+    -------
+    RawElectrons
+        The trimmed frame in electrons (non-finite raw pixels set to 0 and flagged), the
+        pixels whose raw value reached ``saturate``, and the raw header.
+
+    Raises
+    ------
+    CalibrationError
+        When the file's shape differs from the manifest's or a section is invalid.
+    """
     with fits.open(row["path"], memmap=False) as hdul:
         hdu = next(h for h in hdul if h.is_image and h.data is not None)
         raw = np.asarray(hdu.data, dtype=np.float64)
@@ -111,7 +175,25 @@ def read_raw(row, settings):
     )
 
 
-def check_shape(data, master, kind, row):
+def check_shape(data: np.ndarray, master: "ImageProduct", kind: str, row: Mapping) -> None:
+    """Refuse a master whose shape differs from a trimmed frame's.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The trimmed frame.
+    master : ImageProduct
+        The master to apply to it.
+    kind : str
+        The master's kind (``"bias"``, ``"dark"``, ``"flat"``), for the message.
+    row : mapping
+        The frame's manifest row (``exposure`` names it in the message).
+
+    Raises
+    ------
+    CalibrationError
+        When the shapes differ.
+    """
     if data.shape != master.data.shape:
         raise CalibrationError(
             f"{row['exposure']}: trimmed shape {data.shape} does not match the master {kind} "

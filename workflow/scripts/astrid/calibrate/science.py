@@ -3,6 +3,7 @@ saturated, cosmic-ray pixels) and the sky statistics the QA reports.
 """
 
 import logging
+from collections.abc import Mapping
 
 import astroscrappy
 import numpy as np
@@ -10,23 +11,38 @@ from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.wcs import WCS
 
-from astrid.calibrate.raw import CalibrationError, check_shape, read_raw
+from astrid.calibrate.raw import CalibrationError, CalibrationSettings, check_shape, read_raw
 from astrid.io import maskbits
 from astrid.io.fitsio import ImageProduct
 
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- science
-
-
-def find_cosmic_rays(electrons, read_noise, exclude, settings):
+def find_cosmic_rays(
+    electrons: np.ndarray, read_noise: float, exclude: np.ndarray, settings: CalibrationSettings
+) -> np.ndarray:
     """Cosmic-ray pixels found by L.A.Cosmic (van Dokkum 2001) through astroscrappy.
 
     ``electrons`` must still contain the sky (the noise model uses it) and must not be
     flat-fielded: cosmic rays deposit charge in the detector, after the optics. The frame is
     mirrored outwards by a few pixels first: at a bare edge, a star cut in half looks as sharp
     as a cosmic ray to the Laplacian.
+
+    Parameters
+    ----------
+    electrons : numpy.ndarray
+        The bias- and dark-subtracted frame (electrons), sky included.
+    read_noise : float
+        Read noise (electrons).
+    exclude : numpy.ndarray of bool
+        Pixels L.A.Cosmic must ignore and never report (already masked, saturated cores).
+    settings : CalibrationSettings
+        ``cr_sigclip``, ``cr_sigfrac``, ``cr_objlim`` and ``cr_niter`` are used.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Cosmic-ray pixels, same shape as ``electrons``.
     """
     pad = 8
     crmask, _ = astroscrappy.detect_cosmics(
@@ -46,13 +62,34 @@ def find_cosmic_rays(electrons, read_noise, exclude, settings):
     return crmask[pad:-pad, pad:-pad] & ~exclude
 
 
-def sky_statistics(data, variance, mask, box=64):
+def sky_statistics(
+    data: np.ndarray, variance: np.ndarray, mask: np.ndarray, box: int = 64
+) -> dict[str, float]:
     """Sky level, its noise, the noise the variance plane predicts, and the pull scatter.
 
     Each figure is measured in ``box``×``box`` boxes (median and MAD-based standard
     deviation of the unmasked pixels, both robust to the few pixels that stars occupy),
     and the median over the boxes is returned: a bright star's wings or a gradient then
     move a handful of boxes, not the frame's figure.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The calibrated frame (electrons).
+    variance : numpy.ndarray
+        Its variance (electrons²); pixels with a non-finite or non-positive variance are
+        left out.
+    mask : numpy.ndarray
+        Its mask bits; only pixels with none are used.
+    box : int
+        Side of the boxes in pixels; rows and columns beyond the last whole box are left
+        out, and so are boxes with half their pixels or fewer usable.
+
+    Returns
+    -------
+    dict of str to float
+        ``sky_level``, ``sky_noise``, ``expected_noise`` (electrons) and ``pull_std``
+        (dimensionless; 1 when the variance plane is right).
     """
     ny, nx = (s - s % box for s in data.shape)
     good = (mask == 0) & np.isfinite(variance) & (variance > 0)
@@ -74,14 +111,38 @@ def sky_statistics(data, variance, mask, box=64):
     }
 
 
-def calibrate_science(row, bias, dark, flat, settings):
+def calibrate_science(
+    row: Mapping,
+    bias: ImageProduct,
+    dark: ImageProduct | None,
+    flat: ImageProduct,
+    settings: CalibrationSettings,
+) -> tuple[ImageProduct, fits.Header, dict]:
     """Calibrate one science frame.
+
+    Parameters
+    ----------
+    row : mapping
+        The frame's manifest row.
+    bias : ImageProduct
+        The night's master bias (electrons).
+    dark : ImageProduct or None
+        The night's master dark (e-/s), or None when darks are not used.
+    flat : ImageProduct
+        The night's master flat in the frame's band.
+    settings : CalibrationSettings
+        The calibration settings (``cosmic_rays`` and the ``cr_*`` values among them).
 
     Returns
     -------
     (ImageProduct, astropy.io.fits.Header, dict)
         The calibrated frame (data in electrons, variance, mask), the WCS header of the
         trimmed frame (empty if the raw frame had none), and QA statistics.
+
+    Raises
+    ------
+    CalibrationError
+        When a master's shape differs from the frame's, or the flat is for another band.
     """
     frame = read_raw(row, settings)
     for master, kind in ((bias, "bias"), (dark, "dark"), (flat, "flat")):
@@ -143,8 +204,22 @@ QA_KEYWORDS = {
 }
 
 
-def science_header(row, stats):
-    """Primary header of a calibrated frame: what it is, when, and its QA figures."""
+def science_header(row: Mapping, stats: Mapping[str, float]) -> fits.Header:
+    """Primary header of a calibrated frame: what it is, when, and its QA figures.
+
+    Parameters
+    ----------
+    row : mapping
+        The frame's manifest row.
+    stats : mapping of str to float
+        QA statistics of :func:`calibrate_science`; each key must be one of
+        ``QA_KEYWORDS``.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        Exposure, night, field, band, times, gain and read noise, and the QA keywords.
+    """
     header = fits.Header()
     header["EXPOSURE"] = (row["exposure"], "exposure id (raw file name)")
     header["NIGHT"] = (row["night"], "night of observation (YYYYMMDD)")

@@ -10,10 +10,12 @@ image are masked ``NO_DATA``.
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 from astropy.wcs import WCS
 from scipy import ndimage
 
@@ -47,24 +49,33 @@ class AlignSettings:
     psf_size: int = 31
 
 
-def resample(data, variance, mask, registration, shape, workers=1):
+def resample(
+    data: np.ndarray,
+    variance: np.ndarray,
+    mask: np.ndarray,
+    registration: Registration,
+    shape: tuple[int, int],
+    workers: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample an image onto the reference grid given its registration image → reference.
 
     Parameters
     ----------
-    data, variance, mask : ndarray
-        The image's planes.
+    data, variance, mask : numpy.ndarray
+        The image's planes: electrons, electrons² and mask bits.
     registration : Registration
         Map from image pixels to reference pixels.
-    shape : tuple
-        Shape of the reference grid.
+    shape : tuple of int
+        Shape (rows, columns) of the reference grid.
     workers : int
         Threads, each resampling a block of the grid's rows; the result does not depend
         on them.
 
     Returns
     -------
-    (data, variance, mask) on the reference grid.
+    data, variance, mask : numpy.ndarray
+        The planes on the reference grid: float32 electrons and electrons² per reference
+        pixel, and uint16 mask bits (``NO_DATA`` outside the image).
     """
     inverse = registration.inverse()  # reference pixel → image pixel, (x, y) order
     # scipy works in (row, column) = (y, x): swap the axes of the matrix and offset.
@@ -147,18 +158,54 @@ def _spline_coefficients(image, bad, fill, workers):
     return along_rows
 
 
-def pixel_to_pixel_guess(wcs_image, wcs_ref, x, y):
-    """Positions (x, y) of an image mapped to reference pixels through the two header WCSs."""
+def pixel_to_pixel_guess(wcs_image: WCS, wcs_ref: WCS, x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Positions (x, y) of an image mapped to reference pixels through the two header WCSs.
+
+    Parameters
+    ----------
+    wcs_image, wcs_ref : astropy.wcs.WCS
+        The image's and the reference's WCS.
+    x, y : numpy.ndarray
+        Positions on the image (0-based pixels).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The positions [x, y] on the reference grid (0-based pixels).
+    """
     ra, dec = wcs_image.all_pix2world(x, y, 0)
     return wcs_ref.all_world2pix(ra, dec, 0)
 
 
-def aperture_flux(image, x, y, radius, annulus=None):
+def aperture_flux(
+    image: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    radius: float,
+    annulus: tuple[float, float] | None = None,
+) -> np.ndarray:
     """Sum of ``image`` in circles of ``radius`` pixels around (x, y) (pixel-centre sampling).
 
     With ``annulus=(r_in, r_out)`` the median of that ring, times the aperture's area, is
     subtracted: a local background, so that an error of the global background of a fraction
     of an electron per pixel does not bias the flux of faint stars.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image (electrons). Pixels beyond its edge take the value of the nearest edge
+        pixel.
+    x, y : numpy.ndarray
+        Aperture centres (0-based pixels).
+    radius : float
+        Aperture radius (pixels).
+    annulus : (float, float), optional
+        Inner and outer radius (pixels) of the local background ring.
+
+    Returns
+    -------
+    numpy.ndarray
+        One flux per centre (the image's units, electrons for a calibrated frame).
     """
     outer = annulus[1] if annulus else radius
     r = int(np.ceil(outer))
@@ -181,18 +228,65 @@ def aperture_flux(image, x, y, radius, annulus=None):
     return flux
 
 
-def enclosed_fraction(psf, radius):
-    """Fraction of a centred, unit-sum PSF stamp inside a circle of ``radius`` pixels."""
+def enclosed_fraction(psf: np.ndarray, radius: float) -> float:
+    """Fraction of a centred, unit-sum PSF stamp inside a circle of ``radius`` pixels.
+
+    Parameters
+    ----------
+    psf : numpy.ndarray
+        Centred PSF stamp with unit sum.
+    radius : float
+        Aperture radius (pixels).
+
+    Returns
+    -------
+    float
+        The PSF's sum inside the aperture.
+    """
     centre = np.array([psf.shape[1] // 2], float), np.array([psf.shape[0] // 2], float)
     return float(aperture_flux(psf, centre[0], centre[1], radius)[0])
 
 
-def flux_ratio(image, reference_image, image_stars, ref_stars, radius, max_distance=1.5):
+def flux_ratio(
+    image: np.ndarray,
+    reference_image: np.ndarray,
+    image_stars: Table,
+    ref_stars: Table,
+    radius: float,
+    max_distance: float = 1.5,
+) -> tuple[float, float, int]:
     """Flux ratio image/reference from stars found in both (both images on one grid).
 
     Both images are measured in the same circular aperture of ``radius`` pixels (take a
     few times the larger FWHM, so that a seeing difference does not bias the ratio). The
     median ratio and its error (from the scatter) are returned with the number of stars.
+
+    Parameters
+    ----------
+    image, reference_image : numpy.ndarray
+        The two background-subtracted images on one grid (electrons).
+    image_stars, ref_stars : astropy.table.Table
+        Stars of each image (``x``, ``y`` in pixels of the common grid); the apertures are
+        placed at the reference stars' positions.
+    radius : float
+        Aperture radius (pixels); the local background ring runs from ``radius`` + 2 to
+        ``radius`` + 6 pixels.
+    max_distance : float
+        Largest distance (pixels) at which two stars are paired.
+
+    Returns
+    -------
+    ratio : float
+        Median of the per-star flux ratios image/reference.
+    error : float
+        Its error, from the ratios' robust (MAD) scatter.
+    n : int
+        Stars with a finite ratio.
+
+    Raises
+    ------
+    AlignmentError
+        ``NO_MATCH`` when either list is empty or fewer than 5 stars pair.
     """
     from scipy.spatial import cKDTree
 
@@ -217,12 +311,43 @@ def flux_ratio(image, reference_image, image_stars, ref_stars, radius, max_dista
     return median, error, int(len(ratios))
 
 
-def photometric_scale(image, reference_image, image_stars, ref_stars, psf, ref_psf):
+def photometric_scale(
+    image: np.ndarray,
+    reference_image: np.ndarray,
+    image_stars: Table,
+    ref_stars: Table,
+    psf: np.ndarray,
+    ref_psf: np.ndarray,
+) -> tuple[float, float, int]:
     """Flux scale image/reference from the bright, isolated, unmasked stars of both.
 
     Both images are measured in one aperture of 2.5 × the larger FWHM, and the ratio is
     corrected by the two PSFs' enclosed fractions in it (the worse seeing puts more flux
     outside any aperture).
+
+    Parameters
+    ----------
+    image, reference_image : numpy.ndarray
+        The two background-subtracted images on one grid (electrons).
+    image_stars, ref_stars : astropy.table.Table
+        Stars of each image from :func:`~astrid.imaging.sources.find_stars`; those
+        isolated, unmasked and above SNR 20 are used.
+    psf, ref_psf : numpy.ndarray
+        Centred, unit-sum PSF stamps of the two images.
+
+    Returns
+    -------
+    scale : float
+        Flux scale image/reference (total fluxes).
+    error : float
+        Its error.
+    n : int
+        Stars the scale was measured on.
+
+    Raises
+    ------
+    AlignmentError
+        ``NO_MATCH`` when too few bright stars pair (see :func:`flux_ratio`).
     """
     from astrid.imaging.psf import psf_fwhm
 
@@ -344,8 +469,23 @@ def align_to_reference(
     )
 
 
-def write_aligned(path, aligned, wcs_header, header):
-    """Write an aligned frame: SCI/VAR/MASK on the reference grid, PSF, registration keys."""
+def write_aligned(
+    path: Path | str, aligned: AlignedImage, wcs_header: fits.Header, header: fits.Header
+) -> None:
+    """Write an aligned frame: SCI/VAR/MASK on the reference grid, PSF, registration keys.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's path (written atomically).
+    aligned : AlignedImage
+        The frame on the reference grid.
+    wcs_header : astropy.io.fits.Header
+        The reference grid's WCS, written to each image extension.
+    header : astropy.io.fits.Header
+        The primary header; the registration, flux-scale and noise keys are added to it
+        in place.
+    """
     from astropy.io import fits
 
     from astrid.io.fitsio import ImageProduct, write_image_product
@@ -374,8 +514,20 @@ def write_aligned(path, aligned, wcs_header, header):
     )
 
 
-def write_alignment_failure(path, header, code, reason):
-    """Record that a frame could not be aligned: the product holds only the reason."""
+def write_alignment_failure(path: Path | str, header: fits.Header, code: str, reason: str) -> None:
+    """Record that a frame could not be aligned: the product holds only the reason.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's path (written atomically).
+    header : astropy.io.fits.Header
+        The primary header; ``ALIGNOK``, ``QCODE`` and ``QREASON`` are added to it in place.
+    code : str
+        Reason code (e.g. ``TOO_FEW_STARS``, ``NO_MATCH``).
+    reason : str
+        The reason in words.
+    """
     from astropy.io import fits
 
     from astrid.io.fitsio import write_atomic
@@ -386,8 +538,20 @@ def write_alignment_failure(path, header, code, reason):
     write_atomic(fits.HDUList([fits.PrimaryHDU(header=header)]), path)
 
 
-def alignment_failure(header):
-    """(code, reason) when a product records a failed alignment, else None."""
+def alignment_failure(header: fits.Header) -> tuple[str, str] | None:
+    """(code, reason) when a product records a failed alignment, else None.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        The aligned product's primary header.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        ``QCODE`` and ``QREASON`` where ``ALIGNOK`` is false; None where it is true or
+        absent.
+    """
     if header.get("ALIGNOK", True):
         return None
     return header["QCODE"], header["QREASON"]

@@ -13,9 +13,11 @@ frame's limit is given in electrons (``LIMFLUX``) as well as in magnitudes where
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
@@ -184,18 +186,55 @@ def find_candidates(
     return table[CANDIDATE_COLUMNS], cutouts
 
 
-def limiting_magnitude(diff, zeropoint, nsigma=5.0):
+def limiting_magnitude(
+    diff: "DifferenceResult", zeropoint: float, nsigma: float = 5.0
+) -> tuple[float, float]:
     """(magnitude, flux in reference electrons) of a point source detected at ``nsigma`` in
-    the median of the frame's area; the magnitude is nan without a zero point."""
+    the median of the frame's area; the magnitude is nan without a zero point.
+
+    Parameters
+    ----------
+    diff : astrid.imaging.difference.DifferenceResult
+        The subtraction; the median of sqrt(V(S)) over its trusted pixels sets the limit.
+    zeropoint : float
+        Magnitude of one reference electron (nan without a catalog).
+    nsigma : float
+        Detection significance of the limit (σ).
+
+    Returns
+    -------
+    magnitude : float
+        The limiting magnitude (nan without a zero point).
+    flux : float
+        The limiting flux in reference electrons.
+    """
     sub = diff.subtraction
     flux_limit = nsigma * float(np.median(sub.score_std[~diff.bad])) / sub.flux_scale
     return zeropoint - 2.5 * np.log10(flux_limit), flux_limit
 
 
-def photometry_cards(zeropoint, limit_mag, limit_flux):
+def photometry_cards(
+    zeropoint: float, limit_mag: float, limit_flux: float
+) -> list[tuple[str, bool | float, str]]:
     """Header cards (key, value, comment) of a frame's photometric calibration: whether it
     has one (``PHOTCAL``), the reference zero point and the 5σ limit in magnitudes where it
-    does, the limit in electrons always (FITS headers take no NaN)."""
+    does, the limit in electrons always (FITS headers take no NaN).
+
+    Parameters
+    ----------
+    zeropoint : float
+        Magnitude of one reference electron (nan without a catalog).
+    limit_mag : float
+        The 5σ limiting magnitude (see :func:`limiting_magnitude`).
+    limit_flux : float
+        The 5σ limiting flux (reference electrons).
+
+    Returns
+    -------
+    list of (str, bool or float, str)
+        ``PHOTCAL`` and ``LIMFLUX``, then ``REFZP`` and ``LIMMAG`` where the zero point
+        is finite.
+    """
     calibrated = bool(np.isfinite(zeropoint))
     cards = [
         ("PHOTCAL", calibrated, "magnitudes on a catalog zero point (else instrumental)"),
@@ -209,8 +248,29 @@ def photometry_cards(zeropoint, limit_mag, limit_flux):
     return cards
 
 
-def write_candidates(table_path, cutout_path, table, cutouts, header):
-    """Candidate table (ECSV, with the frame's provenance in its meta) and cutouts (FITS cube)."""
+def write_candidates(
+    table_path: Path | str,
+    cutout_path: Path | str,
+    table: Table,
+    cutouts: np.ndarray,
+    header: fits.Header,
+) -> None:
+    """Candidate table (ECSV, with the frame's provenance in its meta) and cutouts (FITS cube).
+
+    Parameters
+    ----------
+    table_path : pathlib.Path or str
+        The ECSV table's path (written atomically).
+    cutout_path : pathlib.Path or str
+        The FITS cube's path (written atomically), with an ``IDS`` table of the
+        candidate ids in the cube's order.
+    table : astropy.table.Table
+        Candidates (:func:`find_candidates`); a copy gets the header's cards as its meta.
+    cutouts : numpy.ndarray
+        Cutouts, shape (n, 3, size, size): science, reference, difference.
+    header : astropy.io.fits.Header
+        The frame's header (provenance); its ``EXPOSURE`` also goes into the cube.
+    """
     from astropy.io import fits
 
     from astrid.io.fitsio import write_atomic
@@ -231,8 +291,21 @@ def write_candidates(table_path, cutout_path, table, cutouts, header):
     write_atomic(fits.HDUList([primary, ids]), cutout_path)
 
 
-def empty_candidates(settings):
-    """An empty candidate table and cutout cube (for a frame that was not differenced)."""
+def empty_candidates(settings: DetectSettings) -> tuple[Table, np.ndarray]:
+    """An empty candidate table and cutout cube (for a frame that was not differenced).
+
+    Parameters
+    ----------
+    settings : DetectSettings
+        Gives the cutouts' size.
+
+    Returns
+    -------
+    table : astropy.table.Table
+        No rows, the columns of :func:`find_candidates`.
+    cutouts : numpy.ndarray
+        Shape (0, 3, size, size), float32.
+    """
     dtypes = {"candidate_id": str, "n_masked": int, "is_dipole": bool}
     table = Table(names=CANDIDATE_COLUMNS, dtype=[dtypes.get(name, float) for name in CANDIDATE_COLUMNS])
     return table, np.zeros((0, 3, settings.cutout_size, settings.cutout_size), np.float32)

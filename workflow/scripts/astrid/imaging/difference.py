@@ -1,6 +1,7 @@
 """The difference-imaging stage: prepare an aligned frame and its reference, run ZOGY."""
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,8 +42,31 @@ def _grow(mask, radius, workers=1):
     return filter_rows(lambda rows: maskbits.grow(rows, radius), [mask], radius, workers)
 
 
-def combined_mask(new_mask, ref_mask, psf_size, edge, workers=1):
-    """Bits of both images, and where the score cannot be trusted (footprints and edges)."""
+def combined_mask(
+    new_mask: np.ndarray, ref_mask: np.ndarray, psf_size: int, edge: int, workers: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bits of both images, and where the score cannot be trusted (footprints and edges).
+
+    Parameters
+    ----------
+    new_mask, ref_mask : numpy.ndarray
+        Mask bits of the two images on one grid.
+    psf_size : int
+        Side of the PSF stamp (pixels): ``EXTENDED`` masked areas spoil the score out to
+        half of it plus 3 pixels, other masked pixels only their immediate neighbours.
+    edge : int
+        Width (pixels, at least 1) of the border flagged on every side, where the periodic
+        Fourier transforms wrap.
+    workers : int
+        Threads (row blocks); the result does not depend on them.
+
+    Returns
+    -------
+    bits : numpy.ndarray
+        The union of both masks, uint16.
+    bad : numpy.ndarray of bool
+        True where the score cannot be trusted.
+    """
     bits = (new_mask | ref_mask).astype(np.uint16)
     # The filters reach one PSF radius beyond a masked area, and a saturated core left as a
     # hole in both images rings out to there: flag that reach, plus a margin of 3 pixels.
@@ -169,8 +193,22 @@ def subtract_aligned(
     )
 
 
-def write_difference(path, diff, wcs_header, header):
-    """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file."""
+def write_difference(
+    path: Path | str, diff: DifferenceResult, wcs_header: fits.Header, header: fits.Header
+) -> None:
+    """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's path (written atomically).
+    diff : DifferenceResult
+        The subtraction.
+    wcs_header : astropy.io.fits.Header
+        The reference grid's WCS, written to each image extension.
+    header : astropy.io.fits.Header
+        The primary header; F_S, F_D and the two measured noises are added to it in place.
+    """
     from astropy.io import fits
 
     from astrid.io.fitsio import write_atomic
@@ -200,8 +238,22 @@ def write_difference(path, diff, wcs_header, header):
     write_atomic(fits.HDUList(hdus), path)
 
 
-def read_difference(path):
-    """Read a difference product back into a :class:`DifferenceResult` and its header."""
+def read_difference(path: Path | str) -> tuple[DifferenceResult, fits.Header]:
+    """Read a difference product back into a :class:`DifferenceResult` and its header.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        A product written by :func:`write_difference`.
+
+    Returns
+    -------
+    result : DifferenceResult
+        The subtraction; ``bad`` is read from the ``SCORE_BAD`` bit, which is cleared from
+        ``mask``.
+    header : astropy.io.fits.Header
+        A copy of the primary header.
+    """
     from astropy.io import fits
 
     with fits.open(path) as hdul:

@@ -1,6 +1,7 @@
 """Empirical point-spread functions from isolated, unsaturated stars."""
 
 import numpy as np
+from astropy.table import Table
 from scipy import ndimage
 
 
@@ -8,14 +9,14 @@ class PSFError(Exception):
     """Too few good stars to model the PSF."""
 
 
-def empirical_psf(image, stars, size=31, min_stars=5):
+def empirical_psf(image: np.ndarray, stars: Table, size: int = 31, min_stars: int = 5) -> np.ndarray:
     """Median of the normalised, re-centred stamps of ``stars`` (unit sum, centred).
 
     Parameters
     ----------
-    image : ndarray
-        Background-subtracted image.
-    stars : table
+    image : numpy.ndarray
+        Background-subtracted image (electrons).
+    stars : astropy.table.Table
         Isolated, unsaturated stars with sub-pixel ``x, y`` (see ``sources.psf_stars``).
     size : int
         Odd side of the PSF stamp in pixels.
@@ -24,7 +25,14 @@ def empirical_psf(image, stars, size=31, min_stars=5):
 
     Returns
     -------
-    ndarray (size, size)
+    numpy.ndarray
+        The PSF stamp, shape (size, size), float64, non-negative with unit sum.
+
+    Raises
+    ------
+    PSFError
+        When fewer than ``min_stars`` stars have a whole stamp inside the image and a
+        positive flux.
     """
     half = size // 2
     pad = half + 3
@@ -50,8 +58,19 @@ def empirical_psf(image, stars, size=31, min_stars=5):
     return (psf / psf.sum()).astype(np.float64)
 
 
-def psf_fwhm(psf):
-    """FWHM (pixels) of a PSF stamp: the diameter of the area above half maximum."""
+def psf_fwhm(psf: np.ndarray) -> float:
+    """FWHM (pixels) of a PSF stamp: the diameter of the area above half maximum.
+
+    Parameters
+    ----------
+    psf : numpy.ndarray
+        Centred PSF stamp.
+
+    Returns
+    -------
+    float
+        The FWHM in pixels, from the area above half maximum on a 4× finer grid.
+    """
     fine = ndimage.zoom(psf, 4, order=3)  # count the area on a 4× finer grid
     area = (fine >= fine.max() / 2).sum() / 16.0
     return float(2 * np.sqrt(area / np.pi))

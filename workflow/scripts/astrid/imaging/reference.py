@@ -11,6 +11,7 @@ its WCS is refitted to the catalog and its photometric zero point measured.
 import logging
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from astropy.coordinates import SkyCoord
@@ -25,7 +26,7 @@ from astrid.imaging.align import aperture_flux, enclosed_fraction, pixel_to_pixe
 from astrid.imaging.psf import empirical_psf, psf_fwhm
 from astrid.imaging.sources import background, find_stars, point_like, psf_stars
 from astrid.io import maskbits
-from astrid.io.fitsio import write_atomic
+from astrid.io.fitsio import ImageProduct, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +73,72 @@ def _wcs(header):
         return WCS(header)
 
 
-def frame_seeing(data, variance, mask, detect_sigma=10.0):
-    """Median FWHM (pixels) of a frame's isolated, unsaturated stars."""
+def frame_seeing(
+    data: np.ndarray, variance: np.ndarray, mask: np.ndarray, detect_sigma: float = 10.0
+) -> float:
+    """Median FWHM (pixels) of a frame's isolated, unsaturated stars.
+
+    Parameters
+    ----------
+    data, variance, mask : numpy.ndarray
+        The frame's planes: electrons, electrons² and mask bits.
+    detect_sigma : float
+        Detection threshold (σ) of the stars.
+
+    Returns
+    -------
+    float
+        The median FWHM in pixels; inf when the frame has no such star.
+    """
     stars = psf_stars(find_stars(data, variance, mask, threshold=detect_sigma))
     return float(np.median(stars["fwhm"])) if len(stars) else np.inf
 
 
-def calibrate_to_catalog(stars, wcs, catalog, band, image=None, psf=None, radius=None):
-    """Refit the WCS on catalog stars and measure the zero point; returns (wcs, zp, n)."""
+def calibrate_to_catalog(
+    stars: Table,
+    wcs: WCS,
+    catalog: Table,
+    band: str | None,
+    image: np.ndarray | None = None,
+    psf: np.ndarray | None = None,
+    radius: float | None = None,
+) -> tuple[WCS, float, int]:
+    """Refit the WCS on catalog stars and measure the zero point; returns (wcs, zp, n).
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        Stars of the image (``x``, ``y`` in pixels, ``isolated``), brightest first.
+    wcs : astropy.wcs.WCS
+        The image's current WCS, the first guess that projects the catalog onto it.
+    catalog : astropy.table.Table
+        Catalog of the field: ``ra``, ``dec`` (degrees) and, for a zero point,
+        ``mag_<band>``.
+    band : str or None
+        The band whose catalog magnitudes set the zero point.
+    image : numpy.ndarray, optional
+        The background-subtracted image (electrons) to measure fluxes on; without it no
+        zero point is measured.
+    psf : numpy.ndarray, optional
+        Its centred, unit-sum PSF stamp (needed with ``image``).
+    radius : float, optional
+        Aperture radius in pixels (needed with ``image``).
+
+    Returns
+    -------
+    wcs : astropy.wcs.WCS
+        A TAN WCS fitted to the paired catalog stars.
+    zeropoint : float
+        Magnitude of one electron (median over at least 5 isolated stars); nan without
+        the band's column, without ``image`` or with too few stars.
+    n : int
+        Stars paired with the catalog (within 1.5 pixels).
+
+    Raises
+    ------
+    AlignmentError
+        When the stars cannot be registered onto the catalog's positions.
+    """
     ra, dec = np.asarray(catalog["ra"]), np.asarray(catalog["dec"])
     cx, cy = wcs.all_world2pix(ra, dec, 0)
     inside = np.isfinite(cx) & np.isfinite(cy)
@@ -114,7 +173,12 @@ def calibrate_to_catalog(stars, wcs, catalog, band, image=None, psf=None, radius
     return fitted, zeropoint, int(paired.sum())
 
 
-def build_reference(frames, settings, catalog=None, band=None):
+def build_reference(
+    frames: list[tuple[ImageProduct, fits.Header]],
+    settings: ReferenceSettings,
+    catalog: Table | None = None,
+    band: str | None = None,
+) -> Reference:
     """Coadd the best-seeing frames into a reference.
 
     Parameters
@@ -122,14 +186,28 @@ def build_reference(frames, settings, catalog=None, band=None):
     frames : list of (ImageProduct, astropy.io.fits.Header)
         Calibrated frames of one field and band with their header WCS.
     settings : ReferenceSettings
+        Choices of the build.
     catalog : astropy.table.Table, optional
         Catalog of the field (``ra``, ``dec``, ``mag_<band>``) to refit the WCS and
         measure the zero point.
     band : str, optional
+        The frames' band, naming the catalog's magnitude column.
 
     Returns
     -------
     Reference
+        The coadd, its variance, mask, PSF, WCS, sources, zero point (nan without a
+        catalog), background noise and provenance header.
+
+    Raises
+    ------
+    ReferenceError
+        With no frames, no frame whose seeing can be measured, or no stars in common to
+        scale the frames' fluxes.
+    astrid.imaging.psf.PSFError
+        With too few isolated, unsaturated stars on the coadd to model its PSF.
+    AlignmentError
+        With a catalog, when the coadd's stars cannot be registered onto it.
     """
     if not frames:
         raise ReferenceError("no calibrated frames to build a reference from")
@@ -228,8 +306,16 @@ def build_reference(frames, settings, catalog=None, band=None):
     return Reference(coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header)
 
 
-def write_reference(path, reference):
-    """Write a reference: PRIMARY (provenance), SCI, VAR, MASK (with WCS), PSF, STARS."""
+def write_reference(path: Path | str, reference: Reference) -> None:
+    """Write a reference: PRIMARY (provenance), SCI, VAR, MASK (with WCS), PSF, STARS.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's path (written atomically).
+    reference : Reference
+        The reference to write.
+    """
     primary = fits.PrimaryHDU(header=reference.header)
     for key, value, comment in maskbits.header_cards():
         primary.header[key] = (value, comment)
@@ -244,7 +330,20 @@ def write_reference(path, reference):
     write_atomic(fits.HDUList(hdus), path)
 
 
-def read_reference(path):
+def read_reference(path: Path | str) -> Reference:
+    """Read a reference written by :func:`write_reference`.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The reference product.
+
+    Returns
+    -------
+    Reference
+        Its planes (float32 image and variance, uint16 mask), float64 PSF, WCS, sources,
+        zero point (nan when the file records none) and primary header.
+    """
     with fits.open(path) as hdul:
         zeropoint = hdul[0].header.get("ZP", "nan")
         return Reference(
@@ -263,16 +362,39 @@ def read_reference(path):
 NO_REFERENCE = "NO_REFERENCE"
 
 
-def write_missing_reference(path, header, reason):
-    """Record that no reference could be made; frames of this field and band are quarantined."""
+def write_missing_reference(path: Path | str, header: fits.Header, reason: str) -> None:
+    """Record that no reference could be made; frames of this field and band are quarantined.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's path (written atomically).
+    header : astropy.io.fits.Header
+        The primary header; ``REFOK``, ``QCODE`` (``NO_REFERENCE``) and ``QREASON`` are
+        added to it in place.
+    reason : str
+        Why no reference could be made, in words.
+    """
     header["REFOK"] = (False, "a usable reference exists")
     header["QCODE"] = (NO_REFERENCE, "reason code")
     header["QREASON"] = reason
     write_atomic(fits.HDUList([fits.PrimaryHDU(header=header)]), path)
 
 
-def missing_reference(path):
-    """(code, reason) when the file records a missing reference, else None."""
+def missing_reference(path: Path | str) -> tuple[str, str] | None:
+    """(code, reason) when the file records a missing reference, else None.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The reference product.
+
+    Returns
+    -------
+    tuple of (str, str) or None
+        ``QCODE`` and ``QREASON`` where ``REFOK`` is false; None where it is true or
+        absent.
+    """
     header = fits.getheader(path, 0)
     if header.get("REFOK", True):
         return None

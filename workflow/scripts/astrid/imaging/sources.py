@@ -13,14 +13,33 @@ from astrid.imaging.blocks import filter_rows, map_row_blocks
 from astrid.io import maskbits
 
 
-def subtract_background(data, sky, bad, workers=1):
-    """``data - sky`` as float32, with the ``bad`` pixels set to 0, in row blocks."""
+def subtract_background(data: np.ndarray, sky: np.ndarray, bad: np.ndarray, workers: int = 1) -> np.ndarray:
+    """``data - sky`` as float32, with the ``bad`` pixels set to 0, in row blocks.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The image (electrons).
+    sky : numpy.ndarray
+        Its background (electrons), e.g. from :func:`background`.
+    bad : numpy.ndarray of bool
+        True where a pixel is masked.
+    workers : int
+        Threads (row blocks); the result does not depend on them.
+
+    Returns
+    -------
+    numpy.ndarray
+        The background-subtracted image, float32.
+    """
     return filter_rows(
         lambda d, s, b: np.where(b, 0.0, d - s).astype(np.float32), [data, sky, bad], 0, workers
     )
 
 
-def background(data, mask=None, box=128, workers=1):
+def background(
+    data: np.ndarray, mask: np.ndarray | None = None, box: int = 128, workers: int = 1
+) -> tuple[np.ndarray, float]:
     """Smooth background and its noise from box statistics, interpolated back to every pixel.
 
     Two passes: the first estimate (a mode, from a sample of each box) finds the pixels of
@@ -34,8 +53,9 @@ def background(data, mask=None, box=128, workers=1):
 
     Parameters
     ----------
-    data : ndarray
-    mask : ndarray of bool, optional
+    data : numpy.ndarray
+        The image (electrons).
+    mask : numpy.ndarray of bool, optional
         True where pixels must be ignored.
     box : int
         Box size in pixels. Sources much smaller than a box do not bias it; and the box must
@@ -46,9 +66,11 @@ def background(data, mask=None, box=128, workers=1):
 
     Returns
     -------
-    (background, rms) : ndarray, float
-        The background image and the median over boxes of the robust (MAD) standard
-        deviation of the pixels.
+    background : numpy.ndarray
+        The background image (electrons), float32.
+    rms : float
+        The median over boxes of the robust (MAD) standard deviation of the pixels
+        (electrons).
     """
     sky, rms = _box_background(data, mask, box, workers)
 
@@ -137,12 +159,28 @@ def _box_background(data, mask, box, workers=1, clipped_mean=False):
     return (rows @ levels.astype(np.float32) @ cols.T).astype(np.float32), rms
 
 
-def noise_rms(data, mask=None, box=128, workers=1):
+def noise_rms(data: np.ndarray, mask: np.ndarray | None = None, box: int = 128, workers: int = 1) -> float:
     """Background noise of an image whose background is already subtracted: the median
     over boxes of the pixels' robust (MAD) standard deviation, ``mask`` (True) left out.
 
     One pass, no source masking: the MAD of a box barely feels the few per cent of its
     pixels that sources cover (the background level would).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Background-subtracted image (electrons).
+    mask : numpy.ndarray of bool, optional
+        True where pixels must be ignored.
+    box : int
+        Box size in pixels.
+    workers : int
+        Threads (row blocks); the result does not depend on them.
+
+    Returns
+    -------
+    float
+        The noise per pixel (electrons).
     """
     return float(np.nanmedian(_box_statistics(data, mask, box, workers)[1]))
 
@@ -190,16 +228,16 @@ def _box_median_and_mad(crop):
 
 
 def find_stars(
-    data,
-    variance,
-    mask,
-    threshold=10.0,
-    fwhm_guess=3.0,
-    box=128,
-    max_sources=5000,
-    background_rms=None,
-    workers=1,
-):
+    data: np.ndarray,
+    variance: np.ndarray,
+    mask: np.ndarray,
+    threshold: float = 10.0,
+    fwhm_guess: float = 3.0,
+    box: int = 128,
+    max_sources: int = 5000,
+    background_rms: float | None = None,
+    workers: int = 1,
+) -> Table:
     """Point-like sources above ``threshold`` σ, with centroids, fluxes and sizes.
 
     The background-subtracted image is smoothed with a Gaussian of the guessed FWHM, local
@@ -210,6 +248,27 @@ def find_stars(
     ``background_rms`` tells that ``data`` is already background-subtracted and gives its
     noise, which saves estimating the background again. ``workers`` threads share the
     image-wide filters.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The image (electrons).
+    variance : numpy.ndarray
+        Its variance (electrons²), for the flux errors.
+    mask : numpy.ndarray
+        Mask bits; pixels with any bit set are ignored.
+    threshold : float
+        Detection threshold in σ of the smoothed image's noise.
+    fwhm_guess : float
+        Guessed FWHM (pixels): the smoothing kernel and the measurement window.
+    box : int
+        Box size (pixels) of the background, when it is estimated here.
+    max_sources : int
+        Most local maxima kept, highest first.
+    background_rms : float, optional
+        Noise per pixel (electrons) of an already background-subtracted ``data``.
+    workers : int
+        Threads; the result does not depend on them.
 
     Returns
     -------
@@ -278,11 +337,27 @@ def find_stars(
     return table
 
 
-def local_maxima(image, threshold, half=2):
+def local_maxima(image: np.ndarray, threshold: float, half: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Pixels above ``threshold`` that are the maximum of their (2·half+1)² neighbourhood.
 
     Only the pixels above the threshold are examined, which at survey sizes is much cheaper
     than a maximum filter over the whole image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image searched.
+    threshold : float
+        Pixels must be strictly above this value (in the image's units).
+    half : int
+        Half-width of the neighbourhood (pixels); pixels beyond the image's edge do not
+        count.
+
+    Returns
+    -------
+    ys, xs : numpy.ndarray
+        Row and column indices of the maxima, in row-major order. Equal neighbours both
+        count as maxima.
     """
     ys, xs = np.nonzero(image > threshold)
     if len(ys) == 0:
@@ -334,9 +409,25 @@ def _isolated(x, y, flux, radius):
     return isolated
 
 
-def psf_stars(stars, min_snr=20.0, max_stars=100):
+def psf_stars(stars: Table, min_snr: float = 20.0, max_stars: int = 100) -> Table:
     """Stars fit to model the PSF or to tie images: isolated, unmasked (so unsaturated),
-    round, well measured."""
+    round, well measured.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        Sources from :func:`find_stars`.
+    min_snr : float
+        Lowest signal-to-noise ratio of the aperture flux.
+    max_stars : int
+        Most stars returned (the first ones, brightest first from :func:`find_stars`).
+
+    Returns
+    -------
+    astropy.table.Table
+        At most ``max_stars`` of the isolated, unmasked stars above ``min_snr`` with
+        elongation below 1.5 and FWHM within 30 % of their median FWHM.
+    """
     good = stars["isolated"] & ~stars["masked"] & (stars["snr"] > min_snr)
     good &= stars["elongation"] < 1.5
     fwhm = np.median(stars["fwhm"][good]) if good.any() else np.nan
@@ -344,9 +435,23 @@ def psf_stars(stars, min_snr=20.0, max_stars=100):
     return stars[good][:max_stars]
 
 
-def point_like(stars, tolerance=0.4):
+def point_like(stars: Table, tolerance: float = 0.4) -> Table:
     """Unmasked, round sources whose size is within ``tolerance`` of the median: stars,
-    not galaxies, blends or cosmic-ray remnants. Their centroids tie images together."""
+    not galaxies, blends or cosmic-ray remnants. Their centroids tie images together.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        Sources from :func:`find_stars`.
+    tolerance : float
+        Largest fractional difference of a source's FWHM from the median of the unmasked,
+        round sources (elongation below 1.5).
+
+    Returns
+    -------
+    astropy.table.Table
+        The point-like sources, in their original order.
+    """
     good = ~stars["masked"] & (stars["elongation"] < 1.5)
     if not good.any():
         return stars[good]

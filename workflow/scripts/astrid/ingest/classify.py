@@ -91,8 +91,20 @@ class IngestSettings:
     settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
 
 
-def normalise_type(value):
-    """Frame type (bias/dark/flat/science) of an IMAGETYP-like header value, or None."""
+def normalise_type(value: object) -> str | None:
+    """Frame type (bias/dark/flat/science) of an IMAGETYP-like header value, or None.
+
+    Parameters
+    ----------
+    value : object
+        The header value, matched against ``TYPE_SPELLINGS`` as upper-case text with runs of
+        ``_``, ``-`` and spaces made one space (or removed).
+
+    Returns
+    -------
+    str or None
+        One of ``FRAME_TYPES``, or None for a spelling not known.
+    """
     text = re.sub(r"[_\-]+", " ", str(value)).strip().upper()
     text = re.sub(r"\s+", " ", text)
     return _SPELLING_TO_TYPE.get(text) or _SPELLING_TO_TYPE.get(text.replace(" ", ""))
@@ -152,16 +164,39 @@ def _pointing(header):
     return None
 
 
-def pointing_field_name(ra, dec):
-    """Name of an unnamed field from its pointing on a 0.1° grid: 'p310d6+00d1'."""
+def pointing_field_name(ra: float, dec: float) -> str:
+    """Name of an unnamed field from its pointing on a 0.1° grid: 'p310d6+00d1'.
+
+    Parameters
+    ----------
+    ra, dec : float
+        The pointing in degrees.
+
+    Returns
+    -------
+    str
+        A canonical field name.
+    """
     return f"p{ra:05.1f}{dec:+05.1f}".replace(".", "d")
 
 
-def name_fields_from_pointings(rows, radius_arcmin):
+def name_fields_from_pointings(rows: list[dict], radius_arcmin: float) -> list[dict]:
     """Give science frames without a field name the name of their pointing.
 
     Frames of one night within ``radius_arcmin`` of an earlier such frame share its name,
     so that small pointing offsets never split a field in two.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Manifest rows (:func:`inspect_frame`) in time order; ``field`` is set in place.
+    radius_arcmin : float
+        Largest separation, in arcminutes, of pointings that share a field.
+
+    Returns
+    -------
+    list of dict
+        ``rows`` itself.
     """
     named = []  # (ra, dec, name)
     for row in rows:
@@ -179,8 +214,17 @@ def name_fields_from_pointings(rows, radius_arcmin):
     return rows
 
 
-def inspect_frame(path, night, settings):
+def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dict:
     """Read, classify and validate one raw frame.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The raw FITS file; the first image HDU with data is used.
+    night : str
+        The night it belongs to (``YYYYMMDD``).
+    settings : IngestSettings
+        The site's header conventions and fallback values.
 
     Returns
     -------

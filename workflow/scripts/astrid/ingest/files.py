@@ -13,9 +13,20 @@ from astrid.io.names import exposure_name
 RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
 
 
-def exposure_id(path):
+def exposure_id(path: Path | str) -> str:
     """The exposure id of a raw file: its name without the FITS suffixes, in the canonical
-    form of :func:`astrid.names.exposure_name`."""
+    form of :func:`astrid.names.exposure_name`.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The raw file (only its name is used).
+
+    Returns
+    -------
+    str
+        The canonical exposure id.
+    """
     name = Path(path).name
     for suffix in sorted(RAW_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
@@ -27,20 +38,47 @@ def _looks_like_fits(path):
     return not path.name.startswith(".") and path.name.lower().endswith(RAW_SUFFIXES)
 
 
-def find_raw_frames(night_dir):
+def find_raw_frames(night_dir: Path | str) -> list[Path]:
     """Raw FITS files directly inside ``night_dir``, sorted by name.
 
     Only regular files (or links to them); see :func:`find_unusable_entries` for the
-    FITS-looking names that are not."""
+    FITS-looking names that are not.
+
+    Parameters
+    ----------
+    night_dir : pathlib.Path or str
+        The night's raw folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Files with a FITS suffix (``RAW_SUFFIXES``), hidden files aside.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``night_dir`` is not a folder.
+    """
     night_dir = Path(night_dir)
     if not night_dir.is_dir():
         raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
     return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and p.is_file())
 
 
-def find_unusable_entries(night_dir):
+def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str]]:
     """(path, sentence) of each FITS-looking name in ``night_dir`` that is not a readable
-    file: a dangling symbolic link, a folder, a device or pipe."""
+    file: a dangling symbolic link, a folder, a device or pipe.
+
+    Parameters
+    ----------
+    night_dir : pathlib.Path or str
+        The night's raw folder.
+
+    Returns
+    -------
+    list of (pathlib.Path, str)
+        Each entry and a sentence saying what it is, sorted by name.
+    """
     found = []
     for path in sorted(Path(night_dir).iterdir()):
         if not _looks_like_fits(path) or path.is_file():
@@ -55,12 +93,26 @@ def find_unusable_entries(night_dir):
     return found
 
 
-def night_listing(night_dir, settle_seconds, now=None):
+def night_listing(night_dir: Path | str, settle_seconds: float, now: float | None = None) -> str:
     """Digest of what the night folder holds: every FITS-looking entry's name, size and
     modification time, and whether it has settled (not modified for ``settle_seconds``).
 
     The ingest rule takes it as a parameter, so a night is ingested again whenever a frame
     arrives, changes, is completed in place or settles after it was seen arriving.
+
+    Parameters
+    ----------
+    night_dir : pathlib.Path or str
+        The night's raw folder; a missing folder gives the digest of nothing.
+    settle_seconds : float
+        Seconds without modification after which a file counts as complete.
+    now : float, optional
+        The time to compare with, in seconds since the epoch; the current time when None.
+
+    Returns
+    -------
+    str
+        16 hex digits of a SHA-256.
     """
     now = time.time() if now is None else now
     night_dir = Path(night_dir)

@@ -19,6 +19,7 @@ from astrid.ingest.classify import (
     NOT_A_FILE,
     SHAPE_MISMATCH,
     FrameRejected,
+    IngestSettings,
     inspect_frame,
     name_fields_from_pointings,
 )
@@ -63,13 +64,22 @@ def _quarantine_row(row, code, reason):
     }
 
 
-def plan_night(rows, min_frames, use_dark):
+def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[dict], list[dict]]:
     """Check that each frame can be calibrated; move those that cannot to quarantine.
 
     * Frames whose raw shape differs from the night's bias frames cannot share masters
       (``SHAPE_MISMATCH``).
     * A science frame needs a master bias, a master dark (when ``use_dark``) and a master
       flat of its band, each from at least ``min_frames`` frames (``NO_MASTER``).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Manifest rows of the night's usable frames.
+    min_frames : int
+        Fewest frames a master is made of (``calibration.min_frames``).
+    use_dark : bool
+        Whether science frames need a master dark (``calibration.use_dark``).
 
     Returns
     -------
@@ -145,7 +155,14 @@ class IngestedNight(NamedTuple):
     waiting: pd.DataFrame
 
 
-def ingest_night(night_dir, night, settings, min_frames, use_dark, now=None):
+def ingest_night(
+    night_dir: Path | str,
+    night: str,
+    settings: IngestSettings,
+    min_frames: int,
+    use_dark: bool,
+    now: float | None = None,
+) -> IngestedNight:
     """Classify and validate every raw frame of a night.
 
     A frame modified less than ``settings.settle_seconds`` before ``now`` is still being
@@ -153,6 +170,21 @@ def ingest_night(night_dir, night, settings, min_frames, use_dark, now=None):
     Files whose names give the same exposure id (``a.fits`` and ``a.fits.gz``) are one
     exposure: the first (uncompressed, then by name) is used, the others quarantined
     ``DUPLICATE_EXPOSURE``.
+
+    Parameters
+    ----------
+    night_dir : pathlib.Path or str
+        The night's raw folder (only read).
+    night : str
+        The night (``YYYYMMDD``).
+    settings : IngestSettings
+        The site's header conventions.
+    min_frames : int
+        Fewest frames a master is made of (:func:`plan_night`).
+    use_dark : bool
+        Whether science frames need a master dark (:func:`plan_night`).
+    now : float, optional
+        The time of ingest in seconds since the epoch; the current time when None.
 
     Returns
     -------
@@ -208,8 +240,20 @@ def ingest_night(night_dir, night, settings, min_frames, use_dark, now=None):
     return IngestedNight(manifest.reset_index(drop=True), quarantine.reset_index(drop=True), waiting)
 
 
-def read_manifest(path):
-    """Read a manifest TSV written by the ingest rule (strings kept as strings)."""
+def read_manifest(path: Path | str) -> pd.DataFrame:
+    """Read a manifest TSV written by the ingest rule (strings kept as strings).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The manifest file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per frame, ``MANIFEST_COLUMNS``; exposure, night, band, field and the
+        sections stay text (``"0001"`` is not read as 1) and an empty value is ``""``, not NaN.
+    """
     return pd.read_csv(
         path,
         sep="\t",

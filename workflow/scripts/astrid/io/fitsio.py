@@ -7,6 +7,7 @@ crash never leaves a half-written product behind.
 """
 
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,10 +48,22 @@ class ImageProduct:
 
 
 @contextmanager
-def atomic_output(path):
+def atomic_output(path: Path | str) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix), moved onto ``path`` when the block
     ends without error. A job killed midway leaves no half-written product: Snakemake may
-    keep an output that is in place after a kill (README, "Reruns")."""
+    keep an output that is in place after a kill (README, "Reruns").
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The final file; its folder is created if needed.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary file to write (``.<stem>.tmp<pid><suffix>`` in the same folder); it is
+        removed if the block raises.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
@@ -62,12 +75,19 @@ def atomic_output(path):
             tmp.unlink()
 
 
-def write_atomic(hdul, path):
+def write_atomic(hdul: fits.HDUList, path: Path | str) -> None:
     """Write an HDUList to ``path`` through a temporary file in the same folder.
 
     Every HDU carries CHECKSUM and DATASUM cards, with a fixed comment instead of astropy's
     time stamp: the same content gives the same bytes, so the SHA-256 recorded downstream
     (provenance, training-set versions) does not change when a job is redone.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The file's HDUs; their headers receive the checksum cards.
+    path : pathlib.Path or str
+        The file to write (replaced if it exists).
     """
     for hdu in hdul:
         hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
@@ -75,8 +95,26 @@ def write_atomic(hdul, path):
         hdul.writeto(tmp, overwrite=True, checksum=False)
 
 
-def write_image_product(path, product, wcs_header=None, extra=()):
-    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK (+ ``extra``) extensions."""
+def write_image_product(
+    path: Path | str,
+    product: ImageProduct,
+    wcs_header: fits.Header | None = None,
+    extra: Iterable[fits.ImageHDU | fits.BinTableHDU] = (),
+) -> None:
+    """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK (+ ``extra``) extensions.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The product's file, written atomically (:func:`write_atomic`).
+    product : ImageProduct
+        Data and variance are written as float32 (electrons, electrons²), the mask as
+        uint16; the header becomes the primary header, with the mask-bit cards added.
+    wcs_header : astropy.io.fits.Header, optional
+        WCS cards copied into each image extension's header.
+    extra : iterable of astropy.io.fits HDUs
+        Further extensions appended after MASK (e.g. a ``PSF`` image).
+    """
     primary = fits.PrimaryHDU(header=product.header)
     for key, value, comment in maskbits.header_cards():
         primary.header[key] = (value, comment)
@@ -97,11 +135,14 @@ def read_image_product(path: str | os.PathLike) -> ImageProduct:
 
     Parameters
     ----------
-    path : path-like
+    path : str or os.PathLike
+        The product's file.
 
     Returns
     -------
     ImageProduct
+        Data and variance as float32, the mask as uint16, a copy of the primary header and
+        the PSF stamp (or None); ``background_rms`` is not stored, so it is None.
     """
     with fits.open(path) as hdul:
         return ImageProduct(

@@ -4,6 +4,11 @@ A pixel can carry several bits at once; zero means "good". The same table is wri
 the header of every product (``MASKB*`` keywords) so that a FITS file explains itself.
 """
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 BAD = 1  # dead or out-of-range pixel in the master flat (bad columns, dust)
 HOT = 2  # dark current above the configured limit in the master dark
 SATURATED = 4  # raw value at or above the detector's SATURATE level (incl. bleed trails)
@@ -23,17 +28,35 @@ DESCRIPTIONS = {
 }
 
 
-def header_cards():
-    """Header cards documenting each bit, for writing into a product's header."""
+def header_cards() -> list[tuple[str, int, str]]:
+    """Header cards documenting each bit, for writing into a product's header.
+
+    Returns
+    -------
+    list of (str, int, str)
+        (keyword ``MASKB<n>`` for bit value 2**n, bit value, description), one per bit.
+    """
     return [(f"MASKB{bit.bit_length() - 1}", bit, text) for bit, text in DESCRIPTIONS.items()]
 
 
-def grow(mask, radius):
+def grow(mask: "np.ndarray", radius: int) -> "np.ndarray":
     """A mask (bool, or bits) grown by ``radius`` pixels: each pixel OR-ed with every pixel
     of the (2·radius + 1)² square around it.
 
     Shifted ORs, one axis after the other: at 4096² and radius 2 they take 0.02 s where
     scipy's maximum_filter takes 0.34 s (measured here), and bits are OR-ed, not maxed.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        2-D bool or integer mask bits; left unchanged.
+    radius : int
+        Half-width of the square, in pixels (0 returns a copy).
+
+    Returns
+    -------
+    numpy.ndarray
+        The grown mask, same shape and dtype as ``mask``.
     """
     grown = mask.copy()
     for shift in range(1, radius + 1):

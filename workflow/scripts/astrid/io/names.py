@@ -85,24 +85,69 @@ def exposure_name(stem: str) -> str:
     """The canonical exposure id of a raw file name without its FITS suffixes.
 
     ``"frame é 1"`` → ``"frame_e_1-<hash>"``; ``"20261127-0001"`` stays itself.
+
+    Parameters
+    ----------
+    stem : str
+        The raw file's name without its FITS suffixes.
+
+    Returns
+    -------
+    str
+        A name matching ``EXPOSURE_PATTERN``, with ``-<hash>`` when it had to be changed.
     """
     return canonical_name(stem, _EXPOSURE_CHARACTERS, MAX_EXPOSURE_LENGTH, hash_when_changed=True)
 
 
 def field_name(value: str) -> str:
-    """The canonical field name of an OBJECT/FIELD header value (``"M 31"`` → ``"M_31"``)."""
+    """The canonical field name of an OBJECT/FIELD header value (``"M 31"`` → ``"M_31"``).
+
+    Parameters
+    ----------
+    value : str
+        The header value; any other type is converted with ``str``, and surrounding spaces
+        are dropped.
+
+    Returns
+    -------
+    str
+        A name matching ``FIELD_PATTERN``.
+    """
     return canonical_name(str(value).strip(), _FIELD_CHARACTERS, MAX_FIELD_LENGTH, hash_when_changed=False)
 
 
 def band_name(value: str) -> str:
     """The canonical band of a FILTER value: ``"r'"`` → ``"r"``, ``"Open/Clear"`` →
-    ``"Open_Clear"``."""
+    ``"Open_Clear"``.
+
+    Parameters
+    ----------
+    value : str
+        The header value; any other type is converted with ``str``, and surrounding spaces
+        are dropped.
+
+    Returns
+    -------
+    str
+        A name matching ``BAND_PATTERN``.
+    """
     return canonical_name(str(value).strip(), _BAND_CHARACTERS, MAX_BAND_LENGTH, hash_when_changed=False)
 
 
 def header_text(text: str) -> str:
     """``text`` as a FITS header value can hold it (printable ASCII): other characters are
     written as Python escapes, so ``frame é 1.fits`` is ``frame \\xe9 1.fits``, still naming
-    the one file."""
+    the one file.
+
+    Parameters
+    ----------
+    text : str
+        Any text, typically a file name.
+
+    Returns
+    -------
+    str
+        Printable ASCII only.
+    """
     escaped = text.encode("ascii", "backslashreplace").decode("ascii")
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in escaped)

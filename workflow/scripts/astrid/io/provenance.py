@@ -11,11 +11,17 @@ every product as ``ASTRIDV``.
 import ast
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astrid import __version__
 from astrid.io.names import header_text
+
+if TYPE_CHECKING:
+    # Hints only: Snakemake imports this module while it reads the workflow; keep it light.
+    from astropy.io import fits
 
 PACKAGE = "astrid"
 LIBRARY_DIR = Path(__file__).resolve().parents[1]  # the astrid package
@@ -32,7 +38,18 @@ CORE_MODULES = (
 
 def module_file(name: str) -> Path | None:
     """The source file of library module ``name`` (``astrid.imaging.align`` or
-    ``imaging.align``), or None when it is not one (a function, a third-party module)."""
+    ``imaging.align``), or None when it is not one (a function, a third-party module).
+
+    Parameters
+    ----------
+    name : str
+        A dotted name, with or without the leading ``astrid.``.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The module's ``.py`` file, or its package's ``__init__.py``.
+    """
     parts = _full_name(name).split(".")[1:]
     base = LIBRARY_DIR.joinpath(*parts)
     for candidate in (base / "__init__.py", base.with_suffix(".py") if parts else None):
@@ -56,12 +73,45 @@ def _module_bytes(name: str) -> bytes:
     return module_file(name).read_bytes()
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:`` (its else branch is
+    kept)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def imported_modules(source: bytes, package: str = PACKAGE) -> set[str]:
     """Library modules that Python ``source`` imports, in any form: ``import astrid.x.y``,
     ``from astrid.x import y`` (a module or a name in one), parenthesised over several lines,
-    relative to ``package``, at module level or inside functions."""
+    relative to ``package``, at module level or inside functions. Imports under
+    ``if TYPE_CHECKING:`` serve type hints only and never run: they are left out.
+
+    Parameters
+    ----------
+    source : bytes
+        Python source code.
+    package : str
+        The package that relative imports (``from . import x``) are resolved against.
+
+    Returns
+    -------
+    set of str
+        Full module names, with the packages whose ``__init__`` importing them runs.
+    """
     found = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -85,9 +135,20 @@ def _imports_of(name: str) -> frozenset:
     return frozenset(imported_modules(_module_bytes(name), package))
 
 
-def with_dependencies(modules) -> set[str]:
+def with_dependencies(modules: Iterable[str]) -> set[str]:
     """The library modules ``modules`` (full names), their packages and everything they
-    import from the library, transitively."""
+    import from the library, transitively.
+
+    Parameters
+    ----------
+    modules : iterable of str
+        Module names inside the ``astrid`` package.
+
+    Returns
+    -------
+    set of str
+        Full module names.
+    """
     todo, seen = [m for name in modules for m in _with_parents(_full_name(name))], set()
     while todo:
         name = todo.pop()
@@ -135,14 +196,39 @@ def script_digest(rule_script: str) -> str:
     return library_digest(*sorted(imported_modules(source)))
 
 
-def config_digest(params):
-    """Short hash of a JSON-serialisable mapping of the parameters a product was made with."""
+def config_digest(params: Mapping) -> str:
+    """Short hash of a JSON-serialisable mapping of the parameters a product was made with.
+
+    Parameters
+    ----------
+    params : mapping
+        The parameters; keys are sorted and values that JSON cannot hold are written with
+        ``str``, so equal parameters always give the same hash.
+
+    Returns
+    -------
+    str
+        12 hex digits of the SHA-256 of the parameters' JSON text.
+    """
     text = json.dumps(params, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def file_digest(path, length=16):
-    """SHA-256 of a file's bytes (first ``length`` hex digits), to name an input exactly."""
+def file_digest(path: Path | str, length: int = 16) -> str:
+    """SHA-256 of a file's bytes (first ``length`` hex digits), to name an input exactly.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The file, read in blocks of 1 MiB.
+    length : int
+        Hex digits kept.
+
+    Returns
+    -------
+    str
+        The first ``length`` hex digits of the digest.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -150,18 +236,29 @@ def file_digest(path, length=16):
     return digest.hexdigest()[:length]
 
 
-def stamp(header, code, params, inputs=()):
+def stamp(
+    header: "fits.Header",
+    code: str,
+    params: Mapping,
+    inputs: Iterable[tuple[str, str, Path | str]] = (),
+) -> "fits.Header":
     """Write provenance into a product's FITS header.
 
     Parameters
     ----------
     header : astropy.io.fits.Header
+        The product's primary header; changed in place.
     code : str
         :func:`library_digest` of the modules that made the product.
     params : mapping
         The parameters the product was made with (hashed into ``CFGHASH``).
     inputs : iterable of (name_key, hash_key, path)
         Input files to name (``name_key``) and pin by content (``hash_key``).
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        ``header`` itself, with ``ASTRIDV``, ``CFGHASH`` and the input cards set.
     """
     header["ASTRIDV"] = (code, "AstrID version + library digest")
     header["CFGHASH"] = (config_digest(params), "hash of the parameters used")
@@ -175,8 +272,19 @@ def stamp(header, code, params, inputs=()):
 EXPOSURE_KEYWORDS = ("EXPOSURE", "NIGHT", "FIELD", "FILTER", "EXPTIME", "DATE-OBS", "MJD-OBS")
 
 
-def exposure_header(header):
-    """A new header with the exposure-describing keywords of ``header``."""
+def exposure_header(header: "fits.Header") -> "fits.Header":
+    """A new header with the exposure-describing keywords of ``header``.
+
+    Parameters
+    ----------
+    header : astropy.io.fits.Header
+        A product's or raw frame's header.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        The ``EXPOSURE_KEYWORDS`` that ``header`` has, with their comments.
+    """
     from astropy.io import fits
 
     out = fits.Header()

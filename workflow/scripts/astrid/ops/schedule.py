@@ -15,6 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,9 +63,29 @@ def _value(token, field, expression):
     return int(value)
 
 
-def parse_cron(expression):
+def parse_cron(expression: str) -> list[set[int]]:
     """The sets of values of a five-field cron expression; raises ScheduleError naming the
-    field that is wrong."""
+    field that is wrong.
+
+    Parameters
+    ----------
+    expression : str
+        Minute, hour, day of month, month and day of week, separated by spaces; lists
+        (``1,15``), ranges (``1-5``), steps (``*/15``) and English month and day names
+        (``jan``, ``mon``) as cron takes them.
+
+    Returns
+    -------
+    list of set of int
+        The values each of the five fields allows, in that order (day of week 0-7, Sunday
+        being 0 and 7).
+
+    Raises
+    ------
+    ScheduleError
+        When the expression does not have five fields, or a field is not cron syntax, is
+        out of its range or is an empty range.
+    """
     parts = expression.split()
     if len(parts) != 5:
         raise ScheduleError(f"{expression!r}: a cron schedule has 5 fields, not {len(parts)}")
@@ -88,8 +109,21 @@ def parse_cron(expression):
     return values
 
 
-def effective_schedules(config_schedules, environ):
+def effective_schedules(config_schedules: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
     """Job → cron expression: config, overridden by the job's environment variable.
+
+    Parameters
+    ----------
+    config_schedules : mapping of str to str
+        Job → cron expression, from config ``schedules``; it must name every job.
+    environ : mapping of str to str
+        The environment (``os.environ``); a variable that is unset or empty does not
+        override.
+
+    Returns
+    -------
+    dict of str to str
+        Every job → its checked cron expression, in the order of :data:`JOBS`.
 
     Raises
     ------
@@ -122,8 +156,34 @@ class Installation:
     library: str = str(Path(__file__).resolve().parents[2])
 
 
-def command(job, installation, workdir, profile, configfiles=()):
-    """The shell command of one job (no schedule, no lock, no log)."""
+def command(
+    job: str,
+    installation: Installation,
+    workdir: Path | str,
+    profile: Path | str,
+    configfiles: Sequence[Path | str] = (),
+) -> list[str]:
+    """The shell command of one job (no schedule, no lock, no log).
+
+    Parameters
+    ----------
+    job : str
+        A job of :data:`JOBS`.
+    installation : Installation
+        The Python and Snakefile the job runs.
+    workdir : pathlib.Path or str
+        The working folder Snakemake runs in.
+    profile : pathlib.Path or str
+        The Snakemake profile folder.
+    configfiles : sequence of pathlib.Path or str
+        Site configs passed on to the job.
+
+    Returns
+    -------
+    list of str
+        The command's words, not yet quoted for a shell; the monitoring job runs
+        ``python -m astrid.ops.monitor`` and ignores ``workdir`` and ``profile``.
+    """
     if JOBS[job][1] is None:
         extra = [a for f in configfiles for a in ("--configfile", str(f))]
         return [installation.python, "-m", "astrid.ops.monitor", *extra]
@@ -144,8 +204,36 @@ def command(job, installation, workdir, profile, configfiles=()):
     ]
 
 
-def entry(job, schedule, installation, workdir, profile, configfiles=()):
-    """One crontab line: schedule, lock, command, dated log (``%`` escaped for cron)."""
+def entry(
+    job: str,
+    schedule: str,
+    installation: Installation,
+    workdir: Path | str,
+    profile: Path | str,
+    configfiles: Sequence[Path | str] = (),
+) -> str:
+    """One crontab line: schedule, lock, command, dated log (``%`` escaped for cron).
+
+    Parameters
+    ----------
+    job : str
+        A job of :data:`JOBS`.
+    schedule : str
+        Its cron expression.
+    installation : Installation
+        The Python, Snakefile and library the job runs.
+    workdir : pathlib.Path or str
+        The working folder; the lock and log are under its ``logs/cron``.
+    profile : pathlib.Path or str
+        The Snakemake profile folder.
+    configfiles : sequence of pathlib.Path or str
+        Site configs passed on to the job.
+
+    Returns
+    -------
+    str
+        The line, without a newline.
+    """
     workdir = Path(workdir)
     lock = workdir / "logs" / "cron" / f"{job}.lock"
     log = workdir / "logs" / "cron" / f"{job}-$(date +\\%Y\\%m\\%d).log"
@@ -157,7 +245,41 @@ def entry(job, schedule, installation, workdir, profile, configfiles=()):
     )
 
 
-def crontab_block(schedules, installation, workdir, profile, configfiles=(), scrontab=False, slurm_options=""):
+def crontab_block(
+    schedules: Mapping[str, str],
+    installation: Installation,
+    workdir: Path | str,
+    profile: Path | str,
+    configfiles: Sequence[Path | str] = (),
+    scrontab: bool = False,
+    slurm_options: str = "",
+) -> str:
+    """The AstrID block of a crontab or scrontab: one commented entry per job between the
+    begin and end markers.
+
+    Parameters
+    ----------
+    schedules : mapping of str to str
+        Job → cron expression (:func:`effective_schedules`).
+    installation : Installation
+        The Python, Snakefile and library the jobs run.
+    workdir : pathlib.Path or str
+        The working folder of results/ and logs/.
+    profile : pathlib.Path or str
+        The Snakemake profile folder.
+    configfiles : sequence of pathlib.Path or str
+        Site configs passed on to the jobs.
+    scrontab : bool
+        SLURM scrontab entries: each preceded by an ``#SCRON`` line naming the job
+        ``astrid-<job>``.
+    slurm_options : str
+        More ``#SCRON`` options (``--time=04:00:00``); used with ``scrontab`` only.
+
+    Returns
+    -------
+    str
+        The block, ending with a newline.
+    """
     lines = [BEGIN]
     for job, schedule in schedules.items():
         lines.append(f"# {job}: {JOBS[job][0]} overrides '{schedule}'")
@@ -168,8 +290,21 @@ def crontab_block(schedules, installation, workdir, profile, configfiles=(), scr
     return "\n".join(lines) + "\n"
 
 
-def merged(existing, block):
-    """``existing`` crontab text with its AstrID block replaced by ``block``."""
+def merged(existing: str, block: str) -> str:
+    """``existing`` crontab text with its AstrID block replaced by ``block``.
+
+    Parameters
+    ----------
+    existing : str
+        The user's crontab; lines outside the AstrID markers are kept in order.
+    block : str
+        The new AstrID block (:func:`crontab_block`), put at the end.
+
+    Returns
+    -------
+    str
+        The new crontab, ending with a newline.
+    """
     kept, inside = [], False
     for line in existing.splitlines():
         if line.strip() == BEGIN:
@@ -181,7 +316,28 @@ def merged(existing, block):
     return "\n".join([*kept, block.rstrip("\n")]).lstrip("\n") + "\n"
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
+    """Print the schedule's crontab (or scrontab) block, or with ``--install`` put it into
+    the user's crontab in place of the previous one.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The command-line arguments; those of the process when None.
+
+    Returns
+    -------
+    int
+        The exit status, 0.
+
+    Raises
+    ------
+    SystemExit
+        When the configuration does not match the schema or a schedule is not a valid cron
+        expression, naming the setting.
+    subprocess.CalledProcessError
+        When ``crontab -`` (or ``scrontab -``) fails to install the block.
+    """
     import os
 
     from astrid.pipeline.config import ConfigError, load_config
@@ -193,7 +349,9 @@ def main(argv=None):
         "--configfile", action="append", default=[], help="site config (also passed to the jobs)"
     )
     parser.add_argument(
-        "--workdir", default=".", help="folder of results/ and logs/, and of a relative profile (default: here)"
+        "--workdir",
+        default=".",
+        help="folder of results/ and logs/, and of a relative profile (default: here)",
     )
     parser.add_argument(
         "--snakefile", default=str(SNAKEFILE), help="the workflow the jobs run (default: this one's)"

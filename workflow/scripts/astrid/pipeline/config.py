@@ -5,6 +5,7 @@ mistyped a key in a 200-line config wants every problem, each with the dotted ke
 about, before a single job starts.
 """
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import jsonschema
@@ -32,8 +33,22 @@ def _key(error):
     return path or "(top level)", error.message
 
 
-def config_problems(config, schema):
-    """Every schema violation of ``config`` as ``"key: problem"`` sentences, sorted."""
+def config_problems(config: Mapping, schema: Mapping) -> list[str]:
+    """Every schema violation of ``config`` as ``"key: problem"`` sentences, sorted.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+    schema : mapping
+        The JSON schema (draft 2020-12) it must match.
+
+    Returns
+    -------
+    list of str
+        One ``"config key '<dotted key>': <problem>"`` sentence per problem, without
+        duplicates; empty when the configuration is valid.
+    """
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in validator.iter_errors(config):
@@ -42,8 +57,26 @@ def config_problems(config, schema):
     return sorted(set(problems))
 
 
-def check_config(config, schema_path):
-    """Raise :class:`ConfigError` listing every problem of ``config``; return the schema."""
+def check_config(config: Mapping, schema_path: Path | str) -> dict:
+    """Raise :class:`ConfigError` listing every problem of ``config``; return the schema.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+    schema_path : pathlib.Path or str
+        The YAML file of the JSON schema.
+
+    Returns
+    -------
+    dict
+        The schema, as read.
+
+    Raises
+    ------
+    ConfigError
+        When the configuration does not match, naming every problem.
+    """
     with open(schema_path) as handle:
         schema = yaml.safe_load(handle)
     problems = config_problems(config, schema)
@@ -52,8 +85,21 @@ def check_config(config, schema_path):
     return schema
 
 
-def merge(base, extra):
-    """Deep-merge ``extra`` into ``base`` key by key, as Snakemake merges --configfile."""
+def merge(base: dict, extra: Mapping) -> dict:
+    """Deep-merge ``extra`` into ``base`` key by key, as Snakemake merges --configfile.
+
+    Parameters
+    ----------
+    base : dict
+        The configuration merged into; changed in place.
+    extra : mapping
+        Values that win: nested dicts are merged, anything else replaces.
+
+    Returns
+    -------
+    dict
+        ``base`` itself.
+    """
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(base.get(key), dict):
             merge(base[key], value)
@@ -62,22 +108,28 @@ def merge(base, extra):
     return base
 
 
-def load_config(configfiles=(), defaults=None):
+def load_config(configfiles: Iterable[Path | str] = (), defaults: Path | str | None = None) -> dict:
     """The workflow's default configuration with ``configfiles`` merged over it in order,
     checked against the schema (:class:`ConfigError` names every problem), for the tools
     outside Snakemake (monitor, schedule).
 
     Parameters
     ----------
-    configfiles : iterable of path
+    configfiles : iterable of pathlib.Path or str
         Site or environment files, as given to Snakemake.
-    defaults : path, optional
+    defaults : pathlib.Path or str, optional
         The default configuration: ``config/config.yaml`` of the working folder when there
         is one (a deployment), else the one beside this workflow.
 
     Returns
     -------
     dict
+        The merged, checked configuration.
+
+    Raises
+    ------
+    ConfigError
+        When the merged configuration does not match the schema.
     """
     local = Path("config") / "config.yaml"
     defaults = Path(defaults) if defaults else local if local.is_file() else DEFAULT_CONFIG

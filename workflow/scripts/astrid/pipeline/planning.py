@@ -91,8 +91,18 @@ def too_few_training_frames(config: Mapping) -> str | None:
     return None
 
 
-def night_folders(raw_dir: str | os.PathLike) -> list:
+def night_folders(raw_dir: str | os.PathLike) -> list[str]:
     """The ``YYYYMMDD`` folders under ``raw_dir``, sorted.
+
+    Parameters
+    ----------
+    raw_dir : str or os.PathLike
+        The folder of raw nights.
+
+    Returns
+    -------
+    list of str
+        Names of the sub-folders made of 8 digits.
 
     Raises
     ------
@@ -136,12 +146,36 @@ def plan_nights(config: Mapping) -> Nights:
 
 
 def raw_dir(config: Mapping) -> str:
-    """Where the raw night folders are: the demo's, or ``raw_dir``."""
+    """Where the raw night folders are: the demo's, or ``raw_dir``.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    str
+        The folder, as configured.
+    """
     return DEMO_RAW if config["demo"]["enabled"] else config["raw_dir"]
 
 
 def calibrated_path(night: str, exposure: str) -> str:
-    """The calibrated product of an exposure."""
+    """The calibrated product of an exposure.
+
+    Parameters
+    ----------
+    night : str
+        The night (``YYYYMMDD``).
+    exposure : str
+        The exposure id.
+
+    Returns
+    -------
+    str
+        ``results/calibrated/<night>/<exposure>.fits``.
+    """
     return f"results/calibrated/{night}/{exposure}.fits"
 
 
@@ -191,6 +225,7 @@ def reference_index(
     schedule : mapping of str to list of str
         :func:`choose_exposures`.
     reference_nights : iterable of str
+        The nights whose frames build references.
 
     Returns
     -------
@@ -205,7 +240,21 @@ def reference_index(
 
 
 def reference_path(row: Row, templates_dir: str | None) -> str:
-    """The reference of an exposure's field and band: a supplied template, else built."""
+    """The reference of an exposure's field and band: a supplied template, else built.
+
+    Parameters
+    ----------
+    row : mapping
+        The exposure's manifest row (``field`` and ``band`` are used).
+    templates_dir : str or None
+        Folder of supplied templates, ``<field>_<band>.fits``.
+
+    Returns
+    -------
+    str
+        The supplied template if it exists, else
+        ``results/references/<field>/<band>.fits``.
+    """
     if templates_dir:
         supplied = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
         if supplied.exists():
@@ -214,14 +263,39 @@ def reference_path(row: Row, templates_dir: str | None) -> str:
 
 
 def catalog_dir(config: Mapping) -> str | None:
-    """The field catalogs' folder: ``reference.catalog_dir``, else the demo's, else none."""
+    """The field catalogs' folder: ``reference.catalog_dir``, else the demo's, else none.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    str or None
+        The folder, or None when there are no catalogs.
+    """
     return config["reference"]["catalog_dir"] or (DEMO_CATALOGS if config["demo"]["enabled"] else None)
 
 
-def field_catalog(field: str, config: Mapping) -> list:
+def field_catalog(field: str, config: Mapping) -> list[str]:
     """The field's catalog, if there is one: a site's file in the catalog folder, or the
     demo's (made by a rule). A field without one still gets its reference, on the header
-    WCS with instrumental magnitudes, and every product of the field says so."""
+    WCS with instrumental magnitudes, and every product of the field says so.
+
+    Parameters
+    ----------
+    field : str
+        The field name.
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    list of str
+        ``[<folder>/<field>.ecsv]``, or an empty list when the field has no catalog (a list,
+        so that it can be a rule's input either way).
+    """
     folder = catalog_dir(config)
     if not folder:
         return []
@@ -233,8 +307,21 @@ def field_catalog(field: str, config: Mapping) -> list:
     return [path] if made_by_demo or os.path.exists(path) else []
 
 
-def master_paths(night: str, use_dark: bool) -> dict:
-    """The master bias (and dark) of a night; flats are per band (:func:`flat_path`)."""
+def master_paths(night: str, use_dark: bool) -> dict[str, str]:
+    """The master bias (and dark) of a night; flats are per band (:func:`flat_path`).
+
+    Parameters
+    ----------
+    night : str
+        The night (``YYYYMMDD``).
+    use_dark : bool
+        Whether a master dark is made (``calibration.use_dark``).
+
+    Returns
+    -------
+    dict of str to str
+        ``"bias"`` (and ``"dark"``) → path of the master.
+    """
     masters = {"bias": f"results/masters/{night}/bias.fits"}
     if use_dark:
         masters["dark"] = f"results/masters/{night}/dark.fits"
@@ -242,17 +329,31 @@ def master_paths(night: str, use_dark: bool) -> dict:
 
 
 def flat_path(night: str, band: str) -> str:
-    """The master flat of a night in one band."""
+    """The master flat of a night in one band.
+
+    Parameters
+    ----------
+    night : str
+        The night (``YYYYMMDD``).
+    band : str
+        The canonical band name.
+
+    Returns
+    -------
+    str
+        ``results/masters/<night>/flat_<band>.fits``.
+    """
     return f"results/masters/{night}/flat_{band}.fits"
 
 
-def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list:
+def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list[str]:
     """Every product a run asks for: each night's summaries, and each differenced night's
     scores, drift, alerts and latency; the daily retraining check once anything is scored.
 
     Parameters
     ----------
     nights : Nights
+        The run's nights (:func:`plan_nights`).
     differenced : mapping of str to list of str
         The exposures differenced per night (empty on reference nights).
 
@@ -285,7 +386,22 @@ def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list:
 
 
 def demo_plan(demo: Mapping, night: str) -> dict:
-    """What the demo's telescope observes on ``night`` (the simulator's night plan)."""
+    """What the demo's telescope observes on ``night`` (the simulator's night plan).
+
+    Parameters
+    ----------
+    demo : mapping
+        The ``demo`` section of the configuration.
+    night : str
+        One of the demo's nights (``YYYYMMDD``).
+
+    Returns
+    -------
+    dict
+        The fields of :class:`astrid.sim.night.NightPlan` that the configuration sets:
+        ``night``, ``role`` ("new" or "reference"), ``fields`` ([name, ra, dec] lists),
+        ``bands``, ``science_per_field_band``, ``n_bias``, ``n_dark``, ``n_flat``, ``defects``.
+    """
     role = "new" if night in (demo["new_night"], demo["followup_night"]) else "reference"
     exposures = {
         demo["reference_night"]: demo["reference_exposures"],
@@ -336,5 +452,18 @@ def champion_at_start(environ: Mapping, resolve: Callable[[], tuple]) -> tuple |
 
 def exported_model(version: int, run_id: str) -> str:
     """The file a registered model version is exported to: its version and the start of
-    its MLflow run id (two model stores can both have a version 1)."""
+    its MLflow run id (two model stores can both have a version 1).
+
+    Parameters
+    ----------
+    version : int
+        The registered model version.
+    run_id : str
+        Its MLflow run id (the first 12 characters are used).
+
+    Returns
+    -------
+    str
+        ``results/models/realbogus/v<version>-<run id[:12]>.pt``.
+    """
     return f"{MODEL_DIR}/v{version}-{run_id[:12]}.pt"

@@ -19,6 +19,7 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 LOCK_FILE = Path(".snakemake") / "astrid-run.lock"
@@ -45,7 +46,20 @@ def _read(handle) -> dict:
 
 def holder(workdir: str | os.PathLike = ".") -> dict | None:
     """The run that holds ``workdir`` ({pid, host, started, command}), or None when no live
-    run does (Snakemake's lock, if any, is then stale). Takes nothing and writes nothing."""
+    run does (Snakemake's lock, if any, is then stale). Takes nothing and writes nothing.
+
+    Parameters
+    ----------
+    workdir : str or os.PathLike
+        The run's working folder.
+
+    Returns
+    -------
+    dict or None
+        What the holding run wrote into the lock file (``pid``, ``host``, ``started`` in
+        seconds since the epoch, ``command``); ``{"pid": "?", "host": "?"}`` when that cannot
+        be read.
+    """
     path = Path(workdir) / LOCK_FILE
     try:
         handle = open(path)  # noqa: SIM115 - closed below, after the lock test
@@ -62,6 +76,11 @@ def holder(workdir: str | os.PathLike = ".") -> dict | None:
 
 def hold(workdir: str | os.PathLike = ".") -> None:
     """Take the folder's run lock for the life of this process.
+
+    Parameters
+    ----------
+    workdir : str or os.PathLike
+        The run's working folder; the lock is ``.snakemake/astrid-run.lock`` in it.
 
     Raises
     ------
@@ -93,8 +112,19 @@ def hold(workdir: str | os.PathLike = ".") -> None:
     _held.append(handle)
 
 
-def main(argv=None) -> int:
-    """``status``: say whether a live run holds the folder (exit 1) or not (exit 0)."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``status``: say whether a live run holds the folder (exit 1) or not (exit 0).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Command-line arguments; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        The exit status: 1 when a live run holds the folder, else 0.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m astrid.pipeline.runlock", description=__doc__.split("\n")[0]
     )

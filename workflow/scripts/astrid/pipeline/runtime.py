@@ -3,15 +3,26 @@
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class ProcessingTimeout(Exception):
     """A frame's processing ran past ``processing_timeout_minutes``."""
 
 
-def log_to_file(path):
-    """Send this process's log records (and warnings) to the rule's log file."""
+def log_to_file(path: "Path | str") -> None:
+    """Send this process's log records (and warnings) to the rule's log file.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The log file (appended to); replaces any handler the root logger had.
+    """
     logging.basicConfig(
         filename=path,
         level=logging.INFO,
@@ -22,11 +33,28 @@ def log_to_file(path):
 
 
 @contextmanager
-def time_limit(minutes, what):
+def time_limit(minutes: float, what: str) -> Iterator[None]:
     """Raise :class:`ProcessingTimeout` if the block runs longer than ``minutes``.
 
     Uses ``SIGALRM``, so it must run in the main thread (as a rule script does). The night
     goes on: Snakemake (with ``keep-going``) fails this job only and records the reason.
+
+    Parameters
+    ----------
+    minutes : float
+        The limit in minutes (rounded to whole seconds, at least 1 s).
+    what : str
+        What the block does, for the message (e.g. the exposure id).
+
+    Yields
+    ------
+    None
+        The block runs under the limit; the previous ``SIGALRM`` handler is restored after.
+
+    Raises
+    ------
+    ProcessingTimeout
+        When the block is still running after ``minutes``.
     """
     seconds = max(1, int(round(minutes * 60)))
 
@@ -42,9 +70,16 @@ def time_limit(minutes, what):
         signal.signal(signal.SIGALRM, previous)
 
 
-def where_running():
+def where_running() -> str:
     """Host, and the SLURM job, step and partition when run by SLURM: the first line of
-    every rule's log, so that a job's log says where it ran."""
+    every rule's log, so that a job's log says where it ran.
+
+    Returns
+    -------
+    str
+        ``"host <name>"``, followed by ``", SLURM job <id> step <step> partition <name>"``
+        under SLURM.
+    """
     import os
     import socket
 
@@ -58,8 +93,19 @@ def where_running():
 
 
 @contextmanager
-def logged(log_path):
-    """Log to ``log_path``; an exception is written there (with traceback) and re-raised."""
+def logged(log_path: "Path | str") -> Iterator[logging.Logger]:
+    """Log to ``log_path``; an exception is written there (with traceback) and re-raised.
+
+    Parameters
+    ----------
+    log_path : pathlib.Path or str
+        The rule's log file.
+
+    Yields
+    ------
+    logging.Logger
+        The ``astrid.rule`` logger, after a first line saying where the job runs.
+    """
     log_to_file(log_path)
     log = logging.getLogger("astrid.rule")
     log.info("running on %s", where_running())
@@ -71,10 +117,23 @@ def logged(log_path):
         raise
 
 
-def benchmark_jobs(benchmark_dir):
+def benchmark_jobs(benchmark_dir: "Path | str") -> list[dict]:
     """Every job's Snakemake benchmark ``<dir>/<rule>/…/*.tsv`` (or ``<dir>/<rule>.tsv``)
     as {rule, mtime, s, max_rss}, oldest first; the file's last row is the job's last run.
-    Unreadable files are left out."""
+    Unreadable files are left out.
+
+    Parameters
+    ----------
+    benchmark_dir : pathlib.Path or str
+        The benchmarks folder.
+
+    Returns
+    -------
+    list of dict
+        ``rule`` (str), ``mtime`` (file modification time, seconds since the epoch), ``s``
+        (wall-clock seconds) and ``max_rss`` (MB, as Snakemake writes it), sorted by
+        ``mtime``.
+    """
     import csv
     from pathlib import Path
 

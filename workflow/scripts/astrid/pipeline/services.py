@@ -20,7 +20,18 @@ class ServiceUnavailable(Exception):
 
 
 def timeout_seconds() -> float:
-    """Seconds to wait for a service: ``$ASTRID_SERVICE_TIMEOUT``, else 10."""
+    """Seconds to wait for a service: ``$ASTRID_SERVICE_TIMEOUT``, else 10.
+
+    Returns
+    -------
+    float
+        The timeout in seconds.
+
+    Raises
+    ------
+    ServiceUnavailable
+        When ``$ASTRID_SERVICE_TIMEOUT`` is not a number.
+    """
     value = os.environ.get(TIMEOUT_ENV)
     try:
         return float(value) if value else DEFAULT_TIMEOUT_SECONDS
@@ -29,7 +40,19 @@ def timeout_seconds() -> float:
 
 
 def redacted(url: str) -> str:
-    """``url`` without any user:password part, fit for logs and result files."""
+    """``url`` without any user:password part, fit for logs and result files.
+
+    Parameters
+    ----------
+    url : str
+        A service address, possibly with credentials.
+
+    Returns
+    -------
+    str
+        ``url`` itself when it has no credentials, else the address with host and port only
+        in its network location.
+    """
     parts = urlsplit(url)
     if not (parts.password or parts.username):
         return url
@@ -39,7 +62,21 @@ def redacted(url: str) -> str:
 
 def masked(text: str, *urls: str) -> str:
     """``text`` with the credentials (and the whole address) of each of ``urls`` replaced by
-    its redacted form."""
+    its redacted form.
+
+    Parameters
+    ----------
+    text : str
+        A message, e.g. an exception's text.
+    *urls : str
+        The addresses whose credentials must not appear (empty ones are skipped).
+
+    Returns
+    -------
+    str
+        ``text`` with each address redacted and any user name or password left in it
+        replaced by ``***``.
+    """
     for url in urls:
         if not url:
             continue
@@ -53,6 +90,17 @@ def masked(text: str, *urls: str) -> str:
 
 def check_reachable(service: str, url: str, default_port: int, timeout: float | None = None) -> None:
     """Open (and close) a TCP connection to ``url``'s host and port within ``timeout``.
+
+    Parameters
+    ----------
+    service : str
+        The service's name, for the message (e.g. ``"MLflow"``).
+    url : str
+        Its address.
+    default_port : int
+        The port used when ``url`` names none.
+    timeout : float, optional
+        Seconds to wait; :func:`timeout_seconds` when None.
 
     Raises
     ------

@@ -12,9 +12,14 @@ with asinh, which makes the input independent of the image's flux scale and zero
 
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 PLANES = ("science", "reference", "difference")
 
@@ -31,10 +36,22 @@ class TrainSettings:
     seed: int = 0
 
 
-def normalise(cutouts, crop=None):
+def normalise(cutouts: np.ndarray, crop: int | None = None) -> np.ndarray:
     """Flux-scale-free planes: (x − median) / robust σ per plane, then asinh(·/5).
 
     Non-finite pixels become 0 (the median). ``crop`` keeps the central crop×crop pixels.
+
+    Parameters
+    ----------
+    cutouts : numpy.ndarray
+        Cutout triplets (n, 3, size, size), in any flux unit.
+    crop : int, optional
+        Side (pixels) of the central crop to keep; None keeps the whole cutout.
+
+    Returns
+    -------
+    numpy.ndarray
+        The normalised planes, float32 and dimensionless, (n, 3, crop, crop).
     """
     x = np.asarray(cutouts, np.float32)
     if crop is not None and crop < x.shape[-1]:
@@ -61,8 +78,19 @@ def normalise(cutouts, crop=None):
     return np.arcsinh(x, out=x)
 
 
-def build_network(dropout=0.25):
-    """The CNN: 3×63×63 triplet → one logit (real if positive)."""
+def build_network(dropout: float = 0.25) -> "torch.nn.Module":
+    """The CNN: 3×63×63 triplet → one logit (real if positive).
+
+    Parameters
+    ----------
+    dropout : float
+        Dropout probability after the convolutions and after the dense layer.
+
+    Returns
+    -------
+    torch.nn.Module
+        The untrained network (a ``torch.nn.Sequential``).
+    """
     import torch.nn as nn
 
     return nn.Sequential(
@@ -98,16 +126,16 @@ def _augment(batch, generator):
 
 
 def train(
-    x_train,
-    y_train,
-    x_val,
-    y_val,
-    settings=TrainSettings(),
-    on_epoch=None,
-    threads=1,
-    weights=None,
-    device=None,
-):
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    settings: TrainSettings = TrainSettings(),
+    on_epoch: Callable[[int, dict], None] | None = None,
+    threads: int = 1,
+    weights: np.ndarray | None = None,
+    device: "torch.device | None" = None,
+) -> "tuple[torch.nn.Module, list[dict]]":
     """Train the network on normalised triplets; keep the epoch with the lowest validation loss.
 
     ``weights`` (one per training sample, mean 1) weigh the loss; by default the two
@@ -118,6 +146,25 @@ def train(
 
     ``device`` (default the CPU) is where the network learns; the samples stay in host
     memory and go over one batch at a time.
+
+    Parameters
+    ----------
+    x_train, x_val : numpy.ndarray
+        Normalised float32 triplets (n, 3, h, w) of the training and validation splits
+        (:func:`normalise`).
+    y_train, y_val : numpy.ndarray
+        Their labels (1 real, 0 bogus).
+    settings : TrainSettings
+        Epochs, batch size, optimiser, dropout and seed.
+    on_epoch : callable, optional
+        ``on_epoch(epoch, metrics)``, called after each epoch.
+    threads : int
+        Torch CPU threads.
+    weights : numpy.ndarray, optional
+        Loss weight of each training sample (mean 1); by default :func:`class_weights` of
+        ``y_train``.
+    device : torch.device, optional
+        Where the network learns; by default the CPU.
 
     Returns
     -------
@@ -181,9 +228,24 @@ def train(
     return net.eval(), history
 
 
-def class_weights(labels, groups=None, max_boost=5.0):
+def class_weights(labels: np.ndarray, groups: np.ndarray | None = None, max_boost: float = 5.0) -> np.ndarray:
     """Per-sample loss weights (mean 1): both classes weigh the same in total, and within a
-    class each group (sample kind) too, a rare group boosted at most ``max_boost`` times."""
+    class each group (sample kind) too, a rare group boosted at most ``max_boost`` times.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (true or 1: real).
+    groups : numpy.ndarray, optional
+        Group of each sample (its kind); by default one group per class.
+    max_boost : float
+        Largest weight of a group's sample relative to that of a group of average size.
+
+    Returns
+    -------
+    numpy.ndarray
+        Weight of each sample.
+    """
     labels = np.asarray(labels).astype(bool)
     groups = np.asarray(labels if groups is None else groups).astype(str)
     weights = np.ones(len(labels))
@@ -199,9 +261,20 @@ def class_weights(labels, groups=None, max_boost=5.0):
     return weights
 
 
-def requested_gpus(resources):
+def requested_gpus(resources: Mapping) -> int:
     """GPUs a job was given: its ``gpu`` resource, else the count of a ``gres`` such as
-    ``gpu:2`` or ``gpu:a100:1`` (sites route GPU rules either way; see profiles/README.md)."""
+    ``gpu:2`` or ``gpu:a100:1`` (sites route GPU rules either way; see profiles/README.md).
+
+    Parameters
+    ----------
+    resources : Mapping
+        The job's resources: Snakemake's ``resources``, or any mapping with ``get``.
+
+    Returns
+    -------
+    int
+        Number of GPUs, 0 for none.
+    """
     gpus = int(resources.get("gpu", 0) or 0)
     gres = str(resources.get("gres", "") or "")
     if gpus or not gres.startswith("gpu"):
@@ -210,8 +283,24 @@ def requested_gpus(resources):
     return int(count) if count.isdigit() else 1
 
 
-def resolve_device(gpus):
-    """The torch device of a job given ``gpus`` GPUs; CUDA that is missing is an error."""
+def resolve_device(gpus: int | None) -> "torch.device":
+    """The torch device of a job given ``gpus`` GPUs; CUDA that is missing is an error.
+
+    Parameters
+    ----------
+    gpus : int or None
+        GPUs the job was given (:func:`requested_gpus`); 0 or None means the CPU.
+
+    Returns
+    -------
+    torch.device
+        ``cuda`` when the job was given GPUs, else ``cpu``.
+
+    Raises
+    ------
+    RuntimeError
+        The job was given GPUs but torch sees no CUDA device.
+    """
     import torch
 
     if gpus and gpus > 0:
@@ -225,8 +314,33 @@ def resolve_device(gpus):
     return torch.device("cpu")
 
 
-def predict(net, x, batch_size=1024, device=None, threads=None):
-    """Real/bogus scores in [0, 1] of normalised triplets ``x`` (n, 3, h, w)."""
+def predict(
+    net: "torch.nn.Module",
+    x: np.ndarray,
+    batch_size: int = 1024,
+    device: "torch.device | None" = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Real/bogus scores in [0, 1] of normalised triplets ``x`` (n, 3, h, w).
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The trained network; it is moved to ``device`` and put in eval mode.
+    x : numpy.ndarray
+        Normalised float32 triplets (:func:`normalise`).
+    batch_size : int
+        Triplets scored at a time.
+    device : torch.device, optional
+        Where to score; by default the CPU.
+    threads : int, optional
+        Torch CPU threads; None leaves torch's setting.
+
+    Returns
+    -------
+    numpy.ndarray
+        The float32 score of each triplet.
+    """
     import torch
 
     if threads:
@@ -245,9 +359,28 @@ def predict(net, x, batch_size=1024, device=None, threads=None):
     return scores
 
 
-def operating_threshold(labels, scores, target_fpr, floor=0.5, ceiling=0.99):
+def operating_threshold(
+    labels: np.ndarray, scores: np.ndarray, target_fpr: float, floor: float = 0.5, ceiling: float = 0.99
+) -> float:
     """The lowest threshold at which at most ``target_fpr`` of the bogus ``scores`` pass,
-    kept within [floor, ceiling]."""
+    kept within [floor, ceiling].
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample, in [0, 1].
+    target_fpr : float
+        Largest fraction of the bogus samples that may pass.
+    floor, ceiling : float
+        Bounds of the threshold.
+
+    Returns
+    -------
+    float
+        The threshold: a score passes (is called real) when it is ≥ the threshold.
+    """
     bogus = np.sort(np.asarray(scores)[~np.asarray(labels).astype(bool)])
     allowed = int(np.floor(target_fpr * len(bogus)))
     if len(bogus) <= allowed:
@@ -256,8 +389,21 @@ def operating_threshold(labels, scores, target_fpr, floor=0.5, ceiling=0.99):
     return float(np.clip(threshold, floor, ceiling))
 
 
-def roc_auc(labels, scores):
-    """Area under the ROC curve (the Mann–Whitney statistic, ties counted half)."""
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (the Mann–Whitney statistic, ties counted half).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample.
+
+    Returns
+    -------
+    float
+        The area, NaN when either class is missing.
+    """
     from scipy.stats import rankdata
 
     labels = np.asarray(labels).astype(bool)
@@ -268,8 +414,21 @@ def roc_auc(labels, scores):
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def roc_curve(labels, scores):
-    """False- and true-positive rates at every distinct threshold (for plots)."""
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates at every distinct threshold (for plots).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        False-positive rates and true-positive rates, from (0, 0) with the threshold falling.
+    """
     labels = np.asarray(labels).astype(bool)
     order = np.argsort(-np.asarray(scores), kind="stable")
     tp = np.cumsum(labels[order])
@@ -277,7 +436,23 @@ def roc_curve(labels, scores):
     return np.r_[0, fp / max(1, (~labels).sum())], np.r_[0, tp / max(1, labels.sum())]
 
 
-def confusion(labels, scores, threshold):
+def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, int]:
+    """Counts of true and false positives and negatives at ``threshold``.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample.
+    threshold : float
+        A sample is called real when its score is ≥ the threshold.
+
+    Returns
+    -------
+    dict
+        ``tp``, ``fp``, ``tn`` and ``fn`` (int).
+    """
     labels = np.asarray(labels).astype(bool)
     called = np.asarray(scores) >= threshold
     return {
@@ -292,11 +467,38 @@ def _ratio(a, b):
     return float(a / b) if b else float("nan")
 
 
-def evaluate(labels, scores, snr, threshold, snr_bin=(5.5, 6.5)):
+def evaluate(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    snr: np.ndarray,
+    threshold: float,
+    snr_bin: tuple[float, float] = (5.5, 6.5),
+) -> dict:
     """Figures of merit at the operating ``threshold``.
 
     ``completeness_snr6`` and ``purity_snr6`` count the candidates whose measured S/N lies
     in ``snr_bin`` (Rubin's requirement is stated at S/N 6).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample.
+    snr : numpy.ndarray
+        Measured S/N of each sample's candidate.
+    threshold : float
+        Operating threshold: a score ≥ it is called real.
+    snr_bin : (float, float)
+        S/N range [low, high) of ``completeness_snr6`` and ``purity_snr6``.
+
+    Returns
+    -------
+    dict
+        ``roc_auc``, ``f1``, ``precision``, ``recall``, ``fpr``, ``fnr``,
+        ``completeness_snr6``, ``purity_snr6`` (float, NaN where undefined), ``n_real``,
+        ``n_bogus`` and the counts ``confusion_tp``, ``confusion_fp``, ``confusion_tn``,
+        ``confusion_fn`` (int).
     """
     c = confusion(labels, scores, threshold)
     precision = _ratio(c["tp"], c["tp"] + c["fp"])

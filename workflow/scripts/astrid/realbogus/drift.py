@@ -1,5 +1,6 @@
 """Drift of a night against the champion's training set, and the retraining decision."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,9 +20,24 @@ class DriftSettings:
     min_samples: int = 500  # a night with fewer labelled samples is not judged (too noisy)
 
 
-def psi(reference, current, bins=10):
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``current`` against ``reference`` (deciles of the
-    reference; 0.1–0.25 is a moderate shift, above 0.25 a large one)."""
+    reference; 0.1–0.25 is a moderate shift, above 0.25 a large one).
+
+    Parameters
+    ----------
+    reference : numpy.ndarray
+        Values of the reference population (the champion's test scores).
+    current : numpy.ndarray
+        Values of the population compared with it.
+    bins : int
+        Number of quantile bins of the reference (10: deciles).
+
+    Returns
+    -------
+    float
+        The index, NaN when either population is empty.
+    """
     reference, current = np.asarray(reference, float), np.asarray(current, float)
     if not len(reference) or not len(current):
         return float("nan")
@@ -33,19 +49,35 @@ def psi(reference, current, bins=10):
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
-def night_drift(reference, scores, features, fake_scores, threshold):
+def night_drift(
+    reference: dict,
+    scores: np.ndarray,
+    features: Mapping[str, np.ndarray],
+    fake_scores: np.ndarray,
+    threshold: float,
+) -> dict:
     """Drift figures of one night.
 
     Parameters
     ----------
     reference : dict
         ``scores`` and ``features`` (name → array) of the champion's test split.
-    scores, features :
-        The same for the night's labelled samples (made as the training set's are).
-    fake_scores : array
+    scores : numpy.ndarray
+        Scores of the night's labelled samples (made as the training set's are).
+    features : Mapping
+        Their features (name → array), as in ``reference``.
+    fake_scores : numpy.ndarray
         Scores of the night's injected fakes that were detected.
     threshold : float
         Operating threshold of the champion.
+
+    Returns
+    -------
+    dict
+        ``score_psi`` (:func:`psi` of the scores against the reference's), ``fake_recall``
+        (fraction of ``fake_scores`` ≥ ``threshold``, NaN without fakes), ``samples``
+        (number of samples) and ``ks_<name>`` for each of :data:`DRIFT_FEATURES` (two-sample
+        Kolmogorov–Smirnov statistic of the finite values, NaN when either side has none).
     """
     figures = {
         "score_psi": psi(reference["scores"], scores),
@@ -61,12 +93,28 @@ def night_drift(reference, scores, features, fake_scores, threshold):
     return figures
 
 
-def retraining_decision(nights, new_nights, settings):
+def retraining_decision(
+    nights: Mapping[str, dict], new_nights: list[str], settings: DriftSettings
+) -> tuple[bool, list[str]]:
     """Whether to retrain, and every reason, from the drift figures of each night.
 
     ``nights`` maps night → figures of :func:`night_drift`; ``new_nights`` lists the nights
     processed since the champion's training set was built. A night with fewer than
     ``min_samples`` samples is not judged: its statistics would be noise.
+
+    Parameters
+    ----------
+    nights : Mapping
+        Night → its figures (:func:`night_drift`).
+    new_nights : list of str
+        Nights processed since the champion's training set was built.
+    settings : DriftSettings
+        Thresholds of the check.
+
+    Returns
+    -------
+    (bool, list of str)
+        Whether to retrain, and why (one reason per threshold crossed; empty when none).
     """
     reasons = []
     for night, figures in sorted(nights.items()):

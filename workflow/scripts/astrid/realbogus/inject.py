@@ -25,17 +25,51 @@ class InjectionSettings:
     min_separation: float = 25.0  # pixels between any two injected things
 
 
-def shifted_psf(psf, dx, dy):
-    """``psf`` moved by a sub-pixel (dx, dy), by a Fourier shift (no smoothing of the core)."""
+def shifted_psf(psf: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """``psf`` moved by a sub-pixel (dx, dy), by a Fourier shift (no smoothing of the core).
+
+    Parameters
+    ----------
+    psf : numpy.ndarray
+        The PSF stamp.
+    dx, dy : float
+        Shift in x and y (pixels).
+
+    Returns
+    -------
+    numpy.ndarray
+        The shifted stamp, of the same shape (the shift is cyclic).
+    """
     spectrum = ndimage.fourier_shift(np.fft.fft2(psf), (dy, dx))
     return np.fft.ifft2(spectrum).real
 
 
-def add_point_sources(image, variance, psf, x, y, flux, rng):
+def add_point_sources(
+    image: np.ndarray,
+    variance: np.ndarray,
+    psf: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    flux: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     """Add point sources of ``flux`` electrons at (x, y), with their Poisson noise.
 
     ``psf`` is the image's own PSF (unit sum). The variance plane grows by the sources'
     expected counts, as it would for a star that was really there.
+
+    Parameters
+    ----------
+    image, variance : numpy.ndarray
+        The image (electrons) and its variance plane (electrons²), changed in place.
+    psf : numpy.ndarray
+        The image's PSF stamp (odd size, unit sum).
+    x, y : numpy.ndarray
+        Positions of the sources (pixels).
+    flux : numpy.ndarray
+        Flux of each source (electrons).
+    rng : numpy.random.Generator
+        Source of the Poisson noise.
     """
     half = psf.shape[0] // 2
     for xi, yi, fi in zip(x, y, flux, strict=True):
@@ -63,12 +97,41 @@ def _free_positions(candidates, taken, min_separation, count):
     return np.asarray(out, float).reshape(-1, 2)
 
 
-def injection_sites(shape, usable, galaxies, settings, rng, taken=()):
+def injection_sites(
+    shape: tuple[int, int],
+    usable: np.ndarray,
+    galaxies: Table,
+    settings: InjectionSettings,
+    rng: np.random.Generator,
+    taken: np.ndarray | tuple = (),
+) -> tuple[np.ndarray, np.ndarray]:
     """Positions (x, y) for one pass of fakes: some on galaxies, the rest anywhere usable.
 
     ``usable`` is a boolean image of where the score can be trusted; ``galaxies`` a table of
     extended reference sources (``x``, ``y``, ``fwhm``). A fake on a galaxy lands within
     half the galaxy's FWHM of its centre, like a supernova near its host's core.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Shape (ny, nx) of the image.
+    usable : numpy.ndarray
+        Boolean image, True where the score can be trusted.
+    galaxies : astropy.table.Table
+        Extended reference sources (``x``, ``y``, ``fwhm`` in pixels).
+    settings : InjectionSettings
+        Fakes per megapixel, fraction on galaxies and least separation.
+    rng : numpy.random.Generator
+        Source of the positions.
+    taken : (k, 2) array, optional
+        Positions (x, y) already used: no site is closer than ``settings.min_separation``
+        to any of them.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The sites (m, 2), x and y in pixels (fewer than asked where there is no room), and
+        whether each is on a galaxy (bool).
     """
     count = max(1, int(round(settings.per_megapixel * shape[0] * shape[1] / 1e6)))
     on_galaxy = np.zeros((0, 2))
@@ -91,11 +154,38 @@ def injection_sites(shape, usable, galaxies, settings, rng, taken=()):
     return sites, np.r_[np.ones(len(hosts), bool), np.zeros(len(rest), bool)]
 
 
-def fake_fluxes(sites, score_std, flux_scale, flux_ratio, settings, rng):
+def fake_fluxes(
+    sites: np.ndarray,
+    score_std: np.ndarray,
+    flux_scale: float,
+    flux_ratio: float,
+    settings: InjectionSettings,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
     """Science-image fluxes giving optimal S/N log-uniform in [snr_min, snr_max].
 
     On the difference a point source of reference flux F peaks at S = F·F_S over a noise
     ``score_std``; the science image carries F × ``flux_ratio`` electrons.
+
+    Parameters
+    ----------
+    sites : numpy.ndarray
+        Positions (k, 2), x and y in pixels.
+    score_std : numpy.ndarray
+        Standard deviation of the score image S, per pixel.
+    flux_scale : float
+        F_S: the score of a point source per unit reference flux.
+    flux_ratio : float
+        Flux scale of the science image over the reference (the frame's ``FLXRATIO``).
+    settings : InjectionSettings
+        The S/N range.
+    rng : numpy.random.Generator
+        Source of the S/N values.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The flux of each fake in the science image (electrons) and its optimal S/N.
     """
     snr = np.exp(rng.uniform(np.log(settings.snr_min), np.log(settings.snr_max), len(sites)))
     xi, yi = np.round(sites).astype(int).T
@@ -103,10 +193,27 @@ def fake_fluxes(sites, score_std, flux_scale, flux_ratio, settings, rng):
     return reference_flux * flux_ratio, snr
 
 
-def add_artefacts(image, sites, background_rms, rng):
+def add_artefacts(
+    image: np.ndarray, sites: np.ndarray, background_rms: float, rng: np.random.Generator
+) -> Table:
     """Cosmic-ray tracks, hot pixels and bad column segments at ``sites`` (unmasked).
 
-    Returns a table ``x, y, kind`` of what was put where.
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image, changed in place.
+    sites : numpy.ndarray
+        Positions (k, 2), x and y in pixels.
+    background_rms : float
+        Background noise per pixel, in the image's units: the scale of the artefacts'
+        amplitudes.
+    rng : numpy.random.Generator
+        Source of the kinds, shapes and amplitudes.
+
+    Returns
+    -------
+    astropy.table.Table
+        ``x, y, kind``: what was put where.
     """
     kinds = rng.choice(["cosmic_ray", "hot_pixel", "bad_column"], len(sites), p=[0.6, 0.25, 0.15])
     for (x, y), kind in zip(sites, kinds, strict=True):
@@ -131,8 +238,23 @@ def add_artefacts(image, sites, background_rms, rng):
     return Table({"x": sites[:, 0], "y": sites[:, 1], "kind": kinds})
 
 
-def extended_sources(stars, fwhm, factor=1.4):
-    """Sources of the reference wider than ``factor`` × the PSF FWHM: galaxies."""
+def extended_sources(stars: Table, fwhm: float, factor: float = 1.4) -> Table:
+    """Sources of the reference wider than ``factor`` × the PSF FWHM: galaxies.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        The reference's sources, with their ``fwhm`` (pixels) and optionally ``masked``.
+    fwhm : float
+        FWHM of the PSF (pixels).
+    factor : float
+        How much wider than the PSF a galaxy is.
+
+    Returns
+    -------
+    astropy.table.Table
+        The rows of ``stars`` that are wider and not masked (none without a ``fwhm`` column).
+    """
     if not len(stars) or "fwhm" not in stars.colnames:
         return stars[:0]
     keep = np.asarray(stars["fwhm"]) > factor * fwhm

@@ -10,6 +10,7 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.table import Table, vstack
@@ -18,6 +19,9 @@ from astrid.io.fitsio import atomic_output
 from astrid.realbogus import classifier, registry
 from astrid.realbogus.drift import DRIFT_FEATURES, night_drift
 from astrid.realbogus.training_set import SPLITS, load_split, read_samples
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 ARCHITECTURE = "astrid-rb-4"  # classifier.build_network; bump when it changes
@@ -35,8 +39,27 @@ class LifecycleSettings:
     min_f1_score: float = 0.85
 
 
-def load_bundle(path, device=None):
-    """(network, bundle dict) of an exported model file."""
+def load_bundle(path: Path | str, device: "torch.device | None" = None) -> "tuple[torch.nn.Module, dict]":
+    """(network, bundle dict) of an exported model file.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The exported model file (:func:`astrid.realbogus.registry.export_version`).
+    device : torch.device, optional
+        Not used: the network is loaded on the CPU (:func:`score_cutouts` moves it).
+
+    Returns
+    -------
+    (torch.nn.Module, dict)
+        The network in eval mode, and the bundle (its weights, threshold, dataset version,
+        drift reference, model name and version).
+
+    Raises
+    ------
+    ValueError
+        The file holds another network than this code builds.
+    """
     import torch
 
     bundle = torch.load(path, map_location="cpu", weights_only=False)
@@ -49,7 +72,33 @@ def load_bundle(path, device=None):
     return net.eval(), bundle
 
 
-def score_cutouts(net, cutouts, batch_size=1024, device=None, threads=None):
+def score_cutouts(
+    net: "torch.nn.Module",
+    cutouts: np.ndarray,
+    batch_size: int = 1024,
+    device: "torch.device | None" = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Real/bogus scores in [0, 1] of raw cutout triplets: normalised, then scored.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The network (:func:`load_bundle`).
+    cutouts : numpy.ndarray
+        Cutout triplets (n, 3, size, size), as the candidate search cuts them.
+    batch_size : int
+        Triplets scored at a time.
+    device : torch.device, optional
+        Where to score; by default the CPU.
+    threads : int, optional
+        Torch CPU threads; None leaves torch's setting.
+
+    Returns
+    -------
+    numpy.ndarray
+        The float32 score of each triplet (:func:`astrid.realbogus.classifier.predict`).
+    """
     return classifier.predict(net, classifier.normalise(cutouts), batch_size, device, threads)
 
 
@@ -58,7 +107,38 @@ def _features(table, limit=5000, seed=0):
     return {name: np.asarray(table[name], float)[index] for name in DRIFT_FEATURES}
 
 
-def make_bundle(net, train_settings, threshold, manifest, test_table, test_scores):
+def make_bundle(
+    net: "torch.nn.Module",
+    train_settings: classifier.TrainSettings,
+    threshold: float,
+    manifest: dict,
+    test_table: Table,
+    test_scores: np.ndarray,
+) -> dict:
+    """The bundle of a trained network: what scoring and the drift check need.
+
+    Parameters
+    ----------
+    net : torch.nn.Module
+        The trained network; its weights are copied to the CPU.
+    train_settings : TrainSettings
+        Its training settings (the dropout rebuilds the network).
+    threshold : float
+        Operating threshold.
+    manifest : dict
+        The dataset it was trained on (:func:`astrid.realbogus.training_set.build_manifest`).
+    test_table : astropy.table.Table
+        The test split's samples; the features of up to 5000 of them are kept.
+    test_scores : numpy.ndarray
+        The network's scores of the test split.
+
+    Returns
+    -------
+    dict
+        ``architecture``, ``normalisation``, ``dropout``, ``state_dict``, ``threshold``,
+        ``dataset_version``, ``nights`` and ``reference`` (``scores`` and ``features`` for
+        :func:`astrid.realbogus.drift.night_drift`).
+    """
     return {
         "architecture": ARCHITECTURE,
         "normalisation": NORMALISATION,
@@ -117,27 +197,79 @@ def _plots(labels, scores, metrics, threshold, out_dir):
     plt.close(fig)
 
 
-def per_kind(table, scores, threshold):
-    """Fraction called real of each sample kind (fakes: recall; artefacts: false positives)."""
+def per_kind(table: Table, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Fraction called real of each sample kind (fakes: recall; artefacts: false positives).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The samples, with their ``kind``.
+    scores : numpy.ndarray
+        Score of each sample.
+    threshold : float
+        Operating threshold: a score ≥ it is called real.
+
+    Returns
+    -------
+    dict
+        ``called_real_<kind>`` → fraction, for each kind present.
+    """
     kinds = np.asarray(table["kind"]).astype(str)
     return {f"called_real_{k}": float(np.mean(scores[kinds == k] >= threshold)) for k in sorted(set(kinds))}
 
 
 def train_and_gate(
-    manifest,
-    train_settings,
-    settings,
-    code_version,
-    results="results",
-    threads=1,
-    trigger="initial",
-    device=None,
-):
+    manifest: dict,
+    train_settings: classifier.TrainSettings,
+    settings: LifecycleSettings,
+    code_version: str,
+    results: Path | str = "results",
+    threads: int = 1,
+    trigger: str = "initial",
+    device: "torch.device | None" = None,
+) -> dict:
     """Train on ``manifest``'s splits, log everything to MLflow, gate, register.
 
     Returns the decision: run id, registered version, promoted or not and why, the test
     metrics of the new model and of the champion it was compared with. ``device``: where
     the network trains and scores (default the CPU); what is logged is a CPU model.
+
+    Parameters
+    ----------
+    manifest : dict
+        The dataset (:func:`astrid.realbogus.training_set.build_manifest`).
+    train_settings : TrainSettings
+        Choices of the training.
+    settings : LifecycleSettings
+        Model and experiment names, threshold and the gate's least F1.
+    code_version : str
+        Version of the code (the library digest), a tag of the run and of the registered
+        version.
+    results : pathlib.Path or str
+        Results folder: the embedded MLflow store lives under it when
+        ``MLFLOW_TRACKING_URI`` is not set.
+    threads : int
+        Torch CPU threads.
+    trigger : str
+        Why it trains: ``initial``, or the drift reasons.
+    device : torch.device, optional
+        Where the network trains and scores; by default the CPU.
+
+    Returns
+    -------
+    dict
+        ``run_id``, ``version``, ``promoted``, ``reason``, ``dataset_version``,
+        ``champion_before``, ``champion_after`` (versions, None without a champion),
+        ``metrics``, ``champion_metrics`` (None when no comparable champion) and
+        ``tracking_uri`` (without credentials).
+
+    Raises
+    ------
+    astrid.realbogus.training_set.DatasetError
+        A split's file is missing or has changed since the dataset was built, or a split has
+        no frames or lacks a class.
+    astrid.realbogus.registry.RegistryError
+        The tracking store cannot be reached or read.
     """
     import mlflow
     import mlflow.pytorch
@@ -276,16 +408,35 @@ def _plain(value):
     return value
 
 
-def write_decision(decision, path):
-    """Write a decision or report as JSON, atomically."""
+def write_decision(decision: dict, path: Path | str) -> None:
+    """Write a decision or report as JSON, atomically.
+
+    Parameters
+    ----------
+    decision : dict
+        The decision or report; NumPy scalars become numbers and non-finite floats null.
+    path : pathlib.Path or str
+        The JSON file.
+    """
     import json
 
     with atomic_output(path) as partial:
         partial.write_text(json.dumps(_plain(decision), indent=2, sort_keys=True))
 
 
-def log_decision(decision, settings, results="results"):
-    """Log a retraining decision to MLflow as a run of its own, with each night's figures."""
+def log_decision(decision: dict, settings: LifecycleSettings, results: Path | str = "results") -> None:
+    """Log a retraining decision to MLflow as a run of its own, with each night's figures.
+
+    Parameters
+    ----------
+    decision : dict
+        The decision: ``retrain``, ``champion``, ``reasons`` and ``nights`` (night →
+        figures of :func:`astrid.realbogus.drift.night_drift`).
+    settings : LifecycleSettings
+        Its ``experiment`` is the one logged to.
+    results : pathlib.Path or str
+        Results folder of the embedded MLflow store.
+    """
     import mlflow
 
     client = registry.client(registry.tracking_uri(results))
@@ -310,21 +461,28 @@ def log_decision(decision, settings, results="results"):
         mlflow.log_dict(_plain(decision), "decision.json")
 
 
-def night_drift_report(model_path, sample_paths, scored_paths, night, threads=None):
+def night_drift_report(
+    model_path: Path | str,
+    sample_paths: list[Path | str],
+    scored_paths: list[Path | str],
+    night: str,
+    threads: int | None = None,
+) -> dict:
     """The daily drift check of one night against the champion (``model_path``): drift of
     its samples' scores and features against the champion's training set, its recall on
     the night's injected fakes, and how many of the night's candidates it called real.
 
     Parameters
     ----------
-    model_path : path
+    model_path : pathlib.Path or str
         The exported champion.
-    sample_paths : list of path
+    sample_paths : list of pathlib.Path or str
         The night's training samples (one file per frame, scored one at a time so that a
         night's cutouts need not fit in memory together).
-    scored_paths : list of path
+    scored_paths : list of pathlib.Path or str
         The night's scored candidate tables.
     night : str
+        The night, as the report names it.
     threads : int, optional
         Torch threads.
 

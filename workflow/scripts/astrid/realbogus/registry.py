@@ -16,9 +16,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.services import ServiceUnavailable, check_reachable, masked, redacted, timeout_seconds
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION = "champion"
 TRACKING_SERVER = "the MLflow tracking server (MLFLOW_TRACKING_URI)"
@@ -29,29 +34,80 @@ class RegistryError(Exception):
     """The model registry cannot give what was asked."""
 
 
-def store_dir(results="results"):
+def store_dir(results: Path | str = "results") -> Path:
+    """Folder of the embedded tracking store: ``<results>/mlflow``.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder (not created here).
+    """
     return Path(results) / "mlflow"
 
 
-def tracking_uri(results="results"):
-    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store under ``results``."""
+def tracking_uri(results: Path | str = "results") -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the embedded sqlite store under ``results``.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder.
+
+    Returns
+    -------
+    str
+        The tracking (and registry) URI.
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
     return f"sqlite:///{(store_dir(results) / 'mlflow.db').resolve()}"
 
 
-def is_embedded(uri):
+def is_embedded(uri: str) -> bool:
+    """Whether ``uri`` is an sqlite store in a local file rather than a tracking server.
+
+    Parameters
+    ----------
+    uri : str
+        A tracking URI.
+
+    Returns
+    -------
+    bool
+        True for ``sqlite:///…``.
+    """
     return uri.startswith("sqlite:///")
 
 
-def client(uri):
+def client(uri: str) -> "MlflowClient":
     """An ``MlflowClient`` for ``uri`` (the sqlite folder is created when needed).
 
     A tracking server is first reached within the services timeout
     (:func:`astrid.services.timeout_seconds`), and MLflow's own requests then wait that long
     without retrying, instead of MLflow's default of seven retries over four minutes: a
     server that is down gives a :class:`RegistryError` naming it within seconds.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`); it also becomes MLflow's
+        process-wide tracking and registry URI.
+
+    Returns
+    -------
+    mlflow.MlflowClient
+        A client of that store.
+
+    Raises
+    ------
+    RegistryError
+        The tracking server cannot be reached.
     """
     if is_embedded(uri):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -72,9 +128,24 @@ def client(uri):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def experiment(mlflow_client, name, results="results"):
+def experiment(mlflow_client: "MlflowClient", name: str, results: Path | str = "results") -> str:
     """Id of experiment ``name``, created with its artifacts under ``results/mlflow`` when the
-    store is the embedded one (a server keeps its own artifact root)."""
+    store is the embedded one (a server keeps its own artifact root).
+
+    Parameters
+    ----------
+    mlflow_client : mlflow.MlflowClient
+        A client of the store (:func:`client`).
+    name : str
+        The experiment's name.
+    results : pathlib.Path or str
+        The results folder of the embedded store.
+
+    Returns
+    -------
+    str
+        The experiment's id.
+    """
     found = mlflow_client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -84,9 +155,31 @@ def experiment(mlflow_client, name, results="results"):
     return mlflow_client.create_experiment(name, artifact_location=location)
 
 
-def champion(uri, model_name, architecture=None):
+def champion(
+    uri: str, model_name: str, architecture: str | None = None
+) -> tuple[int, str] | tuple[None, None]:
     """(version, run id) of the champion, or (None, None): no store yet, no model, no alias,
-    or (given ``architecture``) a champion of another network that this code cannot run."""
+    or (given ``architecture``) a champion of another network that this code cannot run.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+    architecture : str, optional
+        The network this code runs (``lifecycle.ARCHITECTURE``); None accepts any.
+
+    Returns
+    -------
+    (int, str) or (None, None)
+        The champion's version and the id of the run that trained it.
+
+    Raises
+    ------
+    RegistryError
+        The store cannot be reached or read.
+    """
     if is_embedded(uri) and not Path(uri.removeprefix("sqlite:///")).exists():
         return None, None
     from mlflow.exceptions import MlflowException
@@ -109,16 +202,43 @@ def champion(uri, model_name, architecture=None):
     return int(found.version), found.run_id
 
 
-def champion_version(uri, model_name):
-    """Version number of the champion, or None."""
+def champion_version(uri: str, model_name: str) -> int | None:
+    """Version number of the champion, or None.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+
+    Returns
+    -------
+    int or None
+        The version, None when there is no champion.
+    """
     return champion(uri, model_name)[0]
 
 
-def gate(metrics, champion_metrics, min_f1):
+def gate(metrics: dict, champion_metrics: dict | None, min_f1: float) -> tuple[bool, str]:
     """Whether a newly trained model replaces the champion, and why.
 
     ``metrics`` and ``champion_metrics`` were measured on the same held-out test split
     (``champion_metrics`` is None when there is no champion).
+
+    Parameters
+    ----------
+    metrics : dict
+        Test metrics of the new model (:func:`astrid.realbogus.classifier.evaluate`).
+    champion_metrics : dict or None
+        Test metrics of the champion.
+    min_f1 : float
+        Least F1 score a model must reach on the test split.
+
+    Returns
+    -------
+    (bool, str)
+        Whether to promote the new model, and the reason.
     """
     f1 = metrics["f1"]
     if not f1 >= min_f1:
@@ -132,10 +252,33 @@ def gate(metrics, champion_metrics, min_f1):
     return True, f"F1 {f1:.4f} ≥ {min_f1:.4f} and not worse than the champion's {champion_metrics['f1']:.4f}"
 
 
-def register(mlflow_client, model_uri, model_name, promote, reason, tags):
+def register(
+    mlflow_client: "MlflowClient", model_uri: str, model_name: str, promote: bool, reason: str, tags: dict
+) -> int:
     """Register the logged model ``model_uri`` as a new version; alias it champion when
     ``promote``. The gate's decision and reason stay as tags of the version, so a model
-    that was not promoted says why."""
+    that was not promoted says why.
+
+    Parameters
+    ----------
+    mlflow_client : mlflow.MlflowClient
+        A client of the store (:func:`client`).
+    model_uri : str
+        URI of the logged model.
+    model_name : str
+        Registered model name.
+    promote : bool
+        Whether the new version becomes the champion.
+    reason : str
+        The gate's reason (:func:`gate`).
+    tags : dict
+        More tags of the version (values written as strings).
+
+    Returns
+    -------
+    int
+        The new version number.
+    """
     import mlflow
 
     version = mlflow.register_model(model_uri, model_name).version
@@ -146,7 +289,29 @@ def register(mlflow_client, model_uri, model_name, promote, reason, tags):
     return int(version)
 
 
-def version_run(mlflow_client, model_name, version):
+def version_run(mlflow_client: "MlflowClient", model_name: str, version: int | str) -> "ModelVersion":
+    """Registered version ``version`` of ``model_name`` (its ``run_id`` names the run that
+    trained it).
+
+    Parameters
+    ----------
+    mlflow_client : mlflow.MlflowClient
+        A client of the store (:func:`client`).
+    model_name : str
+        Registered model name.
+    version : int or str
+        The version number.
+
+    Returns
+    -------
+    mlflow.entities.model_registry.ModelVersion
+        The registered version.
+
+    Raises
+    ------
+    RegistryError
+        There is no such version.
+    """
     from mlflow.exceptions import MlflowException
 
     try:
@@ -157,8 +322,30 @@ def version_run(mlflow_client, model_name, version):
         ) from error
 
 
-def export_version(uri, model_name, version, path):
-    """Write version ``version``'s bundle to ``path`` with its version number inside."""
+def export_version(uri: str, model_name: str, version: int, path: Path | str) -> dict:
+    """Write version ``version``'s bundle to ``path`` with its version number inside.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+    version : int
+        The version to export.
+    path : pathlib.Path or str
+        The model file to write (atomically).
+
+    Returns
+    -------
+    dict
+        The bundle written, with ``model_name``, ``model_version`` and ``run_id`` added.
+
+    Raises
+    ------
+    RegistryError
+        The store cannot be reached, or has no such version.
+    """
     import torch
 
     c = client(uri)
@@ -172,8 +359,28 @@ def export_version(uri, model_name, version, path):
     return bundle
 
 
-def rollback(uri, model_name, version):
-    """Point the champion alias at an earlier registered ``version`` (recorded as a tag)."""
+def rollback(uri: str, model_name: str, version: int) -> int | None:
+    """Point the champion alias at an earlier registered ``version`` (recorded as a tag).
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+    version : int
+        The version that becomes the champion.
+
+    Returns
+    -------
+    int or None
+        The champion before, None if there was none.
+
+    Raises
+    ------
+    RegistryError
+        The store cannot be reached, or has no such version.
+    """
     c = client(uri)
     version_run(c, model_name, version)
     previous = champion_version(uri, model_name)
@@ -182,8 +389,22 @@ def rollback(uri, model_name, version):
     return previous
 
 
-def status(uri, model_name):
-    """Every registered version with its gate decision, and which is champion."""
+def status(uri: str, model_name: str) -> list[dict]:
+    """Every registered version with its gate decision, and which is champion.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking and registry URI (:func:`tracking_uri`).
+    model_name : str
+        Registered model name.
+
+    Returns
+    -------
+    list of dict
+        One per version, oldest first: ``version``, ``champion`` (bool), ``gate``,
+        ``reason``, ``f1`` (the test F1 as text) and ``dataset`` (training set version).
+    """
     c = client(uri)
     champion = champion_version(uri, model_name)
     rows = []
@@ -218,14 +439,26 @@ def _utc(milliseconds):
     return None if milliseconds is None else datetime.fromtimestamp(milliseconds / 1000, UTC)
 
 
-def to_number(text):
+def to_number(text: str | None) -> float | None:
+    """``text`` as a float, or None when it is None or cannot be read as a number.
+
+    Parameters
+    ----------
+    text : str or None
+        A tag's value.
+
+    Returns
+    -------
+    float or None
+        The number.
+    """
     try:
         return float(text)
     except (TypeError, ValueError):
         return None
 
 
-def history(uri, model_name, experiment_name):
+def history(uri: str, model_name: str, experiment_name: str) -> dict:
     """The model's history in the tracking store: its registered versions and the daily
     retraining decisions (runs tagged ``kind=drift-check``, see ``lifecycle.log_decision``).
 
@@ -294,7 +527,15 @@ def history(uri, model_name, experiment_name):
     return found
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    """The command line: ``status`` prints the registered versions as JSON, ``rollback N``
+    makes version N the champion.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments; by default the process's own.
+    """
     parser = argparse.ArgumentParser(
         prog="python -m astrid.realbogus.registry", description=__doc__.split("\n")[0]
     )

@@ -19,6 +19,7 @@ the hash of that content.
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ from astrid.realbogus.inject import (
 )
 
 if TYPE_CHECKING:
+    from astropy.wcs import WCS
+
     from astrid.imaging.reference import Reference
 
 LABEL_KINDS = {
@@ -95,8 +98,21 @@ def _label(table, kind, pass_number, injected_snr=None, on_galaxy=None):
     return table
 
 
-def rescaled_psf(psf, factor):
-    """``psf`` widened (factor > 1) or narrowed, recentred and normalised to unit sum."""
+def rescaled_psf(psf: np.ndarray, factor: float) -> np.ndarray:
+    """``psf`` widened (factor > 1) or narrowed, recentred and normalised to unit sum.
+
+    Parameters
+    ----------
+    psf : numpy.ndarray
+        A centred PSF stamp.
+    factor : float
+        Ratio of the new width to the old.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rescaled stamp, of the same shape.
+    """
     size = psf.shape[0]
     centre = (size - 1) / 2
     coords = np.indices(psf.shape, dtype=float)
@@ -223,13 +239,40 @@ SAMPLE_COLUMNS = (
 
 def frame_seed(seed: int, exposure: str) -> int:
     """The seed of one frame's injections: fixed by the run's seed and the frame alone, so a
-    frame gets the same samples whichever other frames the run has."""
+    frame gets the same samples whichever other frames the run has.
+
+    Parameters
+    ----------
+    seed : int
+        The run's seed.
+    exposure : str
+        The frame's exposure id.
+
+    Returns
+    -------
+    int
+        The frame's seed, in [0, 2³²).
+    """
     return int(hashlib.sha256(f"{seed}:{exposure}".encode()).hexdigest()[:8], 16)
 
 
-def known_transients_xy(truth_path, wcs) -> np.ndarray:
+def known_transients_xy(truth_path: Path | str | None, wcs: "WCS") -> np.ndarray:
     """(k, 2) pixel positions on ``wcs`` of the transients in a simulated night's truth file
-    (none without one): candidates there are real and never labelled bogus."""
+    (none without one): candidates there are real and never labelled bogus.
+
+    Parameters
+    ----------
+    truth_path : pathlib.Path or str or None
+        The night's truth file (its ``TRANSIENTS`` table, ``ra`` and ``dec`` in degrees), or
+        None for a real night.
+    wcs : astropy.wcs.WCS
+        The frame's (the reference's) WCS.
+
+    Returns
+    -------
+    numpy.ndarray
+        Zero-based pixel positions (x, y) of the transients, (0, 2) without any.
+    """
     if truth_path is None:
         return np.zeros((0, 2))
     transients = Table.read(truth_path, hdu="TRANSIENTS")
@@ -239,7 +282,18 @@ def known_transients_xy(truth_path, wcs) -> np.ndarray:
 
 
 def empty_samples(table: Table) -> Table:
-    """``table`` (an empty candidate table: a frame without samples) with the sample columns."""
+    """``table`` (an empty candidate table: a frame without samples) with the sample columns.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The candidate table; it is copied, not changed.
+
+    Returns
+    -------
+    astropy.table.Table
+        The copy, with each of ``kind, label, pass, injected_snr, on_galaxy`` it lacked.
+    """
     table = table.copy()
     for name, dtype in SAMPLE_COLUMNS:
         if name not in table.colnames:
@@ -247,8 +301,21 @@ def empty_samples(table: Table) -> Table:
     return table
 
 
-def write_samples(path, table, cutouts, header):
-    """Samples of one frame: the cutout cube (primary) and the SAMPLES table."""
+def write_samples(path: Path | str, table: Table, cutouts: np.ndarray, header: fits.Header) -> None:
+    """Samples of one frame: the cutout cube (primary) and the SAMPLES table.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The FITS file, written atomically.
+    table : astropy.table.Table
+        One row per sample (:func:`frame_samples`); its meta is not written.
+    cutouts : numpy.ndarray
+        The (n, 3, size, size) cutouts, written as float32.
+    header : astropy.io.fits.Header
+        Header of the primary HDU (``EXPOSURE`` and ``NIGHT`` are read by
+        :func:`build_manifest`).
+    """
     from astrid.io.fitsio import write_atomic
 
     primary = fits.PrimaryHDU(cutouts.astype(np.float32), header=header)
@@ -258,12 +325,36 @@ def write_samples(path, table, cutouts, header):
     write_atomic(fits.HDUList([primary, samples]), path)
 
 
-def read_samples(path):
+def read_samples(path: Path | str) -> tuple[Table, np.ndarray]:
+    """Samples of one frame as :func:`write_samples` wrote them.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The FITS file.
+
+    Returns
+    -------
+    (astropy.table.Table, numpy.ndarray)
+        The SAMPLES table and the float32 (n, 3, size, size) cutouts.
+    """
     with fits.open(path) as hdul:
         return Table(hdul["SAMPLES"].data), np.asarray(hdul[0].data, np.float32)
 
 
-def sha256(path):
+def sha256(path: Path | str) -> str:
+    """SHA-256 of a file's content, read a mebibyte at a time.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The file.
+
+    Returns
+    -------
+    str
+        The digest, in hexadecimal (64 characters).
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -271,10 +362,26 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def assign_splits(exposures, validation_split, test_split, seed):
+def assign_splits(
+    exposures: Iterable[str], validation_split: float, test_split: float, seed: int
+) -> dict[str, str]:
     """Whole frames to train / validation / test, in a seeded order independent of listing.
 
     With three frames or more, validation and test get at least one frame each.
+
+    Parameters
+    ----------
+    exposures : Iterable of str
+        The frames' exposure ids (duplicates count once).
+    validation_split, test_split : float
+        Fractions of the frames in the validation and test splits.
+    seed : int
+        Seed of the order.
+
+    Returns
+    -------
+    dict
+        Exposure id → ``train``, ``validation`` or ``test``.
     """
     exposures = sorted(set(exposures))
     order = sorted(exposures, key=lambda e: hashlib.sha256(f"{seed}:{e}".encode()).hexdigest())
@@ -287,8 +394,28 @@ def assign_splits(exposures, validation_split, test_split, seed):
     return splits
 
 
-def build_manifest(sample_paths, validation_split, test_split, seed):
-    """The dataset manifest of per-frame sample files (their hashes, counts and splits)."""
+def build_manifest(
+    sample_paths: Iterable[Path | str], validation_split: float, test_split: float, seed: int
+) -> dict:
+    """The dataset manifest of per-frame sample files (their hashes, counts and splits).
+
+    Parameters
+    ----------
+    sample_paths : Iterable of pathlib.Path or str
+        The per-frame sample files (:func:`write_samples`).
+    validation_split, test_split : float
+        Fractions of the frames in the validation and test splits (:func:`assign_splits`).
+    seed : int
+        Seed of the split assignment.
+
+    Returns
+    -------
+    dict
+        ``version`` (12 hex digits: the hash of the files, their splits and the settings),
+        ``seed``, ``validation_split``, ``test_split``, ``files``, ``frames`` (path, hash,
+        night, exposure, sample and real counts, split of each file), ``counts`` (frames,
+        samples and real samples of each split) and ``nights``.
+    """
     rows = []
     for path in sorted(map(str, sample_paths)):
         header = fits.getheader(path, 0)
@@ -331,16 +458,46 @@ def build_manifest(sample_paths, validation_split, test_split, seed):
     }
 
 
-def write_manifest(manifest, path, archive_dir):
-    """Write the manifest to ``path`` and keep a copy ``<archive_dir>/<version>.json``."""
+def write_manifest(manifest: dict, path: Path | str, archive_dir: Path | str) -> None:
+    """Write the manifest to ``path`` and keep a copy ``<archive_dir>/<version>.json``.
+
+    Parameters
+    ----------
+    manifest : dict
+        The manifest (:func:`build_manifest`).
+    path : pathlib.Path or str
+        The JSON file, written atomically.
+    archive_dir : pathlib.Path or str
+        Folder of every dataset version's manifest.
+    """
     text = json.dumps(manifest, indent=2, sort_keys=True)
     for target in (Path(path), Path(archive_dir) / f"{manifest['version']}.json"):
         with atomic_output(target) as tmp:
             tmp.write_text(text)
 
 
-def resolve_manifest(version, latest_path, archive_dir):
-    """The manifest path of ``version`` ('latest' or a 12-hex version id)."""
+def resolve_manifest(version: str, latest_path: Path | str, archive_dir: Path | str) -> Path:
+    """The manifest path of ``version`` ('latest' or a 12-hex version id).
+
+    Parameters
+    ----------
+    version : str
+        ``latest`` or a dataset version.
+    latest_path : pathlib.Path or str
+        The latest manifest (not checked to exist).
+    archive_dir : pathlib.Path or str
+        Folder of every dataset version's manifest.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest's path.
+
+    Raises
+    ------
+    DatasetError
+        No manifest of ``version`` is archived.
+    """
     if version == "latest":
         return Path(latest_path)
     path = Path(archive_dir) / f"{version}.json"
@@ -352,8 +509,27 @@ def resolve_manifest(version, latest_path, archive_dir):
     return path
 
 
-def load_split(manifest, split):
-    """Samples table and cutouts of one split, each file checked against its hash."""
+def load_split(manifest: dict, split: str) -> tuple[Table, np.ndarray]:
+    """Samples table and cutouts of one split, each file checked against its hash.
+
+    Parameters
+    ----------
+    manifest : dict
+        The dataset (:func:`build_manifest`).
+    split : str
+        ``train``, ``validation`` or ``test``.
+
+    Returns
+    -------
+    (astropy.table.Table, numpy.ndarray)
+        The split's samples, with the ``exposure`` of each, and their cutouts.
+
+    Raises
+    ------
+    DatasetError
+        A file is missing or has changed since the dataset was built, or the split has no
+        frames or lacks a class.
+    """
     tables, cutouts = [], []
     for row in manifest["frames"]:
         if row["split"] != split:

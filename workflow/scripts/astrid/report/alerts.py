@@ -1,18 +1,42 @@
 """Report section 5, alerts: the night's alerts on a sky map, with light curves."""
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from astrid.report.figures import save_figure
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def plot_alerts(alerts, light_curves, path, night):
+
+def plot_alerts(
+    alerts: "pd.DataFrame",
+    light_curves: dict[str, tuple[list[tuple[float, str, float]], list[tuple[float, str, float]]]],
+    path: Path | str,
+    night: str,
+) -> None:
     """Map of the night's alerts per field (new objects and known ones) and light curves of
     the objects alerted tonight: detections (magnitude, one line per band) and non-detections
     (the frame's 5σ limit, as upper limits).
 
     ``alerts`` is the night's alerts.tsv as a DataFrame; ``light_curves`` maps object id →
     (detections [(mjd, band, mag)], non-detections [(mjd, band, limit)]).
+
+    Parameters
+    ----------
+    alerts : pandas.DataFrame
+        The night's alerts (``field``, ``ra`` and ``dec`` in degrees, ``new_object``,
+        ``object_id``); may be empty.
+    light_curves : dict of str to tuple
+        Object id → (detections, non-detections), MJD in days, magnitudes in mag; the eight
+        objects with the most detections are drawn.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
     """
     fig, axes = plt.subplots(1, 2, figsize=(14, 5.5), constrained_layout=True)
     markers = {"g": "o", "r": "s", "i": "^"}

@@ -1,5 +1,8 @@
 """Report section 2, calibration: sky level, noise and pulls per frame, the master frames."""
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -12,8 +15,20 @@ from astrid.report.figures import save_figure
 CALIBRATION_COLUMNS = ["exposure", "field", "band", "mjd"] + list(QA_KEYWORDS)
 
 
-def calibration_table(paths):
-    """One row of QA figures per calibrated frame, read from the products' headers."""
+def calibration_table(paths: Iterable[Path | str]) -> pd.DataFrame:
+    """One row of QA figures per calibrated frame, read from the products' headers.
+
+    Parameters
+    ----------
+    paths : iterable of pathlib.Path or str
+        The calibrated frames (FITS).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`CALIBRATION_COLUMNS` (``exposure``, ``field``, ``band``, ``mjd``
+        and the QA figures of ``QA_KEYWORDS``), in time order.
+    """
     rows = []
     for path in paths:
         header = fits.getheader(path, 0)
@@ -28,8 +43,18 @@ def calibration_table(paths):
     return pd.DataFrame(rows, columns=CALIBRATION_COLUMNS).sort_values("mjd").reset_index(drop=True)
 
 
-def plot_calibration(table, path, night):
-    """Sky level, sky noise against the variance plane's prediction, and the pull scatter."""
+def plot_calibration(table: pd.DataFrame, path: Path | str, night: str) -> None:
+    """Sky level, sky noise against the variance plane's prediction, and the pull scatter.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`calibration_table` of the night; sky level and noise in electrons.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
+    """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     if table.empty:
         for ax in axes:
@@ -57,8 +82,28 @@ def plot_calibration(table, path, night):
     save_figure(fig, path, dpi=90)
 
 
-def plot_masters(bias_path, dark_path, flat_paths, path, night):
-    """The night's master frames side by side, each with a z-scale stretch."""
+def plot_masters(
+    bias_path: Path | str,
+    dark_path: Path | str | None,
+    flat_paths: Iterable[Path | str],
+    path: Path | str,
+    night: str,
+) -> None:
+    """The night's master frames side by side, each with a z-scale stretch.
+
+    Parameters
+    ----------
+    bias_path : pathlib.Path or str
+        The master bias (electrons).
+    dark_path : pathlib.Path or str or None
+        The master dark (electrons per second); None or empty when the night has none.
+    flat_paths : iterable of pathlib.Path or str
+        The master flats, one per band.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
+    """
     panels = [("master bias [e-]", bias_path)]
     if dark_path:
         panels.append(("master dark [e-/s]", dark_path))

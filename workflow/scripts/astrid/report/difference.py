@@ -2,6 +2,9 @@
 gallery of the brightest candidates.
 """
 
+from collections.abc import Iterable
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -26,8 +29,22 @@ DIFFERENCE_COLUMNS = [
 ]
 
 
-def difference_table(candidate_paths):
-    """One row per differenced frame from the candidate tables' metadata."""
+def difference_table(candidate_paths: Iterable[Path | str]) -> pd.DataFrame:
+    """One row per differenced frame from the candidate tables' metadata.
+
+    Parameters
+    ----------
+    candidate_paths : iterable of pathlib.Path or str
+        The night's candidate tables (ECSV), one per frame, including those of frames that
+        could not be differenced (their ``QCODE`` and ``QREASON``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`DIFFERENCE_COLUMNS`: ``status`` "ok" or the reason code, S_corr
+        noise, 5σ limiting magnitude (mag) and flux, ``photometry`` ("catalog" or
+        "instrumental"), candidate count, flux ratio to the reference and PSF FWHM (px).
+    """
     from astropy.table import Table
 
     rows = []
@@ -53,8 +70,19 @@ def difference_table(candidate_paths):
     return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
 
 
-def plot_differences(table, path, night):
-    """S_corr noise, limiting magnitude and candidate count per differenced frame."""
+def plot_differences(table: pd.DataFrame, path: Path | str, night: str) -> None:
+    """S_corr noise, limiting magnitude and candidate count per differenced frame.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`difference_table` of the night; frames not differenced are listed at the
+        bottom with their reason codes.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
+    """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     ok = table[table["status"] == "ok"]
     x = np.arange(len(ok))
@@ -85,8 +113,29 @@ def plot_differences(table, path, night):
     save_figure(fig, path, dpi=90)
 
 
-def plot_gallery(candidate_paths, cutout_paths, path, night, n_show=12):
-    """Science / reference / difference cutouts of the night's highest-S/N candidates."""
+def plot_gallery(
+    candidate_paths: Iterable[Path | str],
+    cutout_paths: Iterable[Path | str],
+    path: Path | str,
+    night: str,
+    n_show: int = 12,
+) -> None:
+    """Science / reference / difference cutouts of the night's highest-S/N candidates.
+
+    Parameters
+    ----------
+    candidate_paths : iterable of pathlib.Path or str
+        The night's candidate tables (ECSV).
+    cutout_paths : iterable of pathlib.Path or str
+        The matching cutout cubes (FITS), one per candidate table in the same order, each
+        holding a science, reference and difference cutout per candidate.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
+    n_show : int
+        How many candidates to show, highest S/N first.
+    """
     from astropy.table import Table
 
     entries = []

@@ -2,6 +2,8 @@
 trigger, each retraining decision, the champion.
 """
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import pandas as pd
 
@@ -21,7 +23,7 @@ MODEL_COLUMNS = [
 ]
 
 
-def model_history_table(history):
+def model_history_table(history: dict) -> pd.DataFrame:
     """The real/bogus model's history as one table in time order.
 
     Parameters
@@ -102,7 +104,7 @@ def _model_summary(versions, decisions):
     return lines
 
 
-def plot_model(history, min_f1, path):
+def plot_model(history: dict, min_f1: float, path: Path | str) -> None:
     """Test F1 of every registered version over time (promoted, rejected, the champion) with
     the gate's ``min_f1_score``; below it each daily retraining decision; on the right the
     champion and the latest decision with its reasons.

@@ -10,12 +10,44 @@ from astrid.report.figures import table_html
 
 
 def night_summary(
-    manifest, quarantine, calibration, night, max_observations, arriving=None, differences=None
-):
+    manifest: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    calibration: pd.DataFrame,
+    night: str,
+    max_observations: int,
+    arriving: pd.DataFrame | None = None,
+    differences: pd.DataFrame | None = None,
+) -> str:
     """The night summary page: frames by type and band, quarantine with reasons, progress,
     the frames still arriving when the night was ingested (``arriving``), and the frames that
     stopped after calibration with their reason codes (``differences``, the night's
-    :func:`difference_table`)."""
+    :func:`difference_table`).
+
+    Parameters
+    ----------
+    manifest : pandas.DataFrame
+        The night's usable frames (``exposure``, ``frame_type``, ``field``, ``band``,
+        ``date_obs`` …).
+    quarantine : pandas.DataFrame
+        The night's quarantined frames (``exposure``, ``reason_code``, ``reason``).
+    calibration : pandas.DataFrame
+        :func:`~astrid.report.calibration.calibration_table` of the night.
+    night : str
+        The night, ``YYYYMMDD``.
+    max_observations : int
+        New science frames per run, the reason frames wait for the next run.
+    arriving : pandas.DataFrame or None
+        Frames still being written when the night was ingested (``exposure``, ``path``);
+        none when None.
+    differences : pandas.DataFrame or None
+        :func:`~astrid.report.difference.difference_table` of the night; the section on
+        frames not differenced is left out when None.
+
+    Returns
+    -------
+    str
+        The page, a whole HTML document.
+    """
     arriving = pd.DataFrame(columns=["exposure", "path"]) if arriving is None else arriving
     science = manifest[manifest["frame_type"] == "science"]
     done = set(calibration["exposure"])

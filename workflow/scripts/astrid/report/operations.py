@@ -10,9 +10,21 @@ from astrid.pipeline.runtime import benchmark_jobs
 from astrid.report.figures import save_figure
 
 
-def rule_runtimes(benchmark_dir):
+def rule_runtimes(benchmark_dir: Path | str) -> pd.DataFrame:
     """Per rule: jobs, median and total wall seconds and the largest peak memory (MB), from
-    Snakemake's benchmark files ``<dir>/<rule>/…/*.tsv``."""
+    Snakemake's benchmark files ``<dir>/<rule>/…/*.tsv``.
+
+    Parameters
+    ----------
+    benchmark_dir : pathlib.Path or str
+        The benchmark folder.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``rule``, ``jobs``, ``median_s``, ``total_s`` (s) and ``max_rss_mb`` (MB),
+        the rule with the most total wall time first.
+    """
     frame = pd.DataFrame(benchmark_jobs(benchmark_dir), columns=["rule", "s", "max_rss"])
     summary = frame.groupby("rule").agg(
         jobs=("s", "size"), median_s=("s", "median"), total_s=("s", "sum"), max_rss_mb=("max_rss", "max")
@@ -20,8 +32,22 @@ def rule_runtimes(benchmark_dir):
     return summary.sort_values("total_s", ascending=False).reset_index()
 
 
-def health_events(path, last=12):
-    """The last transitions recorded by the monitor: (time, check, status, message)."""
+def health_events(path: Path | str, last: int = 12) -> list[tuple[str, str, str, str]]:
+    """The last transitions recorded by the monitor: (time, check, status, message).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The monitor's health history (``results/monitoring/health.jsonl``); none recorded
+        when it is missing.
+    last : int
+        How many transitions to return at most.
+
+    Returns
+    -------
+    list of tuple of str
+        (time in UTC, check, status, message), oldest first.
+    """
     import json
 
     events, previous = [], {}
@@ -35,8 +61,20 @@ def health_events(path, last=12):
     return events[-last:]
 
 
-def plot_operations(runtimes, events, path):
-    """Wall time per rule (total and median per job) and the monitor's recent transitions."""
+def plot_operations(
+    runtimes: pd.DataFrame, events: list[tuple[str, str, str, str]], path: Path | str
+) -> None:
+    """Wall time per rule (total and median per job) and the monitor's recent transitions.
+
+    Parameters
+    ----------
+    runtimes : pandas.DataFrame
+        :func:`rule_runtimes`.
+    events : list of tuple of str
+        :func:`health_events`.
+    path : pathlib.Path or str
+        PNG file to write.
+    """
     fig, axes = plt.subplots(1, 2, figsize=(15, max(4.5, 0.3 * len(runtimes) + 1.5)), constrained_layout=True)
     y = np.arange(len(runtimes))
     axes[0].barh(y, runtimes["total_s"], color="0.6", label="total")

@@ -1,5 +1,6 @@
 """Report section 4, real/bogus: score distributions and drift of a night."""
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -8,8 +9,22 @@ import numpy as np
 from astrid.report.figures import save_figure
 
 
-def plot_scores(scored_paths, drift_report, path, night):
-    """Real/bogus scores of the night's candidates per frame, and the drift check's figures."""
+def plot_scores(scored_paths: Iterable[Path | str], drift_report: dict, path: Path | str, night: str) -> None:
+    """Real/bogus scores of the night's candidates per frame, and the drift check's figures.
+
+    Parameters
+    ----------
+    scored_paths : iterable of pathlib.Path or str
+        The night's scored candidate tables (ECSV, ``rb_score`` and ``rb_real``), one per
+        frame, named after the exposure.
+    drift_report : dict
+        The night's drift check: ``threshold`` (score), ``model_name``, ``model_version``,
+        ``dataset_version`` and its ``figures``.
+    path : pathlib.Path or str
+        PNG file to write.
+    night : str
+        The night, ``YYYYMMDD``, for the title.
+    """
     from astropy.table import Table
 
     tables = [(Path(p).stem, Table.read(p, format="ascii.ecsv")) for p in scored_paths]

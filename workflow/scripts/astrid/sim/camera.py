@@ -17,9 +17,11 @@ Everything the pipeline must find is written to a truth file beside the raw nigh
 pipeline reads it only in evaluation and tests.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from astropy.table import Table
 
 from astrid.sim.cosmics import add_cosmic_rays
 from astrid.sim.scene import render_scene
@@ -57,7 +59,16 @@ class Camera:
     def bad_column(self):
         return self.nx // 3
 
-    def header_cards(self):
+    def header_cards(self) -> dict[str, tuple[float | str, str]]:
+        """The camera's cards of every raw header: gain, read noise, saturation, sections
+        and names.
+
+        Returns
+        -------
+        dict of str to (value, comment)
+            ``GAIN`` (e-/ADU), ``RDNOISE`` (e-), ``SATURATE`` (ADU), ``BIASSEC`` and
+            ``TRIMSEC`` (FITS sections), ``TELESCOP``, ``INSTRUME``.
+        """
         return {
             "GAIN": (self.gain, "[e-/ADU] detector gain"),
             "RDNOISE": (self.read_noise, "[e-] read noise"),
@@ -79,8 +90,24 @@ class DetectorMaps:
     hot_pixels: np.ndarray = field(repr=False)
 
 
-def detector_maps(camera, bands, seed):
-    """The detector's fixed signatures, identical for every night with the same seed."""
+def detector_maps(camera: Camera, bands: Iterable[str], seed: int) -> DetectorMaps:
+    """The detector's fixed signatures, identical for every night with the same seed.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+    bands : iterable of str
+        Bands that get a flat field.
+    seed : int
+        Seed of the maps (drawn from ``numpy.random.default_rng([seed, 7])``).
+
+    Returns
+    -------
+    DetectorMaps
+        True flat per band (vignetting, pixel response, a colour tilt and one dead column),
+        dark current (e-/s/pixel) with hot pixels, bias structure (ADU).
+    """
     rng = np.random.default_rng([seed, 7])
     y, x = np.mgrid[0 : camera.ny, 0 : camera.nx].astype(np.float32)
     r2 = ((x - camera.nx / 2) / (camera.nx / 2)) ** 2 + ((y - camera.ny / 2) / (camera.ny / 2)) ** 2
@@ -99,8 +126,21 @@ def detector_maps(camera, bands, seed):
     return DetectorMaps(flat=flats, dark_rate=dark, bias_pattern=bias_pattern, hot_pixels=hot)
 
 
-def saturate_and_bleed(electrons, full_well):
-    """Clip at the full well, spilling the excess charge up and down the column."""
+def saturate_and_bleed(electrons: np.ndarray, full_well: float) -> np.ndarray:
+    """Clip at the full well, spilling the excess charge up and down the column.
+
+    Parameters
+    ----------
+    electrons : numpy.ndarray
+        Collected charge per pixel (electrons), float; changed in place.
+    full_well : float
+        Most charge a pixel holds (electrons).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``electrons`` itself; charge spilling past the frame's edge is lost.
+    """
     columns = np.unique(np.nonzero(electrons > full_well)[1])
     for col in columns:
         column = electrons[:, col]
@@ -121,8 +161,33 @@ def saturate_and_bleed(electrons, full_well):
     return electrons
 
 
-def to_raw(camera, maps, electrons, rng, frame_bias_offset):
-    """Detector read-out: electrons → uint16 ADU with bias, overscan and read noise."""
+def to_raw(
+    camera: Camera,
+    maps: DetectorMaps,
+    electrons: np.ndarray,
+    rng: np.random.Generator,
+    frame_bias_offset: float,
+) -> np.ndarray:
+    """Detector read-out: electrons → uint16 ADU with bias, overscan and read noise.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+    maps : DetectorMaps
+        Its fixed signatures (the bias structure is used).
+    electrons : numpy.ndarray
+        Collected charge (electrons), ``(ny, nx)``.
+    rng : numpy.random.Generator
+        Draws the row pattern's phase and the read noise.
+    frame_bias_offset : float
+        This frame's bias level change (ADU).
+
+    Returns
+    -------
+    numpy.ndarray
+        The raw frame, uint16 ADU, ``(ny, nx + camera.overscan)``.
+    """
     ny, nx = electrons.shape
     row_pattern = 1.5 * np.sin(2 * np.pi * np.arange(ny) / 700.0 + rng.uniform(0, 2 * np.pi))
     level = camera.bias_level + frame_bias_offset + row_pattern[:, None]
@@ -133,8 +198,45 @@ def to_raw(camera, maps, electrons, rng, frame_bias_offset):
     return np.clip(np.round(raw), 0, 65535).astype(np.uint16)
 
 
-def simulate_science(camera, maps, sources, band, exptime, fwhm, beta, rng, cosmic_rate):
-    """Raw science frame and its cosmic-ray truth from sources in true pixel coordinates."""
+def simulate_science(
+    camera: Camera,
+    maps: DetectorMaps,
+    sources: Table,
+    band: str,
+    exptime: float,
+    fwhm: float,
+    beta: float,
+    rng: np.random.Generator,
+    cosmic_rate: float,
+) -> tuple[np.ndarray, Table]:
+    """Raw science frame and its cosmic-ray truth from sources in true pixel coordinates.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+    maps : DetectorMaps
+        Its fixed signatures.
+    sources : astropy.table.Table
+        The frame's sources (:func:`astrid.sim.catalogs.frame_sources`).
+    band : str
+        The band (``SKY_RATE`` and the flat of that band are used).
+    exptime : float
+        Exposure time (seconds).
+    fwhm : float
+        Seeing FWHM (pixels).
+    beta : float
+        Moffat β.
+    rng : numpy.random.Generator
+        Draws every random part of the frame.
+    cosmic_rate : float
+        Cosmic rays per second on a 2048² frame (scaled to the frame's area).
+
+    Returns
+    -------
+    (numpy.ndarray, astropy.table.Table)
+        The raw frame (uint16 ADU) and the cosmic-ray pixels (``x``, ``y``, ``electrons``).
+    """
     scene = render_scene((camera.ny, camera.nx), sources, fwhm, beta)
     expected = (scene + SKY_RATE[band] * exptime) * maps.flat[band] + maps.dark_rate * exptime
     electrons = rng.poisson(expected).astype(np.float64)
@@ -144,8 +246,39 @@ def simulate_science(camera, maps, sources, band, exptime, fwhm, beta, rng, cosm
     return to_raw(camera, maps, electrons, rng, rng.normal(0, 4)), cosmics
 
 
-def simulate_calibration(camera, maps, kind, band, exptime, rng, cosmic_rate):
-    """Raw bias, dark or flat frame."""
+def simulate_calibration(
+    camera: Camera,
+    maps: DetectorMaps,
+    kind: str,
+    band: str | None,
+    exptime: float,
+    rng: np.random.Generator,
+    cosmic_rate: float,
+) -> np.ndarray:
+    """Raw bias, dark or flat frame.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+    maps : DetectorMaps
+        Its fixed signatures.
+    kind : str
+        ``"bias"``, ``"dark"`` or ``"flat"``; a bias gets no cosmic rays.
+    band : str or None
+        The flat's band; unused for bias and dark.
+    exptime : float
+        Exposure time (seconds).
+    rng : numpy.random.Generator
+        Draws every random part of the frame.
+    cosmic_rate : float
+        Cosmic rays per second on a 2048² frame.
+
+    Returns
+    -------
+    numpy.ndarray
+        The raw frame (uint16 ADU).
+    """
     shape = (camera.ny, camera.nx)
     expected = np.zeros(shape) + maps.dark_rate * exptime
     if kind == "flat":

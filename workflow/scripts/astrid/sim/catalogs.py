@@ -2,17 +2,31 @@
 transients, and the sources one frame sees.
 """
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from astropy.table import Table, vstack
 
-from astrid.sim.camera import ZEROPOINT
+from astrid.sim.camera import ZEROPOINT, Camera
 
-# --------------------------------------------------------------------------- catalogs
+if TYPE_CHECKING:
+    from astropy.wcs import WCS
 
 
-def catalog_width(camera):
+def catalog_width(camera: Camera) -> float:
     """Side (degrees) of the sky area a field catalog covers: the frame plus a margin for
-    pointing offsets and rotation."""
+    pointing offsets and rotation.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+
+    Returns
+    -------
+    float
+        1.3 times the frame's longer side, in degrees.
+    """
     return 1.3 * max(camera.nx, camera.ny) * camera.pixel_scale / 3600.0
 
 
@@ -23,8 +37,15 @@ def _power_law_mags(rng, n, bright, faint, slope=0.3):
 
 
 def make_field_catalog(
-    name, ra, dec, width_deg, seed, star_density=20000.0, galaxy_density=5000.0, bright_density=100.0
-):
+    name: str,
+    ra: float,
+    dec: float,
+    width_deg: float,
+    seed: int,
+    star_density: float = 20000.0,
+    galaxy_density: float = 5000.0,
+    bright_density: float = 100.0,
+) -> Table:
     """Stars and galaxies of one field, as a survey reference catalog would list them.
 
     Parameters
@@ -84,13 +105,33 @@ def make_field_catalog(
     return table
 
 
-def make_transients(catalog, seed, n_supernovae, n_variables, inner_radius_deg):
+def make_transients(
+    catalog: Table, seed: int, n_supernovae: int, n_variables: int, inner_radius_deg: float
+) -> Table:
     """Transients of one field for the new night.
 
     Supernova-like point sources sit on galaxies, offset from the core by 0.3–1 effective
     radius; variable stars of r = 17.5–20 brighten by 0.3–1.2 mag (never to saturation,
     where no pipeline could measure them). Only sources within
     ``inner_radius_deg`` of the field centre are used, so every pointing sees them.
+
+    Parameters
+    ----------
+    catalog : astropy.table.Table
+        The field's catalog (:func:`make_field_catalog`).
+    seed : int
+        Seed; the same inputs always give the same transients.
+    n_supernovae, n_variables : int
+        How many of each, at most (fewer when the field has too few hosts or stars).
+    inner_radius_deg : float
+        Largest distance of a host or variable star from the field centre (degrees).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per transient: ``transient_id``, ``kind`` ("supernova" or "variable"),
+        ``host_id``, ``ra``, ``dec`` (degrees), ``delta_mag_<band>`` (NaN for supernovae)
+        and ``mag_<band>`` in the new night; ``meta["FIELD"]`` names the field.
     """
     rng = np.random.default_rng([seed, sum(catalog.meta["FIELD"].encode()), 11])
     ra0, dec0 = catalog.meta["RA"], catalog.meta["DEC"]
@@ -142,8 +183,41 @@ def make_transients(catalog, seed, n_supernovae, n_variables, inner_radius_deg):
     return table
 
 
-def frame_sources(camera, catalog, transients, band, exptime, wcs, night_is_new):
-    """Sources of one exposure in its true pixel frame, with their fluxes in electrons."""
+def frame_sources(
+    camera: Camera,
+    catalog: Table,
+    transients: Table,
+    band: str,
+    exptime: float,
+    wcs: "WCS",
+    night_is_new: bool,
+) -> Table:
+    """Sources of one exposure in its true pixel frame, with their fluxes in electrons.
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector.
+    catalog : astropy.table.Table
+        The field's catalog.
+    transients : astropy.table.Table
+        The field's transients (:func:`make_transients`).
+    band : str
+        The exposure's band.
+    exptime : float
+        Exposure time (seconds).
+    wcs : astropy.wcs.WCS
+        The exposure's true WCS (pointing offset and rotation included).
+    night_is_new : bool
+        Whether the transients are shown (variable stars brightened, supernovae added).
+
+    Returns
+    -------
+    astropy.table.Table
+        ``source_id``, ``kind``, ``x``, ``y`` (0-based pixels), ``flux_e`` (electrons in
+        the exposure), ``r_eff_px`` (pixels), ``sersic_n``, ``axis_ratio``, ``pa_deg``; only
+        sources within 50 pixels of the frame.
+    """
     x, y = wcs.all_world2pix(catalog["ra"], catalog["dec"], 0)
     mags = np.array(catalog[f"mag_{band}"], dtype=float)
     kinds = np.array(catalog["kind"], dtype="U16")

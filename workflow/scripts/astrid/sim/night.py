@@ -2,6 +2,7 @@
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -10,14 +11,12 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
 
-from astrid.sim.camera import detector_maps, simulate_calibration, simulate_science, to_raw
+from astrid.sim.camera import Camera, detector_maps, simulate_calibration, simulate_science, to_raw
 from astrid.sim.catalogs import frame_sources, make_transients
 from astrid.sim.wcs import nominal_wcs
 
 log = logging.getLogger(__name__)
 
-
-# --------------------------------------------------------------------------- a night
 
 IMAGETYP = {"bias": "Bias Frame", "dark": "Dark Frame", "flat": "Flat Field", "science": "Light Frame"}
 
@@ -61,29 +60,52 @@ def _header(camera, kind, band, exptime, date_obs, field_name=None):
     return header
 
 
-def written_at(path, header):
+def written_at(path: Path | str, header: fits.Header) -> None:
     """Date the file as the camera would have: modified when its exposure ended (a night
-    on disk is ingested as a finished night, none of its frames still arriving)."""
+    on disk is ingested as a finished night, none of its frames still arriving).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The raw file; its access and modification times are set.
+    header : astropy.io.fits.Header
+        Its header (``DATE-OBS`` in UTC and ``EXPTIME`` in seconds are used).
+    """
     end = datetime.fromisoformat(header["DATE-OBS"]).replace(tzinfo=timezone.utc)
     stamp = (end + timedelta(seconds=float(header["EXPTIME"]))).timestamp()
     os.utime(path, (stamp, stamp))
 
 
-def simulate_night(plan, camera, catalogs, out_dir, truth_path, seed):
+def simulate_night(
+    plan: NightPlan,
+    camera: Camera,
+    catalogs: Mapping[str, Table],
+    out_dir: Path | str,
+    truth_path: Path | str,
+    seed: int,
+) -> int:
     """Write one raw night (calibrations and science frames) and its truth file.
 
     Parameters
     ----------
     plan : NightPlan
+        What the night contains.
     camera : Camera
-    catalogs : dict
+        The detector.
+    catalogs : mapping of str to astropy.table.Table
         Field name → field catalog (:func:`make_field_catalog`).
-    out_dir : path
+    out_dir : pathlib.Path or str
         Folder that receives the raw frames, ``<night>-<NNNN>.fits``.
-    truth_path : path
+    truth_path : pathlib.Path or str
         FITS file that receives the truth tables ``FRAMES``, ``SOURCES``, ``TRANSIENTS``
         and ``COSMICS``.
     seed : int
+        Seed; with the same plan, camera and catalogs the frames are the same bytes.
+
+    Returns
+    -------
+    int
+        The number of frames written, defective ones included.
     """
     out_dir, truth_path = Path(out_dir), Path(truth_path)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,57 @@
 """PSF and galaxy profiles and the noiseless image of a frame's sources."""
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.signal import fftconvolve
 
-# --------------------------------------------------------------------------- rendering
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 
-def moffat_alpha(fwhm, beta):
+def moffat_alpha(fwhm: float, beta: float) -> float:
+    """The Moffat core width α of a profile with the given FWHM and β.
+
+    Parameters
+    ----------
+    fwhm : float
+        Full width at half maximum (pixels).
+    beta : float
+        Moffat β.
+
+    Returns
+    -------
+    float
+        α (pixels): FWHM = 2α √(2^(1/β) − 1).
+    """
     return fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
-def moffat_stamp(fwhm, beta, dx, dy, radius, oversample=3):
+def moffat_stamp(
+    fwhm: float, beta: float, dx: float, dy: float, radius: int, oversample: int = 3
+) -> np.ndarray:
     """Pixel-integrated Moffat profile of unit total flux on a (2r+1)² stamp.
 
     ``dx, dy`` is the sub-pixel offset of the centre from the stamp's central pixel.
+
+    Parameters
+    ----------
+    fwhm : float
+        Full width at half maximum (pixels).
+    beta : float
+        Moffat β.
+    dx, dy : float
+        Offset of the centre (pixels).
+    radius : int
+        Half-size of the stamp (pixels).
+    oversample : int
+        Sub-pixels per pixel along each axis for the integration.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2 radius + 1)²`` stamp; it sums to slightly less than 1, the wings beyond the
+        stamp being cut off.
     """
     alpha = moffat_alpha(fwhm, beta)
     n = 2 * radius + 1
@@ -23,8 +61,27 @@ def moffat_stamp(fwhm, beta, dx, dy, radius, oversample=3):
     return profile.reshape(n, oversample, n, oversample).mean(axis=(1, 3))
 
 
-def sersic_stamp(r_eff_px, n, axis_ratio, pa_deg, radius):
-    """Sérsic profile of unit flux (normalised on the stamp), centred on the stamp."""
+def sersic_stamp(r_eff_px: float, n: float, axis_ratio: float, pa_deg: float, radius: int) -> np.ndarray:
+    """Sérsic profile of unit flux (normalised on the stamp), centred on the stamp.
+
+    Parameters
+    ----------
+    r_eff_px : float
+        Effective (half-light) radius (pixels).
+    n : float
+        Sérsic index.
+    axis_ratio : float
+        Minor over major axis.
+    pa_deg : float
+        Position angle of the major axis (degrees).
+    radius : int
+        Half-size of the stamp (pixels).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2 radius + 1)²`` stamp summing to 1.
+    """
     from scipy.special import gammaincinv
 
     b_n = gammaincinv(2 * n, 0.5)
@@ -52,11 +109,27 @@ def _add_stamp(image, stamp, xc, yc):
     ]
 
 
-def render_scene(shape, sources, fwhm, beta):
+def render_scene(shape: tuple[int, int], sources: "Table", fwhm: float, beta: float) -> np.ndarray:
     """Noiseless image (electrons, before the flat field) of point sources and galaxies.
 
     ``sources`` is a table with pixel ``x, y`` (0-based), ``flux_e`` and ``kind``; galaxies
     also carry ``r_eff_px``, ``sersic_n``, ``axis_ratio`` and ``pa_deg``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's (ny, nx) in pixels.
+    sources : astropy.table.Table
+        The sources, as above; those more than 60 pixels outside the image are skipped.
+    fwhm : float
+        Seeing FWHM (pixels).
+    beta : float
+        Moffat β; galaxies are convolved with the same PSF.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 image (electrons).
     """
     image = np.zeros(shape, dtype=np.float64)
     margin = 60

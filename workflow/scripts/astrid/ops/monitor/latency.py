@@ -8,10 +8,24 @@ from statistics import median
 from astrid.ops.monitor.status import OK, Check, graded, read_tsv, to_number, unix_time
 
 
-def first_alert_times(results, night):
+def first_alert_times(results: Path | str, night: str) -> dict[str, float]:
     """Per exposure of ``night``: when its first alert was written (unix time), from the
     alert database's ``alerts.written_mjd`` (kept as first written when a night is rerun).
-    Empty when there is no database or it cannot be read."""
+    Empty when there is no database or it cannot be read.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder, holding the embedded alert database unless the database's
+        environment variable names another.
+    night : str
+        The night, ``YYYYMMDD``.
+
+    Returns
+    -------
+    dict of str to float
+        Exposure → unix time (s) of its first alert; exposures without alerts are absent.
+    """
     import sqlite3
 
     import psycopg
@@ -35,10 +49,24 @@ def first_alert_times(results, night):
     return {exposure: unix_time(mjd) for exposure, mjd in rows}
 
 
-def frame_latencies(results, night):
+def frame_latencies(results: Path | str, night: str) -> list[dict[str, str]]:
     """Per science frame of ``night`` that was scored: the end of its exposure (manifest
     ``mjd`` + ``exptime``), when its first alert was written (alert database; empty for a
-    frame without alerts) and the minutes between, for the night's report."""
+    frame without alerts) and the minutes between, for the night's report.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder (manifests, scored tables, the embedded alert database).
+    night : str
+        The night, ``YYYYMMDD``.
+
+    Returns
+    -------
+    list of dict of str to str
+        One row per frame, in manifest order, as text: ``exposure``, ``exposure_end_utc``
+        and ``first_alert_utc`` (ISO 8601, UTC) and ``latency_minutes`` (one decimal).
+    """
     from datetime import UTC, datetime
 
     def utc(seconds):
@@ -64,7 +92,7 @@ def frame_latencies(results, night):
     return rows
 
 
-def check_latency(results, settings, now=None):
+def check_latency(results: Path | str, settings: dict, now: float | None = None) -> Check:
     """Minutes from the end of each exposure (manifest ``mjd`` + ``exptime``) of the newest
     night to its alerts: the median over the science frames taken within ``window_hours``
     of now, the maximum in the message.
@@ -75,6 +103,22 @@ def check_latency(results, settings, now=None):
     it has waited so far. Frames not scored yet are counted but not timed (not every
     science frame is differenced: reference nights are not); frames whose alerts predate
     the exposure (simulated times) are left out.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder (manifests, scored tables, alert tables, the embedded alert
+        database).
+    settings : dict
+        ``window_hours`` (hours), and the ``warning`` and ``critical`` latencies (minutes).
+    now : float or None
+        Unix time (s) of this run; the current time when None.
+
+    Returns
+    -------
+    Check
+        ``alert_latency_minutes``; ok with no value when there is no manifest, no recent
+        frame or no timed frame, the message saying which.
     """
     now = now or time.time()
     name = "alert_latency_minutes"

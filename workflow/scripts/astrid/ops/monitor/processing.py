@@ -11,8 +11,28 @@ from astrid.ops.monitor.status import OK, WARNING, Check, graded
 from astrid.pipeline.runtime import benchmark_jobs
 
 
-def check_backlog(raw_dir, results, thresholds, now=None):
-    """Raw night folders without a manifest yet, and the age (hours) of the oldest of them."""
+def check_backlog(
+    raw_dir: Path | str, results: Path | str, thresholds: dict, now: float | None = None
+) -> Check:
+    """Raw night folders without a manifest yet, and the age (hours) of the oldest of them.
+
+    Parameters
+    ----------
+    raw_dir : pathlib.Path or str
+        The folder of the raw ``YYYYMMDD`` night folders.
+    results : pathlib.Path or str
+        The results folder, whose ``manifest/<night>.tsv`` marks a night as ingested.
+    thresholds : dict
+        ``warning`` and ``critical`` ages (hours).
+    now : float or None
+        Unix time (s) of this run; the current time when None.
+
+    Returns
+    -------
+    Check
+        ``backlog_age_hours``: the age of the oldest frame of the waiting nights (0 when
+        none waits), with the number of waiting nights in the message.
+    """
     now = now or time.time()
     waiting = []
     for night in sorted(Path(raw_dir).glob("[0-9]" * 8)):
@@ -26,8 +46,23 @@ def check_backlog(raw_dir, results, thresholds, now=None):
     return check
 
 
-def check_failures(logs, since_hours=24.0, now=None):
-    """Rule logs with a failure written in the last ``since_hours``."""
+def check_failures(logs: Path | str, since_hours: float = 24.0, now: float | None = None) -> Check:
+    """Rule logs with a failure written in the last ``since_hours``.
+
+    Parameters
+    ----------
+    logs : pathlib.Path or str
+        The logs folder, searched recursively for ``*.log`` files that say "rule failed".
+    since_hours : float
+        How far back to look (hours), by the files' modification times.
+    now : float or None
+        Unix time (s) of this run; the current time when None.
+
+    Returns
+    -------
+    Check
+        ``failed_jobs``: warning when any log failed, naming up to five of them.
+    """
     now = now or time.time()
     failed = []
     for path in glob.glob(f"{logs}/**/*.log", recursive=True):
@@ -46,7 +81,20 @@ def check_failures(logs, since_hours=24.0, now=None):
     )
 
 
-def check_drift(results):
+def check_drift(results: Path | str) -> Check:
+    """The latest drift check of the real/bogus model: a warning when it asked for retraining.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder, holding ``models/realbogus/retraining.json``.
+
+    Returns
+    -------
+    Check
+        ``model_drift``, with the drift check's reasons when it asked for retraining; ok
+        with no value while there is no drift check yet.
+    """
     path = Path(results) / "models" / "realbogus" / "retraining.json"
     if not path.exists():
         return Check("model_drift", OK, None, "no drift check yet")
@@ -61,10 +109,25 @@ def check_drift(results):
     return Check("model_drift", OK, None, f"champion v{decision['champion']}: no drift")
 
 
-def check_runtimes(benchmark_dir, settings):
+def check_runtimes(benchmark_dir: Path | str, settings: dict) -> Check:
     """Each rule's newest job against the median wall time of its earlier jobs: the worst
     ratio over the rules with ``min_history`` earlier jobs and a newest job of at least
-    ``min_seconds`` (shorter jobs are not an operations problem, and their timing is noise)."""
+    ``min_seconds`` (shorter jobs are not an operations problem, and their timing is noise).
+
+    Parameters
+    ----------
+    benchmark_dir : pathlib.Path or str
+        Snakemake's benchmark files, ``<dir>/<rule>/…/*.tsv``.
+    settings : dict
+        ``min_history`` (jobs), ``min_seconds`` (s), and the ``warning`` and ``critical``
+        ratios.
+
+    Returns
+    -------
+    Check
+        ``rule_runtime_ratio``, naming the slowest rule and, when several are over the
+        warning ratio, up to five of them; ok with no value when no rule qualifies.
+    """
     by_rule = {}
     for job in benchmark_jobs(benchmark_dir):
         by_rule.setdefault(job["rule"], []).append(job["s"])

@@ -1,6 +1,7 @@
 """Data-quality trends of the newest night against earlier nights, and quarantine."""
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
@@ -19,9 +20,46 @@ def _night_values(results, nights, table, value, key):
     return values
 
 
-def trend(name, nights, thresholds, settings, deviation, what, unit, per="band"):
+def trend(
+    name: str,
+    nights: dict[str, dict],
+    thresholds: dict,
+    settings: dict,
+    deviation: Callable[[float, float], float | None],
+    what: str,
+    unit: str,
+    per: str = "band",
+) -> Check:
     """The newest night's median of a QA figure against the median of the previous nights'
-    medians, per group (band, or field and band); the worst group's deviation is graded."""
+    medians, per group (band, or field and band); the worst group's deviation is graded.
+
+    Parameters
+    ----------
+    name : str
+        The check's name.
+    nights : dict of str to dict
+        Night → group → the night's values of the figure (``{night: {key: [values]}}``).
+    thresholds : dict
+        ``warning`` and ``critical`` deviations, in the unit of ``deviation``.
+    settings : dict
+        ``history_nights`` (earlier nights compared with at most) and ``min_nights`` (a
+        group with fewer is not compared).
+    deviation : callable
+        (newest median, reference median) → how much worse the newest night is, higher
+        worse; None when it cannot be told.
+    what : str
+        The figure and its unit, for the message ("PSF FWHM (px)").
+    unit : str
+        The deviation's unit, written after it ("x", " mag").
+    per : str
+        What a group is, for the message ("band", "field/band").
+
+    Returns
+    -------
+    Check
+        The worst group's deviation, graded; ok with no value while no group has
+        ``min_nights`` earlier nights.
+    """
     if not nights:
         return Check(name, OK, None, f"{name}: no QA table with {what} yet")
     latest = max(nights)
@@ -65,11 +103,27 @@ def _offset(now_value, reference):
     return abs(now_value - reference)
 
 
-def check_quality(results, settings):
+def check_quality(results: Path | str, settings: dict) -> list[Check]:
     """Data-quality trends of the newest night against the previous ones, from the QA
     tables (``results/qa/<night>/difference.tsv`` and ``calibration.tsv``) and the
     manifests, and the newest night's quarantined fraction. Only the newest
-    ``history_nights`` + 1 nights with QA tables are read."""
+    ``history_nights`` + 1 nights with QA tables are read.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder (``qa/``, ``manifest/``, ``quarantine/``).
+    settings : dict
+        The ``monitoring.quality`` config section: ``history_nights``, ``min_nights``, and
+        thresholds for ``seeing_ratio``, ``sky_ratio``, ``limiting_mag_loss`` (mag),
+        ``zero_point_offset`` (mag) and ``quarantined_fraction``.
+
+    Returns
+    -------
+    list of Check
+        ``seeing_ratio``, ``sky_ratio``, ``limiting_mag_loss``, ``zero_point_offset`` and
+        ``quarantined_fraction``, in that order.
+    """
     nights = sorted(p.name for p in Path(results).glob("qa/[0-9]*") if p.is_dir())
     nights = nights[-(settings["history_nights"] + 1) :]
     exptimes = {}
@@ -128,8 +182,22 @@ def check_quality(results, settings):
     ]
 
 
-def check_quarantine(results, thresholds):
-    """Fraction of the newest night's raw frames that ingest quarantined."""
+def check_quarantine(results: Path | str, thresholds: dict) -> Check:
+    """Fraction of the newest night's raw frames that ingest quarantined.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder (``manifest/<night>.tsv``, ``quarantine/<night>.tsv``).
+    thresholds : dict
+        ``warning`` and ``critical`` fractions (0 to 1).
+
+    Returns
+    -------
+    Check
+        ``quarantined_fraction``; ok with no value when no night was ingested or the
+        newest has no frames.
+    """
     name = "quarantined_fraction"
     nights = sorted(
         {p.stem for p in Path(results).glob("manifest/[0-9]*.tsv")}

@@ -8,8 +8,20 @@ from pathlib import Path
 from astrid.ops.monitor.status import CRITICAL, OK, WARNING, Check, graded
 
 
-def check_tracking_store(uri):
-    """The MLflow store answers: the sqlite file opens, or the server's /health says OK."""
+def check_tracking_store(uri: str) -> Check:
+    """The MLflow store answers: the sqlite file opens, or the server's /health says OK.
+
+    Parameters
+    ----------
+    uri : str
+        The tracking URI: ``sqlite:///<path>`` or a server's HTTP(S) address.
+
+    Returns
+    -------
+    Check
+        ``tracking_store``: critical when unreachable, a warning while the sqlite file does
+        not exist yet; the message never shows the URI's credentials.
+    """
     import sqlite3
     import urllib.request
 
@@ -30,7 +42,21 @@ def check_tracking_store(uri):
     return Check("tracking_store", OK, None, f"MLflow store {redacted(uri)} reachable")
 
 
-def check_alert_database(results):
+def check_alert_database(results: Path | str) -> Check:
+    """The alert database answers ``SELECT 1``: the database of ``$ASTRID_DATABASE_URL`` when
+    it is set, else the SQLite file under ``results``.
+
+    Parameters
+    ----------
+    results : pathlib.Path or str
+        The results folder, holding the embedded database.
+
+    Returns
+    -------
+    Check
+        ``alert_database``: critical when unreachable, a warning while no database is
+        configured and the SQLite file does not exist yet.
+    """
     import sqlite3
 
     import psycopg
@@ -50,13 +76,24 @@ def check_alert_database(results):
     return Check("alert_database", OK, None, f"alert database {where} reachable")
 
 
-def check_slurm(settings):
+def check_slurm(settings: dict) -> list[Check]:
     """The SLURM controller answers ``scontrol ping``, and this user's pending jobs
     (``squeue -u $USER -t PENDING``) against their thresholds.
 
     Without ``settings["enabled"]`` both checks are ok with the message "not configured".
     The queue is not asked while the controller is down (a warning that says so), so one
     outage is one critical.
+
+    Parameters
+    ----------
+    settings : dict
+        The ``monitoring.slurm`` config section: ``enabled``, ``timeout_seconds`` (s, per
+        command) and the ``pending_jobs`` ``warning`` and ``critical`` counts.
+
+    Returns
+    -------
+    list of Check
+        ``slurm_controller`` and ``slurm_pending_jobs``.
     """
     import getpass
 
