@@ -18,9 +18,9 @@ import numpy as np
 from scipy.ndimage import binary_dilation
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests")]
+sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests" / "support")]
 
-from conftest import SmallNight, rows_of  # noqa: E402
+from nights import SmallNight, rows_of  # noqa: E402
 
 from astrid.calibrate.masters import make_master_bias, make_master_dark, make_master_flat  # noqa: E402
 from astrid.calibrate.raw import CalibrationSettings  # noqa: E402

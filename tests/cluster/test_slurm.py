@@ -13,8 +13,8 @@ import re
 
 import pytest
 import yaml
-from conftest import REPO
 from slurm import completed_jobs  # tests/support, on the path through conftest
+from workflow_runs import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 from astropy.io import fits
-from conftest import REPO, snakemake
 from nights import small_night
+from workflow_runs import REPO, snakemake
 
 pytestmark = pytest.mark.slow
 

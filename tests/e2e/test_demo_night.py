@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest import REPO, jobs_in_dry_run, snakemake
+from workflow_runs import REPO, jobs_in_dry_run, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -343,3 +343,38 @@ def test_the_report_renders_in_a_headless_browser(demo_run):
     html = report.read_text()
     assert html.count("image/png") >= 10 and "realbogus.png" in html and "alerts.tsv" in html
     assert "model.png" in html and "operations.png" in html  # the model's history, the runtimes
+
+
+def test_reading_the_workflow_changes_nothing_in_results(demo_run):
+    """A dry-run (the workflow read, its DAG planned) with results/ made read-only leaves every
+    file as it was: same names, sizes, times and bytes. Root ignores the permission bits, so
+    the snapshot comparison is what proves it; the read-only bits catch a non-root writer."""
+    import hashlib
+    import os
+    import stat
+
+    workdir = demo_run["dir"]
+    results = workdir / "results"
+
+    def snapshot():
+        return {
+            str(p.relative_to(results)): (
+                p.stat().st_size,
+                p.stat().st_mtime_ns,
+                hashlib.sha256(p.read_bytes()).hexdigest(),
+            )
+            for p in sorted(results.rglob("*"))
+            if p.is_file()
+        }
+
+    before = snapshot()
+    modes = {p: p.stat().st_mode for p in [results, *results.rglob("*")]}
+    try:
+        for path, mode in modes.items():
+            path.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        result = run(workdir, "-n", "--forceall")
+    finally:
+        for path, mode in sorted(modes.items(), key=lambda item: -len(item[0].parts)):
+            os.chmod(path, mode)
+    assert "This was a dry-run" in result.stdout + result.stderr
+    assert snapshot() == before

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from conftest import REPO, snakemake
 from nights import small_night
+from workflow_runs import REPO, snakemake
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import time
 from contextlib import contextmanager
 
 import pytest
-from conftest import REPO, snakemake
 from nights import small_night
+from workflow_runs import REPO, snakemake
 
 pytestmark = pytest.mark.slow
 PYTHON_ENV = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}

@@ -1,13 +1,8 @@
 """AstrID's subtraction on the real pairs of ../shared/data/real/pairs (skipped without them)."""
 
-import sys
-
 import numpy as np
 import pytest
-from conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-import real_pairs  # noqa: E402
+import real_pairs  # benchmarks/real_pairs.py (benchmarks/ is on the test path)
 
 pytestmark = pytest.mark.real_data
 

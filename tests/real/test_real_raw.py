@@ -10,7 +10,7 @@ SAAO 1.0 m: one raw object frame with BIASSEC/TRIMSEC, GAIN and RDNOISE.
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import rows_of
+from nights import rows_of
 
 from astrid.calibrate.masters import make_master_bias, make_master_dark, make_master_flat
 from astrid.calibrate.raw import CalibrationSettings, read_raw

@@ -1,8 +1,22 @@
-"""Small demo nights for the workflow tests, as the text of a config file.
+"""Small nights for the tests: demo configurations as text for the workflow tests, and a
+simulated raw night on disk (with the objects that made it) for the library tests.
 
 The demo's 512² frames with one field and one band are the smallest that go through every
 stage (a template needs enough stars); each test adds the sections it varies.
 """
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+
+from astrid.ingest.classify import IngestSettings
+from astrid.ingest.night import ingest_night
+from astrid.sim.camera import Camera, detector_maps
+from astrid.sim.catalogs import catalog_width, make_field_catalog
+from astrid.sim.night import NightPlan, simulate_night
+from astrid.sim.scene import render_scene
 
 ONE_FIELD = "[{name: F01, ra: 150.1, dec: 2.2}]"
 
@@ -25,3 +39,54 @@ def small_night(reference_exposures=3, new_exposures=3, extra="", fields=ONE_FIE
         ),
     ]
     return "\n".join(lines) + "\n" + extra
+
+
+def rows_of(manifest, frame_type, band=None, exptime=None):
+    """Manifest rows of one frame type (and band, exposure time) as dicts, in time order."""
+    selected = manifest[manifest["frame_type"] == frame_type]
+    if band is not None:
+        selected = selected[selected["band"] == band]
+    if exptime is not None:
+        selected = selected[selected["exptime"] == exptime]
+    return [row for _, row in selected.iterrows()]
+
+
+class SmallNight:
+    """A simulated raw night on disk plus the objects that made it."""
+
+    def __init__(self, root, size, role, seed=1234):
+        self.camera = Camera(ny=size, nx=size)
+        self.fields = (("T01", 45.0, -5.0),)
+        self.catalogs = {
+            name: make_field_catalog(name, ra, dec, catalog_width(self.camera), seed)
+            for name, ra, dec in self.fields
+        }
+        self.plan = NightPlan(
+            night="20261127", role=role, fields=self.fields, bands=("r",), science_per_field_band=2
+        )
+        self.raw_dir = Path(root) / "raw" / self.plan.night
+        self.truth_path = Path(root) / "truth.fits"
+        self.seed = seed
+        simulate_night(self.plan, self.camera, self.catalogs, self.raw_dir, self.truth_path, seed)
+        self.maps = detector_maps(self.camera, self.plan.bands, seed)
+        with fits.open(self.truth_path) as hdul:
+            self.truth = {hdu.name: Table(hdu.data) for hdu in hdul[1:]}
+
+    def ingest(self, **settings):
+        return ingest_night(self.raw_dir, self.plan.night, IngestSettings(**settings), 3, True)
+
+    def frame_truth(self, exposure):
+        frames = self.truth["FRAMES"]
+        return frames[frames["exposure"] == exposure][0]
+
+    def point_source_image(self, exposure):
+        """Noiseless image (electrons, flat = 1) of the frame's point sources."""
+        sources = self.truth["SOURCES"]
+        sources = sources[(sources["exposure"] == exposure) & (sources["kind"] != "galaxy")]
+        fwhm = float(self.frame_truth(exposure)["fwhm_px"])
+        return render_scene((self.camera.ny, self.camera.nx), sources, fwhm, self.plan.moffat_beta)
+
+    def cosmic_pixels(self, exposure):
+        cosmics = self.truth["COSMICS"]
+        cosmics = cosmics[cosmics["exposure"] == exposure]
+        return np.asarray(cosmics["y"]), np.asarray(cosmics["x"])

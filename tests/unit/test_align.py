@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from conftest import rows_of
+from nights import rows_of
 from scipy.spatial import cKDTree
 
 from astrid.astrometry.registration import NO_MATCH, TOO_FEW_STARS, AlignmentError, Registration, register

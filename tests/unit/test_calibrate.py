@@ -9,7 +9,7 @@ one of the figures below.
 import numpy as np
 import pytest
 from astropy.io import fits
-from conftest import rows_of
+from nights import rows_of
 from scipy.ndimage import binary_dilation
 
 from astrid.calibrate.masters import clip_combine, make_master_bias, make_master_dark, make_master_flat

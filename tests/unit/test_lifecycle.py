@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
-from conftest import REPO
+from workflow_runs import REPO
 
 from astrid.realbogus import drift, lifecycle, registry
 from astrid.realbogus.classifier import TrainSettings

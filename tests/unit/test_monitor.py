@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from conftest import REPO
+from workflow_runs import REPO
 
 from astrid.alerts import delivery, objects
 from astrid.ops.monitor.cli import monitor

@@ -2,16 +2,12 @@
 on 127.0.0.1 from Debian's packages (skipped, saying why, where it cannot start)."""
 
 import multiprocessing
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from postgres import PostgresUnavailable, postgres_server  # noqa: E402
 
 from astrid.alerts import objects
-
-sys.path.insert(0, str(REPO / "tests" / "support"))
-from postgres import PostgresUnavailable, postgres_server  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ catalogs, the products asked for, the champion resolved once."""
 
 import pytest
 import yaml
-from conftest import REPO
+from workflow_runs import REPO
 
 from astrid.pipeline import planning
 

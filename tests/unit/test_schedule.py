@@ -40,7 +40,9 @@ def test_environment_variables_override_the_config():
 
 
 # A site's installation: its own Python (a conda env, a venv anywhere) and workflow.
-INSTALLED = schedule.Installation("/opt/envs/astrid/bin/python", "/opt/astrid/workflow/Snakefile", "/opt/astrid/lib")
+INSTALLED = schedule.Installation(
+    "/opt/envs/astrid/bin/python", "/opt/astrid/workflow/Snakefile", "/opt/astrid/lib"
+)
 
 
 def test_each_entry_parses_as_cron_locks_and_logs_to_a_dated_file(tmp_path):

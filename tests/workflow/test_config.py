@@ -2,7 +2,7 @@
 
 import pytest
 import yaml
-from conftest import REPO, snakemake
+from workflow_runs import REPO, snakemake
 
 from astrid.pipeline.config import ConfigError, check_config, config_problems
 
