@@ -26,7 +26,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 from nights import small_night
-from products import comparable_products, content_hashes, differences, product_files
+from products import OBJECT_QUERIES, comparable_products, content_hashes, differences, product_files
 from workflow_runs import REPO, snakemake
 
 pytestmark = pytest.mark.slow
@@ -354,18 +354,6 @@ def test_content_hashes_do_not_depend_on_the_time_of_writing(nights):
 def rows(database, query):
     with sqlite3.connect(database) as connection:
         return sorted(connection.execute(query).fetchall())
-
-
-# Every table of the object database, less the columns that record when a row was
-# written (written_mjd, delivered_mjd, applied_mjd: the clock's MJD).
-OBJECT_QUERIES = {
-    "objects": "SELECT * FROM objects",
-    "detections": "SELECT * FROM detections",
-    "forced_photometry": "SELECT * FROM forced_photometry",
-    "alerts": "SELECT alert_id, candidate_id, object_id, night, packet FROM alerts",
-    "deliveries": "SELECT alert_id, channel, status, attempts, last_error FROM deliveries",
-    "schema_migrations": "SELECT version FROM schema_migrations",
-}
 
 
 @pytest.mark.parametrize("table", sorted(OBJECT_QUERIES))
