@@ -13,12 +13,14 @@ from astrid.ingest.classify import (
     BAD_VALUE,
     DUPLICATE_EXPOSURE,
     EMPTY,
+    MISSING_HDU,
     MISSING_KEYWORD,
     NO_MASTER,
     NOT_A_FILE,
     SHAPE_MISMATCH,
     UNKNOWN_TYPE,
     UNREADABLE,
+    UNSUPPORTED_FORMAT,
     FrameRejected,
     IngestSettings,
     inspect_frame,
@@ -347,3 +349,65 @@ def test_fields_with_long_or_odd_names_and_pointings_north_of_the_equator_are_va
     assert fields["m31"] == "M_31"
     assert len(fields["long"]) <= 48 and fields["long"].startswith("NGC_1234_NGC_1234")
     assert re.fullmatch(FIELD_PATTERN, fields["long"]) and re.fullmatch(FIELD_PATTERN, "p310d6+00d1")
+
+
+def test_tile_compressed_frames_are_read_and_other_compressions_quarantined(tmp_path):
+    """fpack'ed frames (.fz after any FITS suffix) are frames like any other; a FITS name
+    with a compression AstrID does not read is quarantined saying which it reads."""
+    night = calibration_night(tmp_path / "20261127")
+    data = np.full((20, 30), 1000, np.uint16)
+    write_frame(tmp_path / "plain.fits", data)
+    header = fits.getheader(tmp_path / "plain.fits")
+    for name in ("c1.fits.fz", "c2.fit.fz", "c3.FTS.fz"):
+        fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, header=header)]).writeto(night / name)
+    (night / "b.fits.bz2").write_bytes(b"BZh9" + bytes(100))
+    old_enough(*night.iterdir())
+    manifest, quarantine, _ = ingest_folder(night)
+    science = manifest[manifest["frame_type"] == "science"]
+    assert sorted(science["exposure"]) == ["c1", "c2", "c3", "s"]
+    assert set(science["ny"]) == {20} and set(science["nx"]) == {30}
+    assert set(science[science["exposure"] != "s"]["path"].str[-3:]) == {".fz"}
+    (row,) = quarantine.to_dict("records")
+    assert row["reason_code"] == UNSUPPORTED_FORMAT and ".fits.fz" in row["reason"]
+
+
+def test_reduced_frames_need_no_type_gain_or_masters_and_map_their_band(tmp_path):
+    night = tmp_path / "20180804"
+    night.mkdir()
+    keywords = {"IMAGETYP": None, "GAIN": None, "RDNOISE": None, "SATURATE": None, "DATE-OBS": None}
+    write_frame(
+        night / "r1.fits",
+        np.ones((20, 30), np.float32),
+        FILTER="i DECam SDSS c0003",
+        **keywords,
+        **{"DATE-BEG": "2018-08-04T09:23:31"},
+    )
+    write_frame(
+        night / "r2.fits",
+        np.ones((20, 30), np.float32),
+        FILTER="i DECam SDSS c0003",
+        **keywords,
+        **{"MJD-OBS": 58334.4},
+    )
+    old_enough(*night.iterdir())
+    settings = IngestSettings(reduced=True, band_map={"i DECam SDSS c0003": "i"})
+    manifest, quarantine, _ = ingest_night(night, "20180804", settings, 3, True)
+    assert quarantine.empty, quarantine.to_dict("records")
+    assert list(manifest["frame_type"]) == ["science", "science"] and set(manifest["band"]) == {"i"}
+    assert manifest["reduced"].all() and manifest["mjd"].round(1).tolist() == [58334.4, 58334.4]
+    # Without the reduced flag the same frames are quarantined: no type, no gain.
+    assert ingest_night(night, "20180804", IngestSettings(), 3, True).manifest.empty
+
+
+def test_a_reduced_frame_without_its_science_hdu_is_quarantined(tmp_path):
+    night = tmp_path / "20180804"
+    night.mkdir()
+    write_frame(night / "r1.fits", np.ones((20, 30), np.float32), IMAGETYP=None)
+    old_enough(*night.iterdir())
+    quarantine = ingest_night(
+        night, "20180804", IngestSettings(reduced=True, science_hdu="SCI"), 3, True
+    ).quarantine
+    (row,) = quarantine.to_dict("records")
+    assert (
+        row["reason_code"] == MISSING_HDU and "no HDU 'SCI'" in row["reason"] and "r1.fits" in row["reason"]
+    )

@@ -96,6 +96,9 @@ rule calibrate_exposure:
             },
             "cosmic_rays": CALIBRATION["cosmic_rays"]["enabled"],
         },
+        # Where a reduced frame keeps what (reduced.*); none for a raw frame, so these
+        # settings rerun the imports only.
+        reduced=lambda wc: reduced_settings(wc.night, wc.exposure),
         timeout_minutes=config["processing_timeout_minutes"],
         code=script_digest("calibrate_exposure"),
     script:

@@ -55,6 +55,11 @@ TRAINING_NIGHTS = _NIGHTS.training
 MODEL_DIR = planning.MODEL_DIR
 
 
+def is_reduced(night):
+    """Whether the night's frames are reduced already (reduced.nights, reduced.all_nights)."""
+    return planning.is_reduced(night, config)
+
+
 def raw_night_dir(wildcards):
     return f"{planning.raw_dir(config)}/{wildcards.night}"
 
@@ -173,7 +178,9 @@ def reference_catalog(wildcards):
 
 def night_products(wildcards):
     differenced = {night: differenced_exposures(night) for night in NIGHTS}
-    return planning.night_targets(_NIGHTS, differenced)
+    return planning.night_targets(
+        _NIGHTS, differenced, [n for n in NIGHTS if is_reduced(n)]
+    )
 
 
 # --- the real/bogus model (rules/realbogus.smk, score.smk, drift.smk)
@@ -233,19 +240,22 @@ os.environ.setdefault(
 
 def champion_model(wildcards):
     """The exported champion the scores are made with; with no champion yet, the model
-    that the first training promotes."""
+    that the first training promotes; none when no model could be trained (nothing to
+    learn from: then only frames without candidates can be scored)."""
     if CHAMPION_AT_START is not None:
         return planning.exported_model(*CHAMPION_AT_START)
     if problem := planning.too_few_training_frames(config):
         raise WorkflowError(problem)
     with open(checkpoints.train_realbogus.get().output[0]) as handle:
         decision = json.load(handle)
-    if decision["champion_after"] is None:
-        raise WorkflowError(
-            f"no real/bogus model passed the gate: {decision['reason']} "
-            f"(see {checkpoints.train_realbogus.get().output[0]})"
-        )
-    return planning.exported_model(decision["champion_after"], decision["run_id"])
+    if decision["champion_after"] is not None:
+        return planning.exported_model(decision["champion_after"], decision["run_id"])
+    if decision["run_id"] is None:
+        return []  # nothing to learn from
+    raise WorkflowError(
+        f"no real/bogus model passed the gate: {decision['reason']} "
+        f"(see {checkpoints.train_realbogus.get().output[0]})"
+    )
 
 
 # --- objects and alerts (rules/alerts.smk)
@@ -313,14 +323,27 @@ def raw_paths(frame_type):
     return paths
 
 
+def reduced_settings(night, exposure):
+    """The reduced.* settings that import a reduced frame; None for a raw frame."""
+    if manifest_row(night, exposure).get("reduced") != "True":
+        return None
+    return {
+        k: v for k, v in config["reduced"].items() if k not in ("all_nights", "nights")
+    }
+
+
 def night_masters(wildcards):
     """The master bias (and dark) of the rule's night."""
     return planning.master_paths(wildcards.night, CALIBRATION["use_dark"])
 
 
 def science_masters(wildcards):
-    """The masters a science frame is calibrated with: bias, dark and its band's flat."""
-    band = manifest_row(wildcards.night, wildcards.exposure)["band"]
+    """The masters a science frame is calibrated with: bias, dark and its band's flat;
+    none for a reduced frame, which is imported as it is."""
+    row = manifest_row(wildcards.night, wildcards.exposure)
+    if row.get("reduced") == "True":
+        return {}
+    band = row["band"]
     return {
         **night_masters(wildcards),
         "flat": planning.flat_path(wildcards.night, band),

@@ -19,6 +19,7 @@ rule subtract_reference:
         runtime=FRAME_RUNTIME,
     params:
         flux_error=config["difference"]["flux_error"],
+        renormalise=config["difference"]["renormalise"],
         timeout_minutes=config["processing_timeout_minutes"],
         code=script_digest("subtract_reference"),
     script:

@@ -17,6 +17,8 @@ checkpoint ingest_night:
     params:
         ingest=config["ingest"],
         listing=raw_night_listing,
+        reduced=lambda wc: is_reduced(wc.night),
+        science_hdu=config["reduced"]["science_hdu"],
         min_frames=CALIBRATION["min_frames"],
         use_dark=CALIBRATION["use_dark"],
         code=script_digest("ingest_night"),

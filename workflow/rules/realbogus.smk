@@ -23,6 +23,7 @@ rule make_training_samples:
         samples=REALBOGUS["samples"],
         detect=config["detect"],
         flux_error=config["difference"]["flux_error"],
+        renormalise=config["difference"]["renormalise"],
         seed=REALBOGUS["seed"],
         timeout_minutes=config["processing_timeout_minutes"],
         code=script_digest("make_training_samples"),

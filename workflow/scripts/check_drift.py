@@ -13,7 +13,11 @@ from astrid.realbogus.lifecycle import night_drift_report, write_decision
 with logged(snakemake.log[0]) as log:
     inputs = snakemake.input
     report = night_drift_report(
-        inputs.model, inputs.samples, inputs.scored, snakemake.wildcards.night, threads=snakemake.threads
+        inputs.model or None,  # a path, or nothing when no model exists yet
+        inputs.samples,
+        inputs.scored,
+        snakemake.wildcards.night,
+        threads=snakemake.threads,
     )
     write_decision(report, snakemake.output[0])
     log.info("night %s: %s", report["night"], json.dumps(report["figures"]))

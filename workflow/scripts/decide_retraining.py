@@ -25,36 +25,49 @@ from astrid.realbogus.training_set import build_manifest, write_manifest
 
 with logged(snakemake.log[0]) as log:
     inputs, params = snakemake.input, snakemake.params
-    _, bundle = load_bundle(inputs.model)
-    nights = {}
-    for path in inputs.drift:
-        with open(path) as handle:
-            report = json.load(handle)
-        nights[report["night"]] = report["figures"]
-    new_nights = sorted(set(nights) - set(bundle["nights"]))
-    retrain, reasons = retraining_decision(nights, new_nights, DriftSettings(**params.drift))
-    lifecycle = LifecycleSettings(**params.lifecycle)
-    decision = {
-        "champion": bundle["model_version"],
-        "champion_dataset": bundle["dataset_version"],
-        "nights": nights,
-        "new_nights": new_nights,
-        "retrain": retrain,
-        "reasons": reasons,
-        "training": None,
-    }
-    log.info("retrain: %s%s", retrain, "".join(f"\n  - {r}" for r in reasons))
-    if retrain:
-        manifest = build_manifest(inputs.samples, params.validation_split, params.test_split, params.seed)
-        write_manifest(manifest, Path(params.archive) / f"{manifest['version']}.json", params.archive)
-        decision["training"] = train_and_gate(
-            manifest,
-            TrainSettings(**params.training),
-            lifecycle,
-            params.code,
-            threads=snakemake.threads,
-            device=resolve_device(requested_gpus(snakemake.resources)),
-            trigger="; ".join(reasons),
-        )
-    log_decision(decision, lifecycle)
-    write_decision(decision, snakemake.output[0])
+    if not inputs.model:  # no model could be trained yet: nothing to check
+        decision = {
+            "champion": None,
+            "champion_dataset": None,
+            "nights": {},
+            "new_nights": [],
+            "retrain": False,
+            "reasons": ["no champion: no real/bogus model could be trained yet (see training.json)"],
+            "training": None,
+        }
+        log.warning("%s", decision["reasons"][0])
+        write_decision(decision, snakemake.output[0])
+    else:
+        _, bundle = load_bundle(inputs.model)
+        nights = {}
+        for path in inputs.drift:
+            with open(path) as handle:
+                report = json.load(handle)
+            nights[report["night"]] = report["figures"]
+        new_nights = sorted(set(nights) - set(bundle["nights"]))
+        retrain, reasons = retraining_decision(nights, new_nights, DriftSettings(**params.drift))
+        lifecycle = LifecycleSettings(**params.lifecycle)
+        decision = {
+            "champion": bundle["model_version"],
+            "champion_dataset": bundle["dataset_version"],
+            "nights": nights,
+            "new_nights": new_nights,
+            "retrain": retrain,
+            "reasons": reasons,
+            "training": None,
+        }
+        log.info("retrain: %s%s", retrain, "".join(f"\n  - {r}" for r in reasons))
+        if retrain:
+            manifest = build_manifest(inputs.samples, params.validation_split, params.test_split, params.seed)
+            write_manifest(manifest, Path(params.archive) / f"{manifest['version']}.json", params.archive)
+            decision["training"] = train_and_gate(
+                manifest,
+                TrainSettings(**params.training),
+                lifecycle,
+                params.code,
+                threads=snakemake.threads,
+                device=resolve_device(requested_gpus(snakemake.resources)),
+                trigger="; ".join(reasons),
+            )
+        log_decision(decision, lifecycle)
+        write_decision(decision, snakemake.output[0])

@@ -3,7 +3,7 @@ list of frames still arriving (read again by the next run).
 
 Inputs: the raw night folder. Outputs: results/manifest/<night>.tsv,
 results/quarantine/<night>.tsv, results/waiting/<night>.tsv. Settings: ingest.*,
-calibration.min_frames, calibration.use_dark.
+calibration.min_frames, calibration.use_dark, reduced.nights (and all_nights), reduced.science_hdu.
 """
 
 from astrid.ingest.classify import IngestSettings
@@ -13,10 +13,13 @@ from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
     options = {k: tuple(v) if isinstance(v, list) else v for k, v in snakemake.params.ingest.items()}
+    settings = IngestSettings(
+        **options, reduced=snakemake.params.reduced, science_hdu=snakemake.params.science_hdu
+    )
     night = ingest_night(
         snakemake.input.raw,
         snakemake.wildcards.night,
-        IngestSettings(**options),
+        settings,
         snakemake.params.min_frames,
         snakemake.params.use_dark,
     )

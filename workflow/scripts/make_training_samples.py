@@ -2,7 +2,7 @@
 
 Inputs: the aligned frame, its reference and (the demo) the night's truth. Output: the
 frame's samples (cutout cube and SAMPLES table). Settings: realbogus.injection,
-realbogus.samples, realbogus.seed, detect.*, difference.flux_error.
+realbogus.samples, realbogus.seed, detect.*, difference.flux_error, difference.renormalise.
 """
 
 import numpy as np
@@ -53,6 +53,7 @@ with logged(snakemake.log[0]) as log:
                 injection=InjectionSettings(**params.injection),
                 samples=SampleSettings(**params.samples),
                 known_xy=known_transients_xy(inputs.truth[0] if inputs.truth else None, reference.wcs),
+                renormalise=params.renormalise,
             )
         kinds = dict(zip(*np.unique(np.asarray(table["kind"]), return_counts=True), strict=True))
         log.info("%d samples: %s", len(table), ", ".join(f"{k} {v}" for k, v in kinds.items()))

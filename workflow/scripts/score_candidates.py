@@ -11,7 +11,7 @@ from astropy.table import Table
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged
 from astrid.realbogus.classifier import requested_gpus, resolve_device
-from astrid.realbogus.lifecycle import load_bundle, score_cutouts
+from astrid.realbogus.lifecycle import score_table
 
 with logged(snakemake.log[0]) as log:
     inputs = snakemake.input
@@ -24,23 +24,14 @@ with logged(snakemake.log[0]) as log:
     ):
         raise ValueError(f"{inputs.cutouts}: its cutouts do not match the candidates of {inputs.table}")
     device = resolve_device(requested_gpus(snakemake.resources))
-    net, bundle = load_bundle(inputs.model)
-    scores = (
-        score_cutouts(net, cutouts, snakemake.params.batch_size, device, threads=snakemake.threads)
-        if len(table)
-        else np.zeros(0, np.float32)
-    )
-    table["rb_score"] = scores
-    table["rb_real"] = scores >= bundle["threshold"]
-    table["rb_model_version"] = np.full(len(table), bundle["model_version"], dtype=np.int32)
-    table.meta.update(
-        {
-            "RBMODEL": bundle["model_name"],
-            "RBVERS": bundle["model_version"],
-            "RBRUNID": bundle["run_id"],
-            "RBTHRESH": bundle["threshold"],
-            "RBDEVICE": str(device),
-        }
+    model = inputs.model or None  # a path, or nothing when no model exists yet
+    table = score_table(
+        table,
+        cutouts,
+        model,
+        batch_size=snakemake.params.batch_size,
+        device=device,
+        threads=snakemake.threads,
     )
     with atomic_output(snakemake.output[0]) as tmp:
         table.write(tmp, format="ascii.ecsv", overwrite=True)
@@ -48,8 +39,8 @@ with logged(snakemake.log[0]) as log:
         "%d candidates scored on %s by %s v%d: %d real at threshold %.2f",
         len(table),
         device,
-        bundle["model_name"],
-        bundle["model_version"],
+        table.meta["RBMODEL"],
+        table.meta["RBVERS"],
         int(table["rb_real"].sum()),
-        bundle["threshold"],
+        table.meta["RBTHRESH"],
     )

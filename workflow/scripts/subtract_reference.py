@@ -2,7 +2,7 @@
 
 Inputs: the aligned frame, its reference. Output: results/difference/<night>/<exposure>.fits
 (DIFF, SCORE, VAR, MASK, PSF), or the alignment's failure passed on. Settings:
-difference.flux_error, processing_timeout_minutes.
+difference.flux_error, difference.renormalise, processing_timeout_minutes.
 """
 
 from astropy.io import fits
@@ -36,6 +36,11 @@ with logged(snakemake.log[0]) as log:
                 aligned_header,
                 flux_error=snakemake.params.flux_error,
                 workers=snakemake.threads,
+                renormalise=snakemake.params.renormalise,
+            )
+            header["SCORNORM"] = (
+                result.score_noise if snakemake.params.renormalise else 1.0,
+                "S_corr divided by this (difference.renormalise)",
             )
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]

@@ -8,17 +8,24 @@ import json
 
 from astrid.pipeline.runtime import logged
 from astrid.realbogus.classifier import TrainSettings, requested_gpus, resolve_device
-from astrid.realbogus.lifecycle import LifecycleSettings, train_and_gate, write_decision
+from astrid.realbogus.lifecycle import LifecycleSettings, train_and_gate, untrained_decision, write_decision
+from astrid.realbogus.training_set import DatasetError
 
 with logged(snakemake.log[0]) as log:
     with open(snakemake.input.dataset) as handle:
         manifest = json.load(handle)
-    decision = train_and_gate(
-        manifest,
-        TrainSettings(**snakemake.params.training),
-        LifecycleSettings(**snakemake.params.lifecycle),
-        snakemake.params.code,
-        threads=snakemake.threads,
-        device=resolve_device(requested_gpus(snakemake.resources)),
-    )
+    try:
+        decision = train_and_gate(
+            manifest,
+            TrainSettings(**snakemake.params.training),
+            LifecycleSettings(**snakemake.params.lifecycle),
+            snakemake.params.code,
+            threads=snakemake.threads,
+            device=resolve_device(requested_gpus(snakemake.resources)),
+        )
+    except DatasetError as error:
+        # Nothing to learn from (every frame failed before its difference): the night goes
+        # on without scores; a frame with candidates then says it has no model.
+        decision = untrained_decision(manifest, str(error))
+        log.warning("%s", decision["reason"])
     write_decision(decision, snakemake.output[0])

@@ -375,6 +375,41 @@ class AlignedImage:
     n_stars: int
 
 
+# Registration error assumed for a frame an archive resampled onto the reference's grid
+# (its registration unmeasured here): a tenth of a pixel, what survey pipelines reach.
+GRID_RMS_PX = 0.1
+
+
+def on_reference_grid(
+    wcs_image: WCS, shape: tuple[int, int], reference: "Reference", tolerance: float = 0.01
+) -> bool:
+    """Whether a frame already lies on the reference's pixel grid: the same shape, and its
+    WCS maps the frame's corners and centre onto the same reference pixels within
+    ``tolerance`` pixels.
+
+    Parameters
+    ----------
+    wcs_image : astropy.wcs.WCS
+        The frame's WCS.
+    shape : tuple of int
+        The frame's (rows, columns).
+    reference : Reference
+    tolerance : float
+        Pixels.
+
+    Returns
+    -------
+    bool
+    """
+    if tuple(shape) != tuple(reference.data.shape):
+        return False
+    ny, nx = shape
+    x = np.array([0.0, nx - 1.0, 0.0, nx - 1.0, nx / 2])
+    y = np.array([0.0, 0.0, ny - 1.0, ny - 1.0, ny / 2])
+    rx, ry = pixel_to_pixel_guess(wcs_image, reference.wcs, x, y)
+    return bool(np.all(np.hypot(rx - x, ry - y) < tolerance))
+
+
 def align_to_reference(
     frame: ImageProduct,
     wcs_header: fits.Header,
@@ -428,17 +463,27 @@ def align_to_reference(
         raise AlignmentError(NO_MATCH, "the frame has no header WCS to start from")
     gx, gy = pixel_to_pixel_guess(wcs_image, reference.wcs, usable["x"], usable["y"])
     ref_stars = point_like(reference.stars)
-    registration = register(
-        usable["x"],
-        usable["y"],
-        gx,
-        gy,
-        ref_stars["x"],
-        ref_stars["y"],
-        max_offset=settings.max_offset_px,
-        min_matches=settings.min_matches,
-        max_rms=settings.max_rms_px,
-    )
+    try:
+        registration = register(
+            usable["x"],
+            usable["y"],
+            gx,
+            gy,
+            ref_stars["x"],
+            ref_stars["y"],
+            max_offset=settings.max_offset_px,
+            min_matches=settings.min_matches,
+            max_rms=settings.max_rms_px,
+        )
+    except AlignmentError as error:
+        if not on_reference_grid(wcs_image, data.shape, reference):
+            raise
+        # An archive's frames resampled onto one grid already (stamps, mosaics): when its
+        # stars cannot refine the alignment (galaxies for stars, too few), trust the archive's.
+        log.warning(
+            "%s; the frame is on the reference's grid already: the archive's alignment is used", error
+        )
+        registration = Registration(np.eye(2), np.zeros(2), 0, GRID_RMS_PX, "grid")
     out, var, bits = resample(clean, variance, mask, registration, reference.data.shape, workers)
     del clean
     out[(bits & maskbits.NO_DATA) != 0] = 0.0
@@ -492,7 +537,7 @@ def write_aligned(
 
     reg = aligned.registration
     header["ALIGNOK"] = (True, "registered onto the reference")
-    header["ALNMETH"] = (reg.method, "first match: offset vote or asterism")
+    header["ALNMETH"] = (reg.method, "offset vote, asterism, or grid (the archive's own)")
     header["ALNNSTAR"] = (reg.n_matched, "stars paired")
     header["ALNRMS"] = (reg.rms, "[px] residual per coordinate")
     header["ALNROT"] = (reg.rotation_deg, "[deg] rotation image -> reference")

@@ -160,6 +160,7 @@ def subtract_aligned(
     *,
     flux_error: float,
     workers: int = 1,
+    renormalise: bool = False,
 ) -> DifferenceResult:
     """ZOGY of an aligned frame and its reference, as ``align_exposure`` and
     ``build_reference`` write them.
@@ -177,6 +178,12 @@ def subtract_aligned(
         ``difference.flux_error``.
     workers : int
         Threads.
+    renormalise : bool
+        Divide S_corr by its measured spread (``difference.renormalise``: frames resampled
+        or stacked by another pipeline, whose noise is correlated).
+    renormalise : bool
+        Divide S_corr by its measured spread (``difference.renormalise``: frames resampled
+        or stacked by another pipeline, whose noise is correlated).
 
     Returns
     -------
@@ -190,6 +197,7 @@ def subtract_aligned(
         astrometric_sigma=(rms, rms),
         flux_sigma=flux_error,
         workers=workers,
+        renormalise=renormalise,
     )
 
 

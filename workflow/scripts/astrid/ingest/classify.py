@@ -6,7 +6,9 @@ constants below) and a sentence a person can act on.
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
-from astrid.ingest.files import exposure_id
+from astrid.ingest.files import NOT_A_FILE, UNSUPPORTED_FORMAT, exposure_id  # noqa: F401 - codes re-exported
 from astrid.io.names import band_name, field_name
 
 FRAME_TYPES = ("bias", "dark", "flat", "science")
@@ -62,8 +64,8 @@ BAD_VALUE = "BAD_VALUE"
 UNKNOWN_TYPE = "UNKNOWN_TYPE"
 SHAPE_MISMATCH = "SHAPE_MISMATCH"
 NO_MASTER = "NO_MASTER"
-NOT_A_FILE = "NOT_A_FILE"
 DUPLICATE_EXPOSURE = "DUPLICATE_EXPOSURE"
+MISSING_HDU = "MISSING_HDU"
 
 
 class FrameRejected(Exception):
@@ -89,6 +91,9 @@ class IngestSettings:
     trimsec: str | None = None  # overrides the header's TRIMSEC
     field_radius_arcmin: float = 3.0  # unnamed pointings closer than this share a field
     settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
+    band_map: Mapping = dataclass_field(default_factory=dict)  # header filter value → band
+    reduced: bool = False  # frames already reduced by an observatory pipeline (reduced.*)
+    science_hdu: str | int | None = None  # a reduced frame's image HDU (None: the first)
 
 
 def normalise_type(value: object) -> str | None:
@@ -131,10 +136,26 @@ def _float(header, key, fallback, path):
     return value
 
 
+def _optional_float(header, key, default):
+    try:
+        value = float(header.get(key, default))
+    except (TypeError, ValueError):
+        return default
+    return value if np.isfinite(value) else default
+
+
+# Keywords giving the start of an exposure, first found wins (DATE-BEG: JWST; MJD-OBS alone:
+# some archive products).
+DATE_KEYWORDS = ("DATE-OBS", "DATE-BEG")
+
+
 def _date_obs(header, path):
-    date = header.get("DATE-OBS")
+    _, date = _first(header, DATE_KEYWORDS)
     if date is None:
-        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no DATE-OBS keyword")
+        mjd = header.get("MJD-OBS")
+        if isinstance(mjd, int | float) and np.isfinite(mjd):
+            return Time(float(mjd), format="mjd", scale="utc")
+        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no DATE-OBS (nor DATE-BEG or MJD-OBS) keyword")
     date = str(date).strip()
     time_obs = header.get("TIME-OBS") or header.get("UT") or header.get("UTSTART")
     if "T" not in date and time_obs:
@@ -242,8 +263,22 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         with warnings.catch_warnings():
             warnings.simplefilter("error", AstropyUserWarning)
             with fits.open(path, memmap=False) as hdul:
-                hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
+                if settings.reduced and settings.science_hdu is not None:
+                    try:
+                        hdu = hdul[settings.science_hdu]
+                    except (KeyError, IndexError):
+                        raise FrameRejected(
+                            MISSING_HDU,
+                            f"{path.name} has no HDU {settings.science_hdu!r} (reduced.science_hdu)",
+                        ) from None
+                else:
+                    hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
                 header = (hdu or hdul[0]).header.copy()
+                if hdu is not None and hdu is not hdul[0]:
+                    # Keywords of the whole exposure (date, filter, object) sit in the primary.
+                    merged = hdul[0].header.copy()
+                    merged.update({k: v for k, v in header.items() if k not in ("", "COMMENT", "HISTORY")})
+                    header = merged
                 data = None if hdu is None else np.asarray(hdu.data)
     except FrameRejected:
         raise
@@ -256,6 +291,8 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         raise FrameRejected(ALL_NAN, f"{path.name}: every pixel is NaN or infinite")
 
     type_key, type_value = _first(header, settings.type_keywords)
+    if type_key is None and settings.reduced:
+        type_key, type_value = "reduced.nights", "science"  # a reduced night holds science frames
     if type_key is None:
         keys = "/".join(settings.type_keywords)
         raise FrameRejected(MISSING_KEYWORD, f"{path.name} has none of the frame-type keywords {keys}")
@@ -264,6 +301,11 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         raise FrameRejected(
             UNKNOWN_TYPE,
             f"{path.name}: {type_key} = {type_value!r} is not a bias, dark, flat or science frame",
+        )
+    if settings.reduced and frame_type != "science":
+        raise FrameRejected(
+            UNKNOWN_TYPE,
+            f"{path.name}: {type_key} = {type_value!r} in a reduced night, which takes science frames",
         )
 
     exptime = _float(header, "EXPTIME", None, path)
@@ -281,7 +323,7 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
             raise FrameRejected(
                 MISSING_KEYWORD, f"{path.name} is a {frame_type} frame without a filter ({keys})"
             )
-        band = band_name(band_value)
+        band = band_name(settings.band_map.get(str(band_value).strip(), band_value))
 
     field = ""
     pointing = _pointing(header)
@@ -295,9 +337,15 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
                 MISSING_KEYWORD, f"{path.name} names no field ({keys}) and has no WCS to derive one"
             )
 
-    gain = _float(header, "GAIN", settings.gain, path)
-    read_noise = _float(header, "RDNOISE", settings.read_noise, path)
-    saturate = _float(header, "SATURATE", settings.saturate, path)
+    if settings.reduced:
+        # Already in calibrated units: the import reads what it needs (reduced.gain, BUNIT).
+        gain = _optional_float(header, "GAIN", settings.gain or 1.0)
+        read_noise = _optional_float(header, "RDNOISE", settings.read_noise or 0.0)
+        saturate = _optional_float(header, "SATURATE", settings.saturate or np.inf)
+    else:
+        gain = _float(header, "GAIN", settings.gain, path)
+        read_noise = _float(header, "RDNOISE", settings.read_noise, path)
+        saturate = _float(header, "SATURATE", settings.saturate, path)
     if gain <= 0 or read_noise < 0:
         raise FrameRejected(
             BAD_VALUE, f"{path.name}: GAIN = {gain} and RDNOISE = {read_noise} must be positive"
@@ -323,4 +371,5 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         "saturate": saturate,
         "biassec": settings.biassec or str(header.get("BIASSEC", "") or "").replace(" ", ""),
         "trimsec": settings.trimsec or str(header.get("TRIMSEC", "") or "").replace(" ", ""),
+        "reduced": settings.reduced,
     }

@@ -5,12 +5,21 @@ Light on purpose (no astropy): the workflow calls :func:`night_listing` while it
 """
 
 import hashlib
+import re
 import time
 from pathlib import Path
 
 from astrid.io.names import exposure_name
 
-RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
+# What AstrID reads: plain FITS, gzip-compressed FITS and tile-compressed FITS (fpack).
+RAW_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fit.fz", ".fts.fz")
+# A name with a FITS extension anywhere (x.fits, x.fits.bz2, x.FIT.fz) is a frame to account
+# for: read, or quarantined with the reason it is not.
+_FITS_NAME = re.compile(r"\.(fits?|fts)(\.|$)", re.IGNORECASE)
+
+# Reason codes of entries that are not frames AstrID reads (see astrid.ingest.classify).
+NOT_A_FILE = "NOT_A_FILE"
+UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
 
 
 def exposure_id(path: Path | str) -> str:
@@ -35,7 +44,11 @@ def exposure_id(path: Path | str) -> str:
 
 
 def _looks_like_fits(path):
-    return not path.name.startswith(".") and path.name.lower().endswith(RAW_SUFFIXES)
+    return not path.name.startswith(".") and _FITS_NAME.search(path.name) is not None
+
+
+def _readable(path):
+    return path.name.lower().endswith(RAW_SUFFIXES)
 
 
 def find_raw_frames(night_dir: Path | str) -> list[Path]:
@@ -62,12 +75,13 @@ def find_raw_frames(night_dir: Path | str) -> list[Path]:
     night_dir = Path(night_dir)
     if not night_dir.is_dir():
         raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
-    return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and p.is_file())
+    return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and _readable(p) and p.is_file())
 
 
-def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str]]:
-    """(path, sentence) of each FITS-looking name in ``night_dir`` that is not a readable
-    file: a dangling symbolic link, a folder, a device or pipe.
+def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str, str]]:
+    """Each FITS-looking name in ``night_dir`` that is not a frame AstrID reads: a dangling
+    symbolic link, a folder, a device or pipe (``NOT_A_FILE``), or a file compressed in a way
+    it does not read (``UNSUPPORTED_FORMAT``, e.g. ``x.fits.bz2``).
 
     Parameters
     ----------
@@ -76,20 +90,23 @@ def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str]]:
 
     Returns
     -------
-    list of (pathlib.Path, str)
-        Each entry and a sentence saying what it is, sorted by name.
+    list of (pathlib.Path, str, str)
+        Each entry, its reason code and a sentence saying what it is, sorted by name.
     """
     found = []
     for path in sorted(Path(night_dir).iterdir()):
-        if not _looks_like_fits(path) or path.is_file():
+        if not _looks_like_fits(path) or (path.is_file() and _readable(path)):
             continue
-        if path.is_symlink() and not path.exists():
-            what = f"a symbolic link to {path.readlink()}, which does not exist"
+        if path.is_file():
+            code = UNSUPPORTED_FORMAT
+            what = f"not a format AstrID reads: it reads {', '.join(RAW_SUFFIXES)}"
+        elif path.is_symlink() and not path.exists():
+            code, what = NOT_A_FILE, f"a symbolic link to {path.readlink()}, which does not exist"
         elif path.is_dir():
-            what = "a folder, not a file"
+            code, what = NOT_A_FILE, "a folder, not a file"
         else:
-            what = "not a regular file"
-        found.append((path, f"{path.name} is {what}"))
+            code, what = NOT_A_FILE, "not a regular file"
+        found.append((path, code, f"{path.name} is {what}"))
     return found
 
 

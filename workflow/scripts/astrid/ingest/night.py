@@ -16,7 +16,6 @@ import pandas as pd
 from astrid.ingest.classify import (
     DUPLICATE_EXPOSURE,
     NO_MASTER,
-    NOT_A_FILE,
     SHAPE_MISMATCH,
     FrameRejected,
     IngestSettings,
@@ -47,6 +46,7 @@ MANIFEST_COLUMNS = [
     "saturate",
     "biassec",
     "trimsec",
+    "reduced",
 ]
 QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
 # Frames still being written when the night was ingested: read again by the next run.
@@ -87,8 +87,11 @@ def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[
         Manifest rows that go on, quarantine rows with reasons.
     """
     quarantined = []
+    # A reduced frame (reduced.nights) needs no master: nothing to check.
+    reduced = [r for r in rows if r.get("reduced")]
+    rows = [r for r in rows if not r.get("reduced")]
     if not rows:
-        return [], []
+        return reduced, []
     biases = [r for r in rows if r["frame_type"] == "bias"]
     reference = biases or rows
     shape = Counter((r["ny"], r["nx"]) for r in reference).most_common(1)[0][0]
@@ -126,7 +129,7 @@ def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[
                 )
                 continue
         go_on.append(row)
-    return go_on, quarantined
+    return go_on + reduced, quarantined
 
 
 def _quarantined(path, night, code, reason, frame_type=""):
@@ -193,8 +196,8 @@ def ingest_night(
     """
     now = time.time() if now is None else now
     rows, quarantined, waiting = [], [], []
-    for path, reason in find_unusable_entries(night_dir):
-        quarantined.append(_quarantined(path, night, NOT_A_FILE, reason))
+    for path, code, reason in find_unusable_entries(night_dir):
+        quarantined.append(_quarantined(path, night, code, reason))
     by_exposure = {}
     for path in find_raw_frames(night_dir):
         by_exposure.setdefault(exposure_id(path), []).append(path)

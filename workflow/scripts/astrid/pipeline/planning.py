@@ -145,6 +145,24 @@ def plan_nights(config: Mapping) -> Nights:
     return Nights(nights, reference, difference, training)
 
 
+def is_reduced(night: str, config: Mapping) -> bool:
+    """Whether a night's frames were reduced by an observatory pipeline already
+    (``reduced.nights``, ``reduced.all_nights``): imported, not calibrated from raw.
+
+    Parameters
+    ----------
+    night : str
+    config : mapping
+        The workflow's configuration.
+
+    Returns
+    -------
+    bool
+    """
+    reduced = config["reduced"]
+    return bool(reduced["all_nights"]) or night in reduced["nights"]
+
+
 def raw_dir(config: Mapping) -> str:
     """Where the raw night folders are: the demo's, or ``raw_dir``.
 
@@ -346,16 +364,18 @@ def flat_path(night: str, band: str) -> str:
     return f"results/masters/{night}/flat_{band}.fits"
 
 
-def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list[str]:
-    """Every product a run asks for: each night's summaries, and each differenced night's
-    scores, drift, alerts and latency; the daily retraining check once anything is scored.
+def night_targets(nights: Nights, differenced: Mapping[str, list], reduced: Iterable = ()) -> list[str]:
+    """Every product a run asks for: each night's summaries (and master frames, where the
+    night was calibrated from raw), and each differenced night's scores, drift, alerts and
+    latency; the daily retraining check once anything is scored.
 
     Parameters
     ----------
     nights : Nights
-        The run's nights (:func:`plan_nights`).
     differenced : mapping of str to list of str
         The exposures differenced per night (empty on reference nights).
+    reduced : iterable of str
+        Nights whose frames were reduced already: they have no master frames.
 
     Returns
     -------
@@ -363,11 +383,9 @@ def night_targets(nights: Nights, differenced: Mapping[str, list]) -> list[str]:
     """
     products = []
     for night in nights.all:
-        products += [
-            f"results/qa/{night}/summary.html",
-            f"results/qa/{night}/calibration.png",
-            f"results/qa/{night}/masters.png",
-        ]
+        products += [f"results/qa/{night}/summary.html", f"results/qa/{night}/calibration.png"]
+        if night not in reduced:
+            products.append(f"results/qa/{night}/masters.png")
         if night in nights.reference:
             continue
         products += [f"results/qa/{night}/difference.png", f"results/qa/{night}/candidates.png"]

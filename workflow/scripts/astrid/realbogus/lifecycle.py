@@ -395,6 +395,37 @@ def train_and_gate(
     }
 
 
+def untrained_decision(manifest: dict, reason: str, champion: int | None = None) -> dict:
+    """The decision of a training that could not run (a training set without both classes:
+    every frame failed before its difference, say), in the form :func:`train_and_gate`
+    returns: nothing registered, the champion unchanged.
+
+    Parameters
+    ----------
+    manifest : dict
+        The training set's manifest.
+    reason : str
+        Why no model was trained.
+    champion : int, optional
+        The champion's version, if there is one.
+
+    Returns
+    -------
+    dict
+    """
+    return {
+        "run_id": None,
+        "version": None,
+        "promoted": False,
+        "reason": f"no model trained: {reason}",
+        "dataset_version": manifest["version"],
+        "champion_before": champion,
+        "champion_after": champion,
+        "metrics": None,
+        "champion_metrics": None,
+    }
+
+
 def _plain(value):
     """JSON-ready: numpy scalars to Python, non-finite floats to None."""
     if isinstance(value, dict):
@@ -461,6 +492,74 @@ def log_decision(decision: dict, settings: LifecycleSettings, results: Path | st
         mlflow.log_dict(_plain(decision), "decision.json")
 
 
+def score_table(
+    table: Table,
+    cutouts: np.ndarray,
+    model_path: "str | Path | None",
+    *,
+    batch_size: int = 1024,
+    device: "torch.device | None" = None,
+    threads: int | None = None,
+) -> Table:
+    """A frame's candidate table with its real/bogus scores: ``rb_score``, ``rb_real`` and
+    ``rb_model_version`` columns, and the model in its meta (``RBMODEL``, ``RBVERS``,
+    ``RBRUNID``, ``RBTHRESH``, ``RBDEVICE``).
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The frame's candidates (:func:`astrid.imaging.detect.find_candidates`).
+    cutouts : numpy.ndarray
+        Their (n, 3, size, size) cutouts.
+    model_path : str or pathlib.Path or None
+        The exported model. None: no model could be trained yet; only a frame without
+        candidates can then be "scored".
+    batch_size : int
+        Cutouts per batch.
+    device : torch.device, optional
+    threads : int, optional
+        Torch threads.
+
+    Returns
+    -------
+    astropy.table.Table
+
+    Raises
+    ------
+    ValueError
+        When the frame has candidates and there is no model to score them.
+    """
+    table = table.copy()
+    if model_path is None:
+        if len(table):
+            raise ValueError(
+                f"{len(table)} candidates of {table.meta.get('EXPOSURE', 'this frame')} cannot be scored: "
+                "no real/bogus model exists yet (results/models/realbogus/training.json says why)"
+            )
+        bundle = {"model_name": "none", "model_version": 0, "run_id": "", "threshold": float("nan")}
+        scores = np.zeros(0, np.float32)
+    else:
+        net, bundle = load_bundle(model_path)
+        scores = (
+            score_cutouts(net, cutouts, batch_size, device, threads=threads)
+            if len(table)
+            else np.zeros(0, np.float32)
+        )
+    table["rb_score"] = scores
+    table["rb_real"] = scores >= bundle["threshold"]
+    table["rb_model_version"] = np.full(len(table), bundle["model_version"], dtype=np.int32)
+    table.meta.update(
+        {
+            "RBMODEL": bundle["model_name"],
+            "RBVERS": bundle["model_version"],
+            "RBRUNID": bundle["run_id"],
+            "RBTHRESH": bundle["threshold"],
+            "RBDEVICE": str(device),
+        }
+    )
+    return table
+
+
 def night_drift_report(
     model_path: Path | str,
     sample_paths: list[Path | str],
@@ -474,8 +573,8 @@ def night_drift_report(
 
     Parameters
     ----------
-    model_path : pathlib.Path or str
-        The exported champion.
+    model_path : pathlib.Path or str or None
+        The exported champion; None when no model exists yet (the report then says so).
     sample_paths : list of pathlib.Path or str
         The night's training samples (one file per frame, scored one at a time so that a
         night's cutouts need not fit in memory together).
@@ -491,6 +590,20 @@ def night_drift_report(
     dict
         The report ``check_drift`` writes.
     """
+    scored = [Table.read(path, format="ascii.ecsv") for path in scored_paths]
+    if model_path is None:
+        return {
+            "night": night,
+            "model_name": None,
+            "model_version": None,
+            "dataset_version": None,
+            "threshold": None,
+            "figures": {},
+            "candidates": int(sum(len(t) for t in scored)),
+            "candidates_called_real": 0,
+            "frames": len(scored),
+            "reason": "no real/bogus model exists yet",
+        }
     net, bundle = load_bundle(model_path)
     tables, scores = [], [np.zeros(0, np.float32)]
     for path in sample_paths:
@@ -508,7 +621,6 @@ def night_drift_report(
         scores[labels],
         bundle["threshold"],
     )
-    scored = [Table.read(path, format="ascii.ecsv") for path in scored_paths]
     return {
         "night": night,
         "model_name": bundle["model_name"],

@@ -132,6 +132,7 @@ def frame_samples(
     injection: InjectionSettings | None = None,
     samples: SampleSettings = SampleSettings(),
     known_xy: np.ndarray = (),
+    renormalise: bool = False,
 ) -> tuple:
     """Labelled candidates of one aligned frame, and their cutouts.
 
@@ -152,6 +153,8 @@ def frame_samples(
         Injection passes and spoiled subtractions.
     known_xy : (k, 2) array
         Pixel positions of known real transients: candidates there are never labelled.
+    renormalise : bool
+        ``difference.renormalise`` of the workflow's subtraction.
 
     Returns
     -------
@@ -165,7 +168,13 @@ def frame_samples(
     fwhm = aligned_header["FWHM"]
 
     def detect(product, psf=psf_new):
-        diff = subtract_aligned(replace(product, psf=psf), reference, aligned_header, flux_error=flux_error)
+        diff = subtract_aligned(
+            replace(product, psf=psf),
+            reference,
+            aligned_header,
+            flux_error=flux_error,
+            renormalise=renormalise,
+        )
         table, cutouts = find_candidates(
             diff, product.data, reference, fwhm=fwhm, exposure=exposure, settings=detect_settings
         )

@@ -32,7 +32,8 @@ def plot_scores(scored_paths: Iterable[Path | str], drift_report: dict, path: Pa
     scores = np.concatenate([np.asarray(t["rb_score"], float) for _, t in tables]) if tables else np.zeros(0)
     threshold = drift_report["threshold"]
     axes[0].hist(scores, bins=np.linspace(0, 1, 21), color="0.4")
-    axes[0].axvline(threshold, color="C3", label=f"threshold {threshold}")
+    if threshold is not None:
+        axes[0].axvline(threshold, color="C3", label=f"threshold {threshold}")
     axes[0].set(title="Scores of the night's candidates", xlabel="real/bogus score", ylabel="candidates")
     axes[0].legend(fontsize=8)
     x = np.arange(len(tables))
@@ -48,6 +49,8 @@ def plot_scores(scored_paths: Iterable[Path | str], drift_report: dict, path: Pa
         f"training set {drift_report['dataset_version']}",
         "",
     ]
+    if drift_report["model_name"] is None:
+        lines = [f"not scored: {drift_report.get('reason', 'no model')}"]
     lines += [
         f"{name}: {value:.3f}" if isinstance(value, float) else f"{name}: {value}"
         for name, value in sorted(figures.items())

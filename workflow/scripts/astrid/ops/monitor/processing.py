@@ -106,6 +106,8 @@ def check_drift(results: Path | str) -> Check:
             None,
             "drift check asked for retraining: " + "; ".join(decision["reasons"]),
         )
+    if decision["champion"] is None:
+        return Check("model_drift", OK, None, "; ".join(decision["reasons"]))
     return Check("model_drift", OK, None, f"champion v{decision['champion']}: no drift")
 
 

@@ -1,0 +1,179 @@
+"""Real nights through the workflow, as an observatory would run them: a site config written
+here, `snakemake --profile profiles/test --configfile …`, the products read from disk.
+
+* An archive site: DECam community-pipeline frames (five of 2016 as the reference night,
+  five of 2018 as the new night) and a JWST NIRCam pair (GLASS June 2022, UNCOVER Nov 2022),
+  all declared reduced — imported, referenced, aligned, differenced, scored and alerted.
+* The Feder raw frames split into two nights: raw → calibration → reference → alignment,
+  as far as their 8-bit pixels allow, every stop with its reason code, the run exiting 0.
+
+The frames are linked, never copied into the repository. Skipped, saying why, without
+../shared/data/real (set ASTRID_SHARED).
+"""
+
+import csv
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.stats import mad_std
+from astropy.table import Table
+from workflow_runs import REPO, snakemake
+
+pytestmark = [pytest.mark.real_data, pytest.mark.slow]
+PROFILE = str(REPO / "profiles" / "test")
+DECAM_FILTER = "i DECam SDSS c0003 7835.0 1470.0"
+# The bright star that sfft's own DECam difference leaves as a +53/-41σ dipole (PROVENANCE).
+DIPOLE_STAR = (318.11762, -66.01062)
+ARCHIVE_SITE = """demo: {{enabled: false}}
+raw_dir: {raw}
+reduced: {{all_nights: true}}
+ingest:
+  band_map: {{"{decam_filter}": i}}
+reference: {{nights: ["20160818", "20220620"]}}
+# 256² stamps hold a few dozen stars: register on fainter ones, with a looser residual.
+align: {{max_rms_px: 1.0, min_matches: 6, detect_sigma: 7.0}}
+# The frames were resampled by SWarp (DECam) or drizzled (JWST): correlated noise.
+difference: {{renormalise: true}}
+realbogus:
+  min_f1_score: 0.0
+  threshold: 0.01  # the plumbing is under test here, not the model: every candidate alerts
+  injection: {{per_megapixel: 200.0, min_separation: 20.0}}
+  samples: {{passes: 2, spoiled_passes: 1}}
+  training: {{epochs: 5, batch_size: 16}}
+"""
+FEDER_SITE = """demo: {{enabled: false}}
+raw_dir: {raw}
+ingest: {{gain: 1.5, read_noise: 10.0, saturate: 255}}
+reference: {{nights: ["20130704"]}}
+realbogus: {{min_f1_score: 0.0, training: {{epochs: 2, batch_size: 16}}}}
+"""
+
+
+def link(source, night_dir):
+    night_dir.mkdir(parents=True, exist_ok=True)
+    (night_dir / source.name).symlink_to(source)
+
+
+def run_site(site, config):
+    (site / "site.yaml").write_text(config)
+    return snakemake(
+        "--profile", PROFILE, "--configfile", str(site / "site.yaml"), workdir=site, timeout=1500
+    )
+
+
+@pytest.fixture(scope="module")
+def archive_site(real_data, tmp_path_factory):
+    site = tmp_path_factory.mktemp("archive_site")
+    decam = real_data / "pairs" / "decam_sfft_ccdN6"
+    for letter in "abcde":
+        link(decam / f"DEC-OBS18{letter}.mini.fits", site / "raw" / "20160818")
+        link(decam / f"DEC-OBS04{letter}.mini.fits", site / "raw" / "20180804")
+    jwst = real_data / "pairs" / "jwst_nircam_abell2744"
+    link(next(jwst.glob("jw01324*.fits")), site / "raw" / "20220620")
+    link(next(jwst.glob("jw02561*.fits")), site / "raw" / "20221111")
+    result = run_site(site, ARCHIVE_SITE.format(raw=site / "raw", decam_filter=DECAM_FILTER))
+    return site, result
+
+
+def differences(site, night):
+    return pd.read_csv(site / "results" / "qa" / night / "difference.tsv", sep="\t", dtype={"exposure": str})
+
+
+def score_noise(path):
+    """Robust spread of the product's S_corr over its unflagged pixels."""
+    with fits.open(path) as hdul:
+        return float(mad_std(hdul["SCORR"].data[hdul["MASK"].data == 0]))
+
+
+def test_the_archive_site_runs_to_the_end(archive_site):
+    site, result = archive_site
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_decam_frames_are_imported_referenced_aligned_and_differenced(archive_site):
+    site, _ = archive_site
+    table = differences(site, "20180804")
+    assert list(table["status"]) == ["ok"] * 5, table[["exposure", "status", "reason"]]
+    reference = fits.getheader(site / "results" / "references" / "p318d1-66d0" / "i.fits")
+    assert reference["NCOMBINE"] == 5
+    calibrated = fits.getheader(site / "results" / "calibrated" / "20180804" / "DEC-OBS04a.mini.fits")
+    assert calibrated["REDUCED"] and calibrated["GAIN"] == pytest.approx(3.984, abs=0.001)
+    assert calibrated["SKYPULL"] == pytest.approx(1.0, abs=0.05)  # the estimated variance holds
+    for exposure in table["exposure"]:
+        path = site / "results" / "difference" / "20180804" / f"{exposure}.fits"
+        # Before renormalising (the frames' own variance) and after (the product's S_corr).
+        assert fits.getheader(path)["SCORNOIS"] == pytest.approx(1.0, abs=0.05), exposure
+        assert score_noise(path) == pytest.approx(1.0, abs=0.05), exposure
+
+
+def test_the_star_sfft_leaves_as_a_dipole_is_never_alerted_as_a_transient(archive_site):
+    """sfft's difference of these frames (on the archive's alignment) leaves a +53/-41σ
+    dipole on one bright star. AstrID registers each frame on the reference's stars; a
+    candidate there, if any, must carry the dipole flag, and none may become an alert that
+    is not flagged."""
+    site, _ = archive_site
+    found = []
+    for path in sorted((site / "results" / "scored" / "20180804").glob("*.ecsv")):
+        table = Table.read(path, format="ascii.ecsv")
+        separation = 3600 * np.hypot(
+            (table["ra"] - DIPOLE_STAR[0]) * np.cos(np.radians(DIPOLE_STAR[1])), table["dec"] - DIPOLE_STAR[1]
+        )
+        found += [bool(row["is_dipole"]) for row in table[separation < 3.0]]
+    assert all(found), f"candidates at the dipole star without the dipole flag: {found}"
+
+
+def test_archive_alerts_are_written_as_packets_in_instrumental_units(archive_site):
+    from astrid.alerts.packets import read_packets
+
+    site, _ = archive_site
+    for night in ("20180804", "20221111"):
+        with open(site / "results" / "alerts" / night / "alerts.tsv") as handle:
+            rows = list(csv.DictReader(handle, delimiter="\t"))
+        packets = sorted((site / "results" / "alerts" / night / "packets").glob("*.avro"))
+        assert rows and len(packets) == len(rows), night
+        (packet,) = read_packets(packets[0])
+        assert packet["candidate"]["photometry_calibrated"] is False  # no catalog at this site
+        assert packet["cutout_difference"]["stamp_data"]
+
+
+def test_the_jwst_pair_is_differenced_on_the_archives_grid(archive_site):
+    """The drizzled mosaics share one grid; their galaxies' centroids cannot refine the
+    registration (2.4 px rms over 900 'stars'), so the archive's alignment is used."""
+    site, _ = archive_site
+    (row,) = differences(site, "20221111").to_dict("records")
+    assert row["status"] == "ok", row
+    aligned = fits.getheader(site / "results" / "aligned" / "20221111" / f"{row['exposure']}.fits")
+    assert aligned["ALNMETH"] == "grid"
+    difference = site / "results" / "difference" / "20221111" / f"{row['exposure']}.fits"
+    assert fits.getheader(difference)["SCORNOIS"] > 1.5  # correlated noise, before renormalising
+    assert score_noise(difference) == pytest.approx(1.0, abs=0.05)
+
+
+@pytest.fixture(scope="module")
+def feder_site(real_data, tmp_path_factory):
+    site = tmp_path_factory.mktemp("feder_site")
+    folder = real_data / "raw" / "feder_apogee_reducer_mini"
+    science = {"20130704": ("001R1", "002R1", "001V1"), "20130705": ("003R1", "002V1")}
+    for night, frames in science.items():
+        for path in sorted(folder.glob("*.fit.gz")):
+            if not path.name.startswith("SA112") or path.name[10:15] in frames:
+                link(path, site / "raw" / night)  # every night has its own calibration frames
+    return site, run_site(site, FEDER_SITE.format(raw=site / "raw"))
+
+
+def test_feder_raw_nights_go_as_far_as_their_8_bit_pixels_allow_and_say_why(feder_site):
+    site, result = feder_site
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for night, count in (("20130704", 3), ("20130705", 2)):
+        calibrated = sorted((site / "results" / "calibrated" / night).glob("*.fits"))
+        assert len(calibrated) == count, night
+        with fits.open(calibrated[0]) as hdul:
+            assert [h.name for h in hdul] == ["PRIMARY", "SCI", "VAR", "MASK"]
+        assert (site / "results" / "masters" / night / "bias.fits").exists()
+    table = differences(site, "20130705")
+    assert set(table["status"]) == {"NO_REFERENCE"}
+    assert table["reason"].str.contains("enough stars").all()
+    summary = (site / "results" / "qa" / "20130705" / "summary.html").read_text()
+    assert "NO_REFERENCE" in summary and "could not be differenced" in summary
