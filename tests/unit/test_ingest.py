@@ -411,3 +411,22 @@ def test_a_reduced_frame_without_its_science_hdu_is_quarantined(tmp_path):
     assert (
         row["reason_code"] == MISSING_HDU and "no HDU 'SCI'" in row["reason"] and "r1.fits" in row["reason"]
     )
+
+
+def test_the_sites_fields_name_frames_by_position_over_their_headers():
+    rows = [
+        {"frame_type": "science", "field": "SN 2026abc field", "ra": 310.61, "dec": 0.14},
+        {"frame_type": "science", "field": "", "ra": 310.70, "dec": 0.20},
+        {"frame_type": "science", "field": "M31", "ra": 10.68, "dec": 41.27},
+        {"frame_type": "science", "field": "", "ra": 150.1, "dec": 2.2},
+        {"frame_type": "bias", "field": "", "ra": float("nan"), "dec": float("nan")},
+    ]
+    site = [{"name": "SA112", "ra": 310.6, "dec": 0.14, "radius_arcmin": 10.0}]
+    named = name_fields_from_pointings(rows, 3.0, site)
+    assert [(r["field"], r["field_source"]) for r in named] == [
+        ("SA112", "site"),
+        ("SA112", "site"),
+        ("M31", "header"),
+        ("p150d1+02d2", "pointing"),
+        ("", ""),
+    ]

@@ -117,3 +117,35 @@ def test_the_demo_plan_gives_each_night_its_role_and_frames(config):
     new = planning.demo_plan(demo, "20261127")
     assert new["role"] == "new" and new["science_per_field_band"] == demo["new_exposures"]
     assert planning.demo_plan(demo, "20261128")["science_per_field_band"] == demo["followup_exposures"]
+
+
+def pointing_rows(night, *frames):
+    """Manifest rows named from their pointings: (exposure, mjd, ra, dec) per frame."""
+    return [
+        {
+            "exposure": e,
+            "night": night,
+            "frame_type": "science",
+            "mjd": str(m),
+            "ra": str(ra),
+            "dec": str(dec),
+            "field": "",
+            "field_source": "pointing",
+        }
+        for e, m, ra, dec in frames
+    ]
+
+
+def test_the_same_sky_keeps_one_field_name_across_nights_and_grid_boundaries():
+    """Night 1 points at Dec +0.149 (cell +00d1), night 2 half an arcminute north, at
+    +0.158 (cell +00d2): one field, named by night 1's first frame; another patch of sky a
+    degree away is another field."""
+    manifests = {
+        "20261127": pointing_rows("20261127", ("a", 1.0, 310.61, 0.149), ("b", 1.1, 310.612, 0.150)),
+        "20261128": pointing_rows("20261128", ("c", 2.0, 310.61, 0.158), ("d", 2.1, 311.61, 0.158)),
+    }
+    names = planning.field_names(manifests, radius_arcmin=3.0)
+    assert names[("20261127", "a")] == names[("20261127", "b")] == names[("20261128", "c")] == "p310d6+00d1"
+    assert names[("20261128", "d")] == "p311d6+00d2"
+    # Alone, night 2 would have named it after its own cell; with night 1 it cannot.
+    assert planning.field_names({"20261128": manifests["20261128"]}, 3.0)[("20261128", "c")] == "p310d6+00d2"

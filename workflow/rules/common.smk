@@ -116,10 +116,23 @@ def frames_of(night, frame_type, band=None):
 
 
 def manifest_row(night, exposure):
+    """The manifest row of an exposure, its field named across nights where it was named
+    from its pointing (planning.field_names)."""
     row = _manifest(night)[1].get(exposure)
     if row is None:
         raise ValueError(f"exposure {exposure} is not in the manifest of night {night}")
+    if row.get("field_source") == "pointing":
+        field = _field_names(_all_manifests()).get((night, exposure), row["field"])
+        if field != row["field"]:
+            row = {**row, "field": field}
     return row
+
+
+@lru_cache(maxsize=None)
+def _field_names(versions):
+    """(night, exposure) → field of the frames named from pointings, once per manifest set."""
+    manifests = {night: _read_manifest(*version)[0] for night, version in versions}
+    return planning.field_names(manifests, config["ingest"]["field_radius_arcmin"])
 
 
 # Science frames already calibrated when this run started: they stay targets, and at most
@@ -162,7 +175,13 @@ def reference_path(night, exposure):
 @lru_cache(maxsize=None)
 def _reference_index(versions):
     """(field, band) → calibrated frames of the reference nights, built once, not per job."""
-    manifests = {night: _read_manifest(*version)[1] for night, version in versions}
+    manifests = {
+        night: {
+            exposure: manifest_row(night, exposure)
+            for exposure in _read_manifest(*version)[1]
+        }
+        for night, version in versions
+    }
     return planning.reference_index(manifests, _schedule(versions), REFERENCE_NIGHTS)
 
 

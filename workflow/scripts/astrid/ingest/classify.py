@@ -6,7 +6,7 @@ constants below) and a sentence a person can act on.
 
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -18,7 +18,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from astrid.ingest.files import NOT_A_FILE, UNSUPPORTED_FORMAT, exposure_id  # noqa: F401 - codes re-exported
-from astrid.io.names import band_name, field_name
+from astrid.io.names import band_name, field_from_pointing, field_name, separation_arcmin
 
 FRAME_TYPES = ("bias", "dark", "flat", "science")
 
@@ -92,6 +92,7 @@ class IngestSettings:
     field_radius_arcmin: float = 3.0  # unnamed pointings closer than this share a field
     settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
     band_map: Mapping = dataclass_field(default_factory=dict)  # header filter value → band
+    fields: tuple = ()  # the site's fields by position: {name, ra, dec, radius_arcmin}
     reduced: bool = False  # frames already reduced by an observatory pipeline (reduced.*)
     science_hdu: str | int | None = None  # a reduced frame's image HDU (None: the first)
 
@@ -185,34 +186,28 @@ def _pointing(header):
     return None
 
 
-def pointing_field_name(ra: float, dec: float) -> str:
-    """Name of an unnamed field from its pointing on a 0.1° grid: 'p310d6+00d1'.
+def name_fields_from_pointings(
+    rows: list[dict], radius_arcmin: float, site_fields: Iterable[Mapping] = ()
+) -> list[dict]:
+    """Name the fields of science frames by their pointing where the site says so, or where
+    the header names none; ``field_source`` says which ("header", "site", "pointing").
 
-    Parameters
-    ----------
-    ra, dec : float
-        The pointing in degrees.
-
-    Returns
-    -------
-    str
-        A canonical field name.
-    """
-    return f"p{ra:05.1f}{dec:+05.1f}".replace(".", "d")
-
-
-def name_fields_from_pointings(rows: list[dict], radius_arcmin: float) -> list[dict]:
-    """Give science frames without a field name the name of their pointing.
-
-    Frames of one night within ``radius_arcmin`` of an earlier such frame share its name,
-    so that small pointing offsets never split a field in two.
+    * A frame within a site field's ``radius_arcmin`` (config ``ingest.fields``) takes its
+      name, whatever its header says: the site's names win.
+    * A frame without a field name takes the name of its pointing; frames of one night
+      within ``radius_arcmin`` of an earlier such frame share its name, so that small
+      pointing offsets never split a field (across nights, the planning does the same:
+      :func:`astrid.pipeline.planning.field_names`).
 
     Parameters
     ----------
     rows : list of dict
-        Manifest rows (:func:`inspect_frame`) in time order; ``field`` is set in place.
+        Manifest rows (:func:`inspect_frame`) in time order; ``field`` and ``field_source``
+        are set in place.
     radius_arcmin : float
         Largest separation, in arcminutes, of pointings that share a field.
+    site_fields : iterable of mapping
+        The site's fields: ``name``, ``ra``, ``dec`` (degrees) and ``radius_arcmin``.
 
     Returns
     -------
@@ -221,16 +216,26 @@ def name_fields_from_pointings(rows: list[dict], radius_arcmin: float) -> list[d
     """
     named = []  # (ra, dec, name)
     for row in rows:
-        if row["frame_type"] != "science" or row["field"]:
+        row["field_source"] = "header" if row["field"] else ""
+        if row["frame_type"] != "science" or not np.isfinite(row["ra"]):
             continue
         ra, dec = row["ra"], row["dec"]
+        site = next(
+            (f for f in site_fields if separation_arcmin(ra, dec, f["ra"], f["dec"]) <= f["radius_arcmin"]),
+            None,
+        )
+        if site is not None:
+            row["field"], row["field_source"] = field_name(site["name"]), "site"
+            continue
+        if row["field"]:
+            continue
+        row["field_source"] = "pointing"
         for ra0, dec0, name in named:
-            separation = np.hypot((ra - ra0) * np.cos(np.radians(dec0)), dec - dec0) * 60
-            if separation <= radius_arcmin:
+            if separation_arcmin(ra, dec, ra0, dec0) <= radius_arcmin:
                 row["field"] = name
                 break
         else:
-            row["field"] = pointing_field_name(ra, dec)
+            row["field"] = field_from_pointing(ra, dec)
             named.append((ra, dec, row["field"]))
     return rows
 

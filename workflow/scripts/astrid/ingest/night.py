@@ -47,6 +47,7 @@ MANIFEST_COLUMNS = [
     "biassec",
     "trimsec",
     "reduced",
+    "field_source",
 ]
 QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
 # Frames still being written when the night was ingested: read again by the next run.
@@ -232,7 +233,9 @@ def ingest_night(
             rows.append(inspect_frame(first, night, settings))
         except FrameRejected as rejected:
             quarantined.append(_quarantined(first, night, rejected.code, rejected.reason))
-    rows = name_fields_from_pointings(sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin)
+    rows = name_fields_from_pointings(
+        sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin, settings.fields
+    )
     rows, more = plan_night(rows, min_frames, use_dark)
     for row in more:
         log.warning("quarantined %s: %s: %s", row["exposure"], row["reason_code"], row["reason"])

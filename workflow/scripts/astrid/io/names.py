@@ -19,6 +19,7 @@ are the same field to an observer.
 """
 
 import hashlib
+import math
 import re
 import unicodedata
 
@@ -151,3 +152,37 @@ def header_text(text: str) -> str:
     """
     escaped = text.encode("ascii", "backslashreplace").decode("ascii")
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in escaped)
+
+
+def field_from_pointing(ra: float, dec: float) -> str:
+    """Name of a field known only by its pointing, on a 0.1° grid: ``p310d6+00d1``.
+
+    Parameters
+    ----------
+    ra, dec : float
+        The pointing in degrees.
+
+    Returns
+    -------
+    str
+        A canonical field name.
+    """
+    return f"p{ra:05.1f}{dec:+05.1f}".replace(".", "d")
+
+
+def separation_arcmin(ra1: float, dec1: float, ra2: float, dec2: float) -> float:
+    """Angular distance between two positions (degrees in), in arcminutes (haversine:
+    right across RA 0/360 and near the poles).
+
+    Parameters
+    ----------
+    ra1, dec1, ra2, dec2 : float
+        The two positions in degrees.
+
+    Returns
+    -------
+    float
+    """
+    ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
+    h = math.sin((dec2 - dec1) / 2) ** 2 + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
+    return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 60

@@ -231,6 +231,46 @@ def choose_exposures(manifests: Mapping[str, Iterable[Row]], done: set, max_obse
     return schedule
 
 
+def field_names(manifests: Mapping[str, Iterable[Row]], radius_arcmin: float) -> dict:
+    """Fields named from pointings, made one name per patch of sky across every night.
+
+    Ingest names a pointing within its night; a later night's frames of the same sky could
+    round onto another 0.1° grid cell, and then never find the reference an earlier night
+    built. Here the frames named from pointings (``field_source`` "pointing") of all the
+    nights are taken oldest first, and each takes the name of the first earlier frame within
+    ``radius_arcmin``, or its own pointing's: the same sky keeps the name of its first frame,
+    whatever grid boundary later pointings straddle.
+
+    Parameters
+    ----------
+    manifests : mapping of str to iterable of mapping
+        Each night's manifest rows.
+    radius_arcmin : float
+        ``ingest.field_radius_arcmin``.
+
+    Returns
+    -------
+    dict of (str, str) to str
+        (night, exposure) → field, for the frames named from pointings.
+    """
+    from astrid.io.names import field_from_pointing, separation_arcmin
+
+    frames = sorted(
+        (float(row["mjd"]), night, row["exposure"], float(row["ra"]), float(row["dec"]))
+        for night, rows in manifests.items()
+        for row in rows
+        if row.get("field_source") == "pointing"
+    )
+    named, names = [], {}
+    for _, night, exposure, ra, dec in frames:
+        name = next((n for r, d, n in named if separation_arcmin(ra, dec, r, d) <= radius_arcmin), None)
+        if name is None:
+            name = field_from_pointing(ra, dec)
+            named.append((ra, dec, name))
+        names[(night, exposure)] = name
+    return names
+
+
 def reference_index(
     manifests: Mapping[str, Mapping[str, Row]], schedule: Mapping, reference_nights: Iterable
 ) -> dict:
