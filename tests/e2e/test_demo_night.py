@@ -364,7 +364,9 @@ def test_reading_the_workflow_changes_nothing_in_results(demo_run):
                 hashlib.sha256(p.read_bytes()).hexdigest(),
             )
             for p in sorted(results.rglob("*"))
-            if p.is_file()
+            # A reader of the objects database (the count of undelivered alerts) marks its
+            # read in SQLite's shared-memory index, by SQLite's protocol: not a product.
+            if p.is_file() and not p.name.endswith("-shm")
         }
 
     before = snapshot()

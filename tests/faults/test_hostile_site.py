@@ -2,7 +2,7 @@
 
 One site folder is made from two small simulated nights (two fields, one band, 512²), and
 the new night is salted with what real observatories' folders hold: damaged frames of every
-kind, odd file names, one exposure written twice, a field name far too long, a field named
+kind (a cut-short fpack file and an amplifier extension without its gain among them), odd file names, one exposure written twice, a field name far too long, a field named
 only by its pointing, a link to nothing, a folder named like a frame, a frame truncated by a
 copy that later completes, a frame still being written, and a catalog folder that lacks one
 field's catalog. The site runs as a user would (a site config, `snakemake --profile
@@ -91,6 +91,22 @@ def salt(night, catalogs):
     copy_with(good, night / "badexp.fits", EXPTIME="thirty")
     copy_with(good, night / "baddate.fits", **{"DATE-OBS": "yesterday evening"})
     copy_with(good, night / "notype.fits", IMAGETYP=None)
+    # A tile-compressed frame cut short, and a two-amplifier frame whose second amplifier
+    # does not say its gain.
+    packed = night / "packed.fits.fz"
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(frame, fits.getheader(good))]).writeto(packed)
+    packed.write_bytes(packed.read_bytes()[: packed.stat().st_size // 2])
+    amplifiers = [fits.PrimaryHDU(header=fits.getheader(good))]
+    half = frame.shape[1] // 2
+    for i, columns in enumerate((slice(0, half), slice(half, 2 * half))):
+        header = fits.Header({"EXTNAME": f"AMP{i + 1}", "RDNOISE": 5.0, "SATURATE": 60000.0})
+        header["DETSEC"] = f"[{columns.start + 1}:{columns.stop},1:{frame.shape[0]}]"
+        if i == 0:
+            header["GAIN"] = 1.6
+        amplifiers.append(fits.ImageHDU(frame[:, columns], header=header))
+    for key in ("GAIN", "RDNOISE", "SATURATE", "BIASSEC", "TRIMSEC"):
+        amplifiers[0].header.remove(key, ignore_missing=True)
+    fits.HDUList(amplifiers).writeto(night / "amps.fits")
     # Names and entries that used to stop every night.
     copy_with(science[1], night / "frame é 1.fits")
     copy_with(science[2], night / "a.fits")
@@ -169,6 +185,8 @@ def test_every_bad_frame_and_entry_is_quarantined_with_its_reason(site):
         "badexp": "BAD_VALUE",
         "baddate": "BAD_VALUE",
         "notype": "MISSING_KEYWORD",
+        "packed": "UNREADABLE",
+        "amps": "MISSING_KEYWORD",
         "a": "DUPLICATE_EXPOSURE",
         "x": "NOT_A_FILE",
         "y": "NOT_A_FILE",
@@ -177,6 +195,8 @@ def test_every_bad_frame_and_entry_is_quarantined_with_its_reason(site):
     by_name = dict(zip(quarantine["exposure"], quarantine["reason"], strict=True))
     assert "truncated" in by_name["late"] and "late.fits" in by_name["late"]
     assert "a.fits.gz and a.fits are both exposure a" in by_name["a"]
+    assert "packed.fits.fz cannot be read" in by_name["packed"]
+    assert "amps.fits extension AMP2 has no GAIN" in by_name["amps"]
     summary = re.sub(r"<[^>]+>", " ", (site["dir"] / "results" / "qa" / NIGHT / "summary.html").read_text())
     for code in set(reasons.values()):
         assert code in summary, code

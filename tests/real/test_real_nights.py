@@ -12,6 +12,8 @@ The frames are linked, never copied into the repository. Skipped, saying why, wi
 """
 
 import csv
+import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,10 @@ def archive_site(real_data, tmp_path_factory):
     for letter in "abcde":
         link(decam / f"DEC-OBS18{letter}.mini.fits", site / "raw" / "20160818")
         link(decam / f"DEC-OBS04{letter}.mini.fits", site / "raw" / "20180804")
+    # A reduced frame whose transfer kept only its primary header: no science HDU.
+    header = fits.getheader(decam / "DEC-OBS04a.mini.fits")
+    fits.PrimaryHDU(header=header).writeto(site / "raw" / "20180804" / "headeronly.fits")
+    os.utime(site / "raw" / "20180804" / "headeronly.fits", (time.time() - 3600,) * 2)  # settled
     jwst = real_data / "pairs" / "jwst_nircam_abell2744"
     link(next(jwst.glob("jw01324*.fits")), site / "raw" / "20220620")
     link(next(jwst.glob("jw02561*.fits")), site / "raw" / "20221111")
@@ -90,6 +96,14 @@ def score_noise(path):
 def test_the_archive_site_runs_to_the_end(archive_site):
     site, result = archive_site
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_a_reduced_frame_without_its_science_hdu_is_quarantined(archive_site):
+    site, _ = archive_site
+    quarantine = pd.read_csv(site / "results" / "quarantine" / "20180804.tsv", sep="\t")
+    (row,) = quarantine.to_dict("records")
+    assert row["exposure"] == "headeronly" and row["reason_code"] == "EMPTY"
+    assert "headeronly.fits has no 2-D image data" in row["reason"]
 
 
 def test_decam_frames_are_imported_referenced_aligned_and_differenced(archive_site):

@@ -13,7 +13,7 @@ from astropy.table import Table
 
 from astrid.ingest.classify import IngestSettings
 from astrid.ingest.night import ingest_night
-from astrid.sim.camera import Camera, detector_maps
+from astrid.sim.camera import demo_camera, detector_maps
 from astrid.sim.catalogs import catalog_width, make_field_catalog
 from astrid.sim.night import NightPlan, simulate_night
 from astrid.sim.scene import render_scene
@@ -54,8 +54,8 @@ def rows_of(manifest, frame_type, band=None, exptime=None):
 class SmallNight:
     """A simulated raw night on disk plus the objects that made it."""
 
-    def __init__(self, root, size, role, seed=1234):
-        self.camera = Camera(ny=size, nx=size)
+    def __init__(self, root, size, role, seed=1234, layout="single"):
+        self.camera = demo_camera(size, layout)
         self.fields = (("T01", 45.0, -5.0),)
         self.catalogs = {
             name: make_field_catalog(name, ra, dec, catalog_width(self.camera), seed)

@@ -250,8 +250,28 @@ def test_credentials_never_reach_the_decision_files():
 def test_a_split_without_both_classes_is_refused_naming_its_frames(tmp_path):
     rng = np.random.default_rng(5)
     paths = [write_frame(tmp_path / f"f{i}.fits", f"20261127-{i:04d}", rng) for i in range(2)]
+    paths.append(write_frame(tmp_path / "bogus.fits", "20261127-0009", rng, n_real=0, n_bogus=20))
+    manifest = build_manifest(paths, 0.34, 0.34, seed=3)
+    bogus_split = next(row["split"] for row in manifest["frames"] if row["path"].endswith("bogus.fits"))
+    with pytest.raises(
+        DatasetError, match=rf"{bogus_split} split \(.*bogus\.fits\) holds 20 samples, 0 of them real"
+    ):
+        load_split(manifest, bogus_split)
+
+
+def test_frames_without_samples_are_not_dealt_into_a_split(tmp_path):
+    """A frame that failed to align gives no samples: were it dealt a split of its own, that
+    split would be empty and no model could be trained."""
+    rng = np.random.default_rng(5)
+    paths = [write_frame(tmp_path / f"f{i}.fits", f"20261127-{i:04d}", rng) for i in range(3)]
     paths.append(write_frame(tmp_path / "empty.fits", "20261127-0009", rng, n_real=0, n_bogus=0))
     manifest = build_manifest(paths, 0.34, 0.34, seed=3)
-    empty_split = next(row["split"] for row in manifest["frames"] if row["path"].endswith("empty.fits"))
-    with pytest.raises(DatasetError, match=rf"{empty_split} split \(.*empty\.fits\) holds 0 samples"):
-        load_split(manifest, empty_split)
+    splits = {row["exposure"]: row["split"] for row in manifest["frames"]}
+    assert splits["20261127-0009"] == "train"
+    assert sorted(split for exposure, split in splits.items() if exposure != "20261127-0009") == [
+        "test",
+        "train",
+        "validation",
+    ]
+    for split in ("train", "validation", "test"):
+        load_split(manifest, split)  # each holds both classes

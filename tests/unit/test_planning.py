@@ -87,6 +87,35 @@ def test_a_field_without_a_catalog_file_asks_for_none(config, tmp_path):
     assert planning.field_catalog("F02", config) == []  # no file: no MissingInputException
 
 
+def test_a_mosaics_detectors_have_their_own_masters_catalog_and_training_frames(config, tmp_path):
+    assert planning.master_paths("20261127", True) == {
+        "bias": "results/masters/20261127/bias.fits",
+        "dark": "results/masters/20261127/dark.fits",
+    }
+    assert planning.master_paths("20261127", False, "CCD2") == {
+        "bias": "results/masters/20261127/CCD2/bias.fits"
+    }
+    assert planning.flat_path("20261127", "r", "CCD2") == "results/masters/20261127/CCD2/flat_r.fits"
+    nights = planning.plan_nights(config)
+    targets = planning.night_targets(nights, {}, detectors={"20261127": ["CCD1", "CCD2"]})
+    assert (
+        "results/qa/20261127/CCD1/masters.png" in targets and "results/qa/20261127/masters.png" not in targets
+    )
+    assert "results/qa/20261101/masters.png" in targets
+    # A detector's field uses its field's catalog.
+    config["demo"]["enabled"] = False
+    config["reference"]["catalog_dir"] = str(tmp_path)
+    (tmp_path / "M31-A.ecsv").write_text("")
+    (tmp_path / "M31.ecsv").write_text("")
+    assert planning.field_catalog("M31-CCD2", config, "CCD2") == [f"{tmp_path}/M31.ecsv"]
+    assert planning.field_catalog("M31-A", config) == [f"{tmp_path}/M31-A.ecsv"]  # a field named so
+    # Two detectors make two training frames of each exposure.
+    config["demo"].update(enabled=True, fields=config["demo"]["fields"][:1], bands=["r"], new_exposures=2)
+    assert planning.too_few_training_frames(config) is not None
+    config["demo"]["camera"] = "mosaic"
+    assert planning.too_few_training_frames(config) is None
+
+
 def test_a_run_asks_for_alerts_only_where_frames_were_differenced(config):
     nights = planning.plan_nights(config)
     targets = planning.night_targets(nights, {"20261127": ["e1"], "20261128": []})

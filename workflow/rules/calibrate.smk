@@ -1,13 +1,14 @@
-# Calibration: master bias, dark and flat per night, then each science frame.
+# Calibration: master bias, dark and flat per night (and detector of a mosaic), then each
+# science frame.
 
 
 rule combine_bias:
     input:
         raw_paths("bias"),
     output:
-        "results/masters/{night}/bias.fits",
+        "results/masters/{night}{detector_dir}/bias.fits",
     log:
-        "logs/combine_bias/{night}.log",
+        "logs/combine_bias/{night}{detector_dir}.log",
     # Shared between runs and sites with --cache (see README, "Caching").
     cache: "omit-software"
     conda:
@@ -26,11 +27,11 @@ rule combine_bias:
 rule combine_dark:
     input:
         raw=raw_paths("dark"),
-        bias="results/masters/{night}/bias.fits",
+        bias="results/masters/{night}{detector_dir}/bias.fits",
     output:
-        "results/masters/{night}/dark.fits",
+        "results/masters/{night}{detector_dir}/dark.fits",
     log:
-        "logs/combine_dark/{night}.log",
+        "logs/combine_dark/{night}{detector_dir}.log",
     # Shared between runs and sites with --cache (see README, "Caching").
     cache: "omit-software"
     conda:
@@ -51,9 +52,9 @@ rule combine_flat:
         unpack(night_masters),
         raw=raw_paths("flat"),
     output:
-        "results/masters/{night}/flat_{band}.fits",
+        "results/masters/{night}{detector_dir}/flat_{band}.fits",
     log:
-        "logs/combine_flat/{night}/{band}.log",
+        "logs/combine_flat/{night}{detector_dir}/{band}.log",
     # Shared between runs and sites with --cache (see README, "Caching").
     cache: "omit-software"
     conda:

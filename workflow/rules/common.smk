@@ -10,7 +10,12 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 
 from astrid.ingest.files import night_listing
-from astrid.io.names import BAND_PATTERN, EXPOSURE_PATTERN, FIELD_PATTERN
+from astrid.io.names import (
+    BAND_PATTERN,
+    DETECTOR_PATTERN,
+    EXPOSURE_PATTERN,
+    FIELD_PATTERN,
+)
 from astrid.io.provenance import script_digest
 from astrid.pipeline import planning
 
@@ -23,6 +28,9 @@ wildcard_constraints:
     exposure=EXPOSURE_PATTERN,
     band=BAND_PATTERN,
     field=FIELD_PATTERN,
+    # Empty for a single-detector camera; a slash and the detector's name for one detector
+    # of a mosaic, whose masters are its own (planning.detector_dir).
+    detector_dir=f"(/{DETECTOR_PATTERN})?",
 
 
 # --- portable resources: what a job needs; profiles (profiles/*) map them onto a site.
@@ -107,12 +115,24 @@ def _all_manifests():
     return tuple((n, _manifest_version(n)) for n in NIGHTS)
 
 
-def frames_of(night, frame_type, band=None):
+def frames_of(night, frame_type, band=None, detector=""):
     return [
         row
         for row in _manifest(night)[0]
-        if row["frame_type"] == frame_type and (band is None or row["band"] == band)
+        if row["frame_type"] == frame_type
+        and (band is None or row["band"] == band)
+        and row.get("detector", "") == detector
     ]
+
+
+def night_detectors(night):
+    """A mosaic's detectors in the night (empty for a single-detector camera)."""
+    return sorted({row.get("detector", "") for row in _manifest(night)[0]} - {""})
+
+
+def wildcard_detector(wildcards):
+    """The detector a rule's ``detector_dir`` wildcard names ("" for a single detector)."""
+    return wildcards.get("detector_dir", "").lstrip("/")
 
 
 def manifest_row(night, exposure):
@@ -155,9 +175,10 @@ def scheduled_exposures(night):
     return _schedule(_all_manifests()).get(night, [])
 
 
-def master_bands(night):
-    """Bands of the night that have science frames to calibrate."""
-    return sorted({manifest_row(night, e)["band"] for e in scheduled_exposures(night)})
+def master_bands(night, detector=""):
+    """Bands of the night that have science frames to calibrate (on one detector)."""
+    rows = [manifest_row(night, e) for e in scheduled_exposures(night)]
+    return sorted({row["band"] for row in rows if row.get("detector", "") == detector})
 
 
 def differenced_exposures(night):
@@ -191,14 +212,29 @@ def reference_frames(wildcards):
     return list(index.get((wildcards.field, wildcards.band), []))
 
 
+@lru_cache(maxsize=None)
+def _field_detectors(versions):
+    """field → detector of a mosaic's detector fields (<field>-<detector>)."""
+    return {
+        manifest_row(night, row["exposure"])["field"]: row["detector"]
+        for night, version in versions
+        for row in _read_manifest(*version)[0]
+        if row.get("detector") and row["frame_type"] == "science"
+    }
+
+
 def reference_catalog(wildcards):
-    return planning.field_catalog(wildcards.field, config)
+    detector = _field_detectors(_all_manifests()).get(wildcards.field, "")
+    return planning.field_catalog(wildcards.field, config, detector)
 
 
 def night_products(wildcards):
     differenced = {night: differenced_exposures(night) for night in NIGHTS}
     return planning.night_targets(
-        _NIGHTS, differenced, [n for n in NIGHTS if is_reduced(n)]
+        _NIGHTS,
+        differenced,
+        [n for n in NIGHTS if is_reduced(n)],
+        {night: night_detectors(night) for night in NIGHTS},
     )
 
 
@@ -328,7 +364,12 @@ def manifest_frames(frame_type):
     """Manifest rows of the night's frames of one type (and of the rule's band, if any)."""
 
     def rows(wildcards):
-        return frames_of(wildcards.night, frame_type, wildcards.get("band"))
+        return frames_of(
+            wildcards.night,
+            frame_type,
+            wildcards.get("band"),
+            wildcard_detector(wildcards),
+        )
 
     return rows
 
@@ -352,18 +393,20 @@ def reduced_settings(night, exposure):
 
 
 def night_masters(wildcards):
-    """The master bias (and dark) of the rule's night."""
-    return planning.master_paths(wildcards.night, CALIBRATION["use_dark"])
+    """The master bias (and dark) of the rule's night (and detector)."""
+    return planning.master_paths(
+        wildcards.night, CALIBRATION["use_dark"], wildcard_detector(wildcards)
+    )
 
 
 def science_masters(wildcards):
-    """The masters a science frame is calibrated with: bias, dark and its band's flat;
-    none for a reduced frame, which is imported as it is."""
+    """The masters a science frame is calibrated with: bias, dark and its band's flat (of
+    its detector); none for a reduced frame, which is imported as it is."""
     row = manifest_row(wildcards.night, wildcards.exposure)
     if row.get("reduced") == "True":
         return {}
-    band = row["band"]
+    detector = row.get("detector", "")
     return {
-        **night_masters(wildcards),
-        "flat": planning.flat_path(wildcards.night, band),
+        **planning.master_paths(wildcards.night, CALIBRATION["use_dark"], detector),
+        "flat": planning.flat_path(wildcards.night, row["band"], detector),
     }

@@ -13,6 +13,7 @@ rule simulate_field_catalog:
     params:
         field=demo_field,
         size=DEMO["size"],
+        camera=DEMO["camera"],
         seed=DEMO["seed"],
         code=script_digest("simulate_field_catalog"),
     script:
@@ -35,11 +36,16 @@ rule simulate_night:
     conda:
         "../envs/astrid.yaml"
     resources:
-        mem_mb=lambda wc, attempt: (200 + DEMO["size"] ** 2 * 100 // 2**20) * attempt,
+        mem_mb=lambda wc, attempt: (
+            200
+            + DEMO["size"] ** 2 * (200 if DEMO["camera"] == "mosaic" else 100) // 2**20
+        )
+        * attempt,
         runtime=30,
     params:
         plan=demo_plan,
         size=DEMO["size"],
+        camera=DEMO["camera"],
         seed=DEMO["seed"],
         code=script_digest("simulate_night"),
     script:

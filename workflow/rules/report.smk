@@ -5,20 +5,21 @@ rule plot_masters:
     input:
         unpack(night_masters),
         flats=lambda wc: [
-            planning.flat_path(wc.night, band) for band in master_bands(wc.night)
+            planning.flat_path(wc.night, band, wildcard_detector(wc))
+            for band in master_bands(wc.night, wildcard_detector(wc))
         ],
     output:
         report(
-            "results/qa/{night}/masters.png",
+            "results/qa/{night}{detector_dir}/masters.png",
             caption="../report/masters.rst",
             category="2. Calibration",
             subcategory="{night}",
-            labels={"night": "{night}", "figure": "master frames"},
+            labels={"night": "{night}", "figure": "master frames{detector_dir}"},
         ),
     log:
-        "logs/plot_masters/{night}.log",
+        "logs/plot_masters/{night}{detector_dir}.log",
     benchmark:
-        "benchmarks/rules/plot_masters/{night}.tsv"
+        "benchmarks/rules/plot_masters/{night}{detector_dir}.tsv"
     conda:
         "../envs/astrid.yaml"
     params:

@@ -1,6 +1,7 @@
 """Combine a night's bias frames into the master bias.
 
-Inputs: the night's raw bias frames. Output: results/masters/<night>/bias.fits. Settings:
+Inputs: the night's raw bias frames. Output: results/masters/<night>[/<detector>]/bias.fits (a mosaic's
+detectors have their own). Settings:
 calibration.min_frames, clip_sigma, overscan_smoothing_rows.
 """
 

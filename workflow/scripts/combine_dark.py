@@ -1,6 +1,7 @@
 """Combine a night's dark frames into the master dark current (e-/s).
 
-Inputs: the night's raw darks, its master bias. Output: results/masters/<night>/dark.fits.
+Inputs: the night's raw darks, its master bias. Output:
+results/masters/<night>[/<detector>]/dark.fits.
 Settings: calibration.min_frames, clip_sigma, overscan_smoothing_rows, hot_pixel_rate.
 """
 

@@ -1,7 +1,7 @@
 """Combine a night's flats of one band into the normalised master flat.
 
 Inputs: the night's raw flats in the band, its master bias (and dark). Output:
-results/masters/<night>/flat_<band>.fits. Settings: calibration.min_frames, clip_sigma,
+results/masters/<night>[/<detector>]/flat_<band>.fits. Settings: calibration.min_frames, clip_sigma,
 overscan_smoothing_rows, flat_low, flat_high.
 """
 

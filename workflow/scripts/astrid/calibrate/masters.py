@@ -86,9 +86,7 @@ def make_master_bias(rows: Sequence[Mapping], settings: CalibrationSettings) -> 
     _check_count(rows, "bias", settings)
     frames = [read_raw(row, settings) for row in rows]
     stack = np.stack([f.electrons for f in frames])
-    read_var = np.stack(
-        [np.full(f.electrons.shape, float(r["read_noise"]) ** 2) for f, r in zip(frames, rows, strict=True)]
-    )
+    read_var = np.stack([np.zeros(f.electrons.shape) + f.read_variance for f in frames])
     mean, var, n_used = clip_combine(stack, read_var, settings.clip_sigma)
     mask = np.zeros(mean.shape, np.uint16)
     mask[np.any([f.nonfinite for f in frames], axis=0)] |= maskbits.NONFINITE
@@ -133,7 +131,7 @@ def make_master_dark(
         t = float(row["exptime"])
         charge = frame.electrons - bias.data
         rates.append(charge / t)
-        rate_vars.append((float(row["read_noise"]) ** 2 + np.maximum(charge, 0.0)) / t**2)
+        rate_vars.append((frame.read_variance + np.maximum(charge, 0.0)) / t**2)
         exptimes.append(t)
     mean, var, n_used = clip_combine(np.stack(rates), np.stack(rate_vars), settings.clip_sigma)
     mean_t = float(np.mean(exptimes))
@@ -198,7 +196,7 @@ def make_master_flat(
         check_shape(frame.electrons, bias, "bias", row)
         t = float(row["exptime"])
         charge = frame.electrons - bias.data
-        var = float(row["read_noise"]) ** 2 + np.maximum(charge, 0.0) + bias.variance
+        var = frame.read_variance + np.maximum(charge, 0.0) + bias.variance
         if dark is not None:
             charge = charge - dark.data * t
             var = var + dark.variance * t**2

@@ -13,6 +13,7 @@ Conventions
   inflates the scatter it is judged by); the noise model does not have that weakness.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +22,9 @@ import numpy as np
 from astropy.io import fits
 from ccdproc.utils.slices import slice_from_string
 from scipy.ndimage import median_filter
+
+from astrid.io.fitsio import exposure_header
+from astrid.io.sections import parse_section
 
 if TYPE_CHECKING:
     from astrid.io.fitsio import ImageProduct
@@ -57,6 +61,7 @@ class RawElectrons:
     nonfinite: np.ndarray
     header: fits.Header
     trim: tuple  # (slice_y, slice_x) of the active area in the raw frame
+    read_variance: np.ndarray | float  # read noise² (e-²): per pixel where amplifiers differ
 
 
 def section(text: str, shape: tuple[int, ...]) -> tuple[slice, slice]:
@@ -135,14 +140,28 @@ def overscan_and_trim(
     return raw[trim], trim
 
 
+def _hdu_index(hdul, hdu):
+    """The HDU a manifest row names (its index or EXTNAME), else the first image with data."""
+    hdu = str(hdu or "")
+    if hdu:
+        return int(hdu) if hdu.isdigit() else hdul.index_of(hdu)
+    return next(i for i, h in enumerate(hdul) if h.is_image and h.data is not None)
+
+
 def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
     """Read one manifest row's raw frame as overscan-corrected, trimmed electrons.
+
+    A frame read by several amplifiers (the row's ``amplifiers``) is assembled: each
+    amplifier's overscan is subtracted, its data section scaled by its own gain and placed
+    at its ``DETSEC`` (mirrored where the section runs backwards), and the read variance is
+    each amplifier's own. A mosaic's detector is read from its HDU (``hdu``).
 
     Parameters
     ----------
     row : mapping
         The frame's manifest row (``path``, ``ny``, ``nx``, ``biassec``, ``trimsec``,
-        ``gain`` in e-/ADU and ``saturate`` in ADU are used).
+        ``gain`` in e-/ADU, ``read_noise`` in e-, ``saturate`` in ADU, ``hdu`` and
+        ``amplifiers`` are used).
     settings : CalibrationSettings
         ``overscan_smoothing_rows`` is used.
 
@@ -150,17 +169,21 @@ def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
     -------
     RawElectrons
         The trimmed frame in electrons (non-finite raw pixels set to 0 and flagged), the
-        pixels whose raw value reached ``saturate``, and the raw header.
+        pixels whose raw value reached the saturation level, the raw header (the
+        exposure's keywords with the extension's) and the read variance.
 
     Raises
     ------
     CalibrationError
         When the file's shape differs from the manifest's or a section is invalid.
     """
+    amplifiers = json.loads(row.get("amplifiers") or "[]")
     with fits.open(row["path"], memmap=False) as hdul:
-        hdu = next(h for h in hdul if h.is_image and h.data is not None)
-        raw = np.asarray(hdu.data, dtype=np.float64)
-        header = hdu.header.copy()
+        if amplifiers:
+            return _assemble_amplifiers(hdul, row, amplifiers, settings)
+        index = _hdu_index(hdul, row.get("hdu"))
+        raw = np.asarray(hdul[index].data, dtype=np.float64)
+        header = exposure_header(hdul, index)
     if raw.shape != (int(row["ny"]), int(row["nx"])):
         raise CalibrationError(f"{row['path']}: shape {raw.shape} differs from the manifest's")
     nonfinite = ~np.isfinite(raw)
@@ -172,7 +195,41 @@ def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
         nonfinite=nonfinite[trim],
         header=header,
         trim=trim,
+        read_variance=float(row["read_noise"]) ** 2,
     )
+
+
+def _assemble_amplifiers(hdul, row, amplifiers, settings):
+    shape = (int(row["ny"]), int(row["nx"]))
+    electrons = np.zeros(shape)
+    saturated = np.zeros(shape, dtype=bool)
+    nonfinite = np.zeros(shape, dtype=bool)
+    read_variance = np.zeros(shape)
+    sections = [parse_section(a["detsec"]) for a in amplifiers]
+    y0, x0 = min(s.y0 for s in sections), min(s.x0 for s in sections)
+    for amplifier, detsec in zip(amplifiers, sections, strict=True):
+        raw = np.asarray(hdul[int(amplifier["hdu"])].data, dtype=np.float64)
+        bad = ~np.isfinite(raw)
+        raw[bad] = 0.0
+        adu, trim = overscan_and_trim(
+            raw, amplifier["biassec"], amplifier["datasec"], settings.overscan_smoothing_rows
+        )
+        # A DETSEC running backwards means the amplifier was read from the far side.
+        mirror = (
+            slice(None, None, -1 if detsec.flip_y else 1),
+            slice(None, None, -1 if detsec.flip_x else 1),
+        )
+        place = (slice(detsec.y0 - y0, detsec.y1 - y0), slice(detsec.x0 - x0, detsec.x1 - x0))
+        if adu.shape != detsec.shape:
+            raise CalibrationError(
+                f"{row['path']} extension {amplifier['name']}: DATASEC {adu.shape} does not fill DETSEC {detsec.shape}"
+            )
+        electrons[place] = (adu * float(amplifier["gain"]))[mirror]
+        saturated[place] = (raw[trim] >= float(amplifier["saturate"]))[mirror]
+        nonfinite[place] = bad[trim][mirror]
+        read_variance[place] = float(amplifier["read_noise"]) ** 2
+    whole = (slice(0, shape[0]), slice(0, shape[1]))
+    return RawElectrons(electrons, saturated, nonfinite, hdul[0].header.copy(), whole, read_variance)
 
 
 def check_shape(data: np.ndarray, master: "ImageProduct", kind: str, row: Mapping) -> None:

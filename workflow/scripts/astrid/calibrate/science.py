@@ -153,9 +153,8 @@ def calibrate_science(
             f"{row['exposure']} is a {row['band']} frame but the master flat is for {flat.header['FILTER']}"
         )
     t = float(row["exptime"])
-    read_var = float(row["read_noise"]) ** 2
     charge = frame.electrons - bias.data
-    variance = read_var + np.maximum(charge, 0.0) + bias.variance
+    variance = frame.read_variance + np.maximum(charge, 0.0) + bias.variance
     mask = bias.mask | flat.mask
     if dark is not None:
         charge = charge - dark.data * t
@@ -218,13 +217,16 @@ def science_header(row: Mapping, stats: Mapping[str, float]) -> fits.Header:
     Returns
     -------
     astropy.io.fits.Header
-        Exposure, night, field, band, times, gain and read noise, and the QA keywords.
+        Exposure, night, field, band (and a mosaic's detector), times, gain and read noise,
+        and the QA keywords.
     """
     header = fits.Header()
     header["EXPOSURE"] = (row["exposure"], "exposure id (raw file name)")
     header["NIGHT"] = (row["night"], "night of observation (YYYYMMDD)")
     header["FIELD"] = (row["field"], "field")
     header["FILTER"] = (row["band"], "band")
+    if row.get("detector"):
+        header["DETECTOR"] = (row["detector"], "detector of the mosaic")
     header["IMAGETYP"] = ("science", "frame type after calibration")
     header["EXPTIME"] = (float(row["exptime"]), "[s] exposure time")
     header["DATE-OBS"] = (row["date_obs"], "UTC start of exposure")

@@ -4,6 +4,7 @@ A frame that cannot be used raises :class:`FrameRejected` with a reason code (th
 constants below) and a sentence a person can act on.
 """
 
+import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -18,7 +19,16 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS
 
 from astrid.ingest.files import NOT_A_FILE, UNSUPPORTED_FORMAT, exposure_id  # noqa: F401 - codes re-exported
-from astrid.io.names import band_name, field_from_pointing, field_name, separation_arcmin
+from astrid.io.fitsio import exposure_header
+from astrid.io.names import (
+    band_name,
+    detector_name,
+    exposure_name,
+    field_from_pointing,
+    field_name,
+    separation_arcmin,
+)
+from astrid.io.sections import SectionError, format_section, parse_section
 
 FRAME_TYPES = ("bias", "dark", "flat", "science")
 
@@ -93,6 +103,8 @@ class IngestSettings:
     settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
     band_map: Mapping = dataclass_field(default_factory=dict)  # header filter value → band
     fields: tuple = ()  # the site's fields by position: {name, ra, dec, radius_arcmin}
+    extensions: str = "auto"  # how image HDUs make images (EXTENSION_LAYOUTS, raw_layout)
+    detector_keywords: tuple = ("CCDNAME", "DETECTOR", "DETPOS", "CCDNUM")  # a mosaic's detector
     reduced: bool = False  # frames already reduced by an observatory pipeline (reduced.*)
     science_hdu: str | int | None = None  # a reduced frame's image HDU (None: the first)
 
@@ -124,16 +136,16 @@ def _first(header, keywords):
     return None, None
 
 
-def _float(header, key, fallback, path):
+def _float(header, key, fallback, label):
     value = header.get(key, fallback)
     if value is None:
-        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no {key} keyword and no default is configured")
+        raise FrameRejected(MISSING_KEYWORD, f"{label} has no {key} keyword and no default is configured")
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise FrameRejected(BAD_VALUE, f"{path.name}: {key} = {value!r} is not a number") from None
+        raise FrameRejected(BAD_VALUE, f"{label}: {key} = {value!r} is not a number") from None
     if not np.isfinite(value):
-        raise FrameRejected(BAD_VALUE, f"{path.name}: {key} = {value!r} is not finite")
+        raise FrameRejected(BAD_VALUE, f"{label}: {key} = {value!r} is not finite")
     return value
 
 
@@ -150,13 +162,13 @@ def _optional_float(header, key, default):
 DATE_KEYWORDS = ("DATE-OBS", "DATE-BEG")
 
 
-def _date_obs(header, path):
+def _date_obs(header, label):
     _, date = _first(header, DATE_KEYWORDS)
     if date is None:
         mjd = header.get("MJD-OBS")
         if isinstance(mjd, int | float) and np.isfinite(mjd):
             return Time(float(mjd), format="mjd", scale="utc")
-        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has no DATE-OBS (nor DATE-BEG or MJD-OBS) keyword")
+        raise FrameRejected(MISSING_KEYWORD, f"{label} has no DATE-OBS (nor DATE-BEG or MJD-OBS) keyword")
     date = str(date).strip()
     time_obs = header.get("TIME-OBS") or header.get("UT") or header.get("UTSTART")
     if "T" not in date and time_obs:
@@ -167,17 +179,17 @@ def _date_obs(header, path):
         try:
             return Time(date, scale="utc")
         except ValueError:
-            raise FrameRejected(BAD_VALUE, f"{path.name}: DATE-OBS = {date!r} is not a date") from None
+            raise FrameRejected(BAD_VALUE, f"{label}: DATE-OBS = {date!r} is not a date") from None
 
 
-def _pointing(header):
-    """(ra, dec) in degrees of the frame centre from the header WCS, or None."""
+def _pointing(header, shape):
+    """(ra, dec) in degrees of the centre of an image of ``shape`` from the header WCS, or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             wcs = WCS(header)
         if wcs.has_celestial:
-            ny, nx = header["NAXIS2"], header["NAXIS1"]
+            ny, nx = shape
             ra, dec = wcs.celestial.all_pix2world([[nx / 2, ny / 2]], 0)[0]
             if np.isfinite(ra) and np.isfinite(dec):
                 return float(ra), float(dec)
@@ -198,12 +210,14 @@ def name_fields_from_pointings(
       within ``radius_arcmin`` of an earlier such frame share its name, so that small
       pointing offsets never split a field (across nights, the planning does the same:
       :func:`astrid.pipeline.planning.field_names`).
+    * A mosaic's detector sees its own part of the sky: its field ends in ``-<detector>``
+      and gets its own reference (only frames of the same detector share a name).
 
     Parameters
     ----------
     rows : list of dict
-        Manifest rows (:func:`inspect_frame`) in time order; ``field`` and ``field_source``
-        are set in place.
+        Manifest rows (:func:`inspect_exposure`) in time order; ``field`` and
+        ``field_source`` are set in place.
     radius_arcmin : float
         Largest separation, in arcminutes, of pointings that share a field.
     site_fields : iterable of mapping
@@ -214,39 +228,339 @@ def name_fields_from_pointings(
     list of dict
         ``rows`` itself.
     """
-    named = []  # (ra, dec, name)
+    named = []  # (detector, ra, dec, name)
     for row in rows:
         row["field_source"] = "header" if row["field"] else ""
         if row["frame_type"] != "science" or not np.isfinite(row["ra"]):
+            row["field"] = detector_field(row["field"], row.get("detector", ""))
             continue
-        ra, dec = row["ra"], row["dec"]
+        ra, dec, detector = row["ra"], row["dec"], row.get("detector", "")
         site = next(
             (f for f in site_fields if separation_arcmin(ra, dec, f["ra"], f["dec"]) <= f["radius_arcmin"]),
             None,
         )
         if site is not None:
-            row["field"], row["field_source"] = field_name(site["name"]), "site"
+            row["field"], row["field_source"] = detector_field(field_name(site["name"]), detector), "site"
             continue
         if row["field"]:
+            row["field"] = detector_field(row["field"], detector)
             continue
         row["field_source"] = "pointing"
-        for ra0, dec0, name in named:
-            if separation_arcmin(ra, dec, ra0, dec0) <= radius_arcmin:
+        for detector0, ra0, dec0, name in named:
+            if detector0 == detector and separation_arcmin(ra, dec, ra0, dec0) <= radius_arcmin:
                 row["field"] = name
                 break
         else:
-            row["field"] = field_from_pointing(ra, dec)
-            named.append((ra, dec, row["field"]))
+            row["field"] = detector_field(field_from_pointing(ra, dec), detector)
+            named.append((detector, ra, dec, row["field"]))
     return rows
 
 
-def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dict:
-    """Read, classify and validate one raw frame.
+def detector_field(field: str, detector: str) -> str:
+    """The field of one detector of a mosaic: ``<field>-<detector>``; ``field`` itself for a
+    single-detector camera (or a frame without a field).
+
+    Parameters
+    ----------
+    field : str
+        The canonical field name, or empty.
+    detector : str
+        The canonical detector name, or empty.
+
+    Returns
+    -------
+    str
+        A name matching ``FIELD_PATTERN``.
+    """
+    return field_name(f"{field}-{detector}") if field and detector else field
+
+
+# How the image HDUs of a raw file are read (ingest.extensions).
+EXTENSION_LAYOUTS = ("auto", "single", "amplifiers", "detectors")
+
+
+@dataclass
+class RawImage:
+    """One image of a raw file that becomes one manifest row: the whole file, one detector
+    of a mosaic, or a CCD assembled from its amplifiers."""
+
+    label: str  # how messages name it: "x.fits" or "x.fits[CCD2]"
+    header: fits.Header  # the exposure's keywords with the extension's own on top
+    data: np.ndarray | None  # the pixels to validate (None for amplifiers: checked apart)
+    shape: tuple = ()  # (ny, nx) of the image the calibration makes
+    detector: str = ""
+    hdu: str = ""  # the HDU read (EXTNAME or index); empty for the first image HDU
+    amplifiers: list = dataclass_field(default_factory=list)
+
+
+@dataclass
+class InspectedExposure:
+    """The manifest rows of one raw file and the parts of it that cannot be used."""
+
+    rows: list
+    rejected: list  # (exposure id, FrameRejected) of a mosaic's detectors that cannot be used
+    detectors: list  # a mosaic's detectors in the file, usable or not; empty otherwise
+
+
+def _image_indices(hdul):
+    return [i for i, h in enumerate(hdul) if h.is_image and h.data is not None and h.data.ndim == 2]
+
+
+def _detector_of(header, index, keywords):
+    """A detector's name: its first detector keyword, else its EXTNAME, else HDU<index>."""
+    _, value = _first(header, keywords)
+    return detector_name(value if value is not None else header.get("EXTNAME") or f"HDU{index}")
+
+
+def raw_layout(hdul: fits.HDUList, settings: IngestSettings) -> str:
+    """How a raw file's image HDUs make images: ``"single"``, ``"amplifiers"`` or ``"detectors"``.
+
+    With ``ingest.extensions: auto`` (the default) a file with one image HDU is a single
+    image; several image HDUs whose detector keywords (``ingest.detector_keywords``) differ
+    are a mosaic's detectors; several that all carry ``DETSEC`` and name no different
+    detectors are amplifiers of one CCD; any other set is read as detectors. A reduced frame
+    is always one image (its other HDUs are its variance and mask: ``reduced.*``).
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The open file.
+    settings : IngestSettings
+        ``extensions``, ``detector_keywords`` and ``reduced`` are used.
+
+    Returns
+    -------
+    str
+        One of ``"single"``, ``"amplifiers"``, ``"detectors"``.
+    """
+    if settings.reduced:
+        return "single"
+    if settings.extensions != "auto":
+        return settings.extensions
+    images = _image_indices(hdul)
+    if len(images) <= 1:
+        return "single"
+    names = {str(_first(hdul[i].header, settings.detector_keywords)[1] or "") for i in images}
+    if len(names) == len(images) and "" not in names:
+        return "detectors"
+    if all("DETSEC" in hdul[i].header for i in images):
+        return "amplifiers"
+    return "detectors"
+
+
+def _amplifier_value(key, amp_header, primary, fallback, label):
+    value = amp_header.get(key, primary.get(key, fallback))
+    if value is None:
+        setting = {"GAIN": "gain", "RDNOISE": "read_noise", "SATURATE": "saturate"}[key]
+        raise FrameRejected(
+            MISSING_KEYWORD, f"{label} has no {key} keyword and no default is configured (ingest.{setting})"
+        )
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise FrameRejected(BAD_VALUE, f"{label}: {key} = {value!r} is not a number") from None
+    if not np.isfinite(value) or (key == "GAIN" and value <= 0) or value < 0:
+        raise FrameRejected(BAD_VALUE, f"{label}: {key} = {value!r} is not a usable value")
+    return value
+
+
+def _amplifier_section(header, key, label, default=None):
+    text = str(header.get(key, "") or "").replace(" ", "")
+    if not text:
+        if default is None:
+            raise FrameRejected(MISSING_KEYWORD, f"{label} has no {key} keyword: its pixels cannot be placed")
+        return default
+    try:
+        return parse_section(text)
+    except SectionError as error:
+        raise FrameRejected(BAD_VALUE, f"{label}: {key} = {text!r}: {error}") from None
+
+
+def amplifier_images(hdul: fits.HDUList, path: Path, settings: IngestSettings) -> RawImage:
+    """The CCD that a file's amplifier extensions make together, validated.
+
+    Every amplifier needs ``DETSEC`` (where its pixels land), a gain, read noise and
+    saturation level (its own keywords, else the primary header's, else ``ingest.gain``,
+    ``ingest.read_noise``, ``ingest.saturate``); ``DATASEC`` (default: all but ``BIASSEC``'s
+    columns) must be the size of ``DETSEC``; together the ``DETSEC`` must tile a rectangle.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The open file.
+    path : pathlib.Path
+        The file (for messages).
+    settings : IngestSettings
+        The fallback values.
+
+    Returns
+    -------
+    RawImage
+        The assembled CCD's shape and each amplifier's HDU index, name, sections, gain,
+        read noise and saturation (``amplifiers``).
+
+    Raises
+    ------
+    FrameRejected
+        ``MISSING_KEYWORD`` or ``BAD_VALUE`` naming the extension; ``EMPTY`` or ``ALL_NAN``
+        for an amplifier without pixels.
+    """
+    primary = hdul[0].header
+    amplifiers, placed = [], []
+    for index in _image_indices(hdul):
+        header, data = hdul[index].header, hdul[index].data
+        name = str(header.get("EXTNAME") or f"HDU{index}")
+        label = f"{path.name} extension {name}"
+        if data.size == 0:
+            raise FrameRejected(EMPTY, f"{label} has no pixels")
+        if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
+            raise FrameRejected(ALL_NAN, f"{label}: every pixel is NaN or infinite")
+        detsec = _amplifier_section(header, "DETSEC", label)
+        biassec = str(header.get("BIASSEC", "") or "").replace(" ", "")
+        whole = (0, data.shape[1], 0, data.shape[0], False, False)
+        if biassec:
+            bias = _amplifier_section(header, "BIASSEC", label)
+            whole = (0, bias.x0 if bias.x0 > 0 else data.shape[1], 0, data.shape[0], False, False)
+        datasec = _amplifier_section(header, "DATASEC", label, default=parse_section(format_section(*whole)))
+        if datasec.y1 > data.shape[0] or datasec.x1 > data.shape[1]:
+            raise FrameRejected(BAD_VALUE, f"{label}: DATASEC lies outside its {data.shape} pixels")
+        if datasec.shape != detsec.shape:
+            raise FrameRejected(
+                BAD_VALUE, f"{label}: DATASEC is {datasec.shape} pixels but DETSEC is {detsec.shape}"
+            )
+        amplifiers.append(
+            {
+                "hdu": index,
+                "name": name,
+                "datasec": format_section(datasec.x0, datasec.x1, datasec.y0, datasec.y1),
+                "biassec": biassec,
+                "detsec": format_section(*detsec),
+                "gain": _amplifier_value("GAIN", header, primary, settings.gain, label),
+                "read_noise": _amplifier_value("RDNOISE", header, primary, settings.read_noise, label),
+                "saturate": _amplifier_value("SATURATE", header, primary, settings.saturate, label),
+            }
+        )
+        placed.append(detsec)
+    x0, y0 = min(s.x0 for s in placed), min(s.y0 for s in placed)
+    shape = (max(s.y1 for s in placed) - y0, max(s.x1 for s in placed) - x0)
+    cover = np.zeros(shape, dtype=np.uint8)
+    for s in placed:
+        cover[s.y0 - y0 : s.y1 - y0, s.x0 - x0 : s.x1 - x0] += 1
+    if (cover != 1).any():
+        raise FrameRejected(
+            BAD_VALUE, f"{path.name}: the amplifiers' DETSEC overlap or leave gaps in the {shape} CCD"
+        )
+    return RawImage(path.name, primary.copy(), None, shape, amplifiers=amplifiers)
+
+
+def raw_images(hdul: fits.HDUList, path: Path, settings: IngestSettings) -> list[RawImage]:
+    """The images a raw file holds (:func:`raw_layout`).
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The open file.
+    path : pathlib.Path
+        The file (for messages).
+    settings : IngestSettings
+        The site's conventions (``extensions``, ``detector_keywords``, ``reduced``,
+        ``science_hdu``).
+
+    Returns
+    -------
+    list of RawImage
+        One image (a single CCD or amplifiers assembled), or one per detector.
+
+    Raises
+    ------
+    FrameRejected
+        ``MISSING_HDU`` when a reduced frame has no ``reduced.science_hdu``; the reasons of
+        :func:`amplifier_images`.
+    """
+    layout = raw_layout(hdul, settings)
+    if layout == "amplifiers":
+        return [amplifier_images(hdul, path, settings)]
+    if layout == "detectors":
+        images = []
+        for index in _image_indices(hdul):
+            header = exposure_header(hdul, index)
+            detector = _detector_of(hdul[index].header, index, settings.detector_keywords)
+            data = np.asarray(hdul[index].data)
+            images.append(
+                RawImage(f"{path.name}[{detector}]", header, data, data.shape, detector, str(index))
+            )
+        if not images:
+            raise FrameRejected(EMPTY, f"{path.name} has no 2-D image data")
+        return images
+    if settings.reduced and settings.science_hdu is not None:
+        try:
+            index = hdul.index_of(settings.science_hdu)
+            hdul[index]  # noqa: B018 - an index past the end raises here
+        except (KeyError, IndexError):
+            raise FrameRejected(
+                MISSING_HDU, f"{path.name} has no HDU {settings.science_hdu!r} (reduced.science_hdu)"
+            ) from None
+    else:
+        index = next((i for i, h in enumerate(hdul) if h.is_image and h.data is not None), 0)
+    data = None if hdul[index].data is None else np.asarray(hdul[index].data)
+    return [RawImage(path.name, exposure_header(hdul, index), data, () if data is None else data.shape)]
+
+
+def inspect_exposure(path: Path | str, night: str, settings: IngestSettings) -> InspectedExposure:
+    """Read, classify and validate one raw file: one manifest row per image it holds.
 
     Parameters
     ----------
     path : pathlib.Path or str
-        The raw FITS file; the first image HDU with data is used.
+        The raw FITS file.
+    night : str
+        The night it belongs to (``YYYYMMDD``).
+    settings : IngestSettings
+        The site's header conventions and fallback values.
+
+    Returns
+    -------
+    InspectedExposure
+        The manifest rows (see ``MANIFEST_COLUMNS``); for a mosaic, the detectors that
+        cannot be used, each with its exposure id (``<exposure>-<detector>``) and reason.
+
+    Raises
+    ------
+    FrameRejected
+        With a reason code when nothing of the file can be used.
+    """
+    path = Path(path)
+    exposure = exposure_id(path)
+    inspected = InspectedExposure([], [], [])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", AstropyUserWarning)
+            with fits.open(path, memmap=False) as hdul:
+                images = raw_images(hdul, path, settings)
+    except FrameRejected:
+        raise
+    except Exception as error:  # noqa: BLE001 - every read failure is a quarantine reason
+        raise FrameRejected(UNREADABLE, f"{path.name} cannot be read as FITS ({error})") from None
+    inspected.detectors = [image.detector for image in images if image.detector]
+    for image in images:
+        image_exposure = exposure_name(f"{exposure}-{image.detector}") if image.detector else exposure
+        try:
+            inspected.rows.append(_image_row(image, path, image_exposure, night, settings))
+        except FrameRejected as rejected:
+            if not image.detector:
+                raise
+            inspected.rejected.append((image_exposure, rejected))
+    return inspected
+
+
+def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dict:
+    """Read, classify and validate a raw file that holds one image (a single CCD, or one
+    assembled from its amplifiers).
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        The raw FITS file.
     night : str
         The night it belongs to (``YYYYMMDD``).
     settings : IngestSettings
@@ -255,83 +569,66 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
     Returns
     -------
     dict
-        One manifest row (see ``MANIFEST_COLUMNS``).
+        Its manifest row (see ``MANIFEST_COLUMNS``).
 
     Raises
     ------
     FrameRejected
         With a reason code when the frame cannot be used.
+    ValueError
+        When the file is a mosaic (several detectors): see :func:`inspect_exposure`.
     """
-    path = Path(path)
-    exposure = exposure_id(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", AstropyUserWarning)
-            with fits.open(path, memmap=False) as hdul:
-                if settings.reduced and settings.science_hdu is not None:
-                    try:
-                        hdu = hdul[settings.science_hdu]
-                    except (KeyError, IndexError):
-                        raise FrameRejected(
-                            MISSING_HDU,
-                            f"{path.name} has no HDU {settings.science_hdu!r} (reduced.science_hdu)",
-                        ) from None
-                else:
-                    hdu = next((h for h in hdul if h.is_image and h.data is not None), None)
-                header = (hdu or hdul[0]).header.copy()
-                if hdu is not None and hdu is not hdul[0]:
-                    # Keywords of the whole exposure (date, filter, object) sit in the primary.
-                    merged = hdul[0].header.copy()
-                    merged.update({k: v for k, v in header.items() if k not in ("", "COMMENT", "HISTORY")})
-                    header = merged
-                data = None if hdu is None else np.asarray(hdu.data)
-    except FrameRejected:
-        raise
-    except Exception as error:  # noqa: BLE001 - every read failure is a quarantine reason
-        raise FrameRejected(UNREADABLE, f"{path.name} cannot be read as FITS ({error})") from None
+    inspected = inspect_exposure(path, night, settings)
+    if len(inspected.rows) + len(inspected.rejected) != 1:
+        raise ValueError(f"{Path(path).name} holds several detectors: use inspect_exposure")
+    if inspected.rejected:
+        raise inspected.rejected[0][1]
+    return inspected.rows[0]
 
-    if data is None or data.size == 0 or data.ndim != 2:
-        raise FrameRejected(EMPTY, f"{path.name} has no 2-D image data")
-    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
-        raise FrameRejected(ALL_NAN, f"{path.name}: every pixel is NaN or infinite")
+
+def _image_row(image, path, exposure, night, settings):
+    label, header, data = image.label, image.header, image.data
+    if not image.amplifiers:
+        if data is None or data.size == 0 or data.ndim != 2:
+            raise FrameRejected(EMPTY, f"{label} has no 2-D image data")
+        if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
+            raise FrameRejected(ALL_NAN, f"{label}: every pixel is NaN or infinite")
 
     type_key, type_value = _first(header, settings.type_keywords)
     if type_key is None and settings.reduced:
         type_key, type_value = "reduced.nights", "science"  # a reduced night holds science frames
     if type_key is None:
         keys = "/".join(settings.type_keywords)
-        raise FrameRejected(MISSING_KEYWORD, f"{path.name} has none of the frame-type keywords {keys}")
+        raise FrameRejected(MISSING_KEYWORD, f"{label} has none of the frame-type keywords {keys}")
     frame_type = normalise_type(type_value)
     if frame_type is None:
         raise FrameRejected(
             UNKNOWN_TYPE,
-            f"{path.name}: {type_key} = {type_value!r} is not a bias, dark, flat or science frame",
+            f"{label}: {type_key} = {type_value!r} is not a bias, dark, flat or science frame",
         )
     if settings.reduced and frame_type != "science":
         raise FrameRejected(
             UNKNOWN_TYPE,
-            f"{path.name}: {type_key} = {type_value!r} in a reduced night, which takes science frames",
+            f"{label}: {type_key} = {type_value!r} in a reduced night, which takes science frames",
         )
 
-    exptime = _float(header, "EXPTIME", None, path)
+    exptime = _float(header, "EXPTIME", None, label)
     if exptime < 0:
-        raise FrameRejected(BAD_VALUE, f"{path.name}: EXPTIME = {exptime} is negative")
+        raise FrameRejected(BAD_VALUE, f"{label}: EXPTIME = {exptime} is negative")
     if frame_type in ("dark", "science") and exptime <= 0:
-        raise FrameRejected(BAD_VALUE, f"{path.name}: a {frame_type} frame needs EXPTIME > 0, not {exptime}")
-    date_obs = _date_obs(header, path)
+        raise FrameRejected(BAD_VALUE, f"{label}: a {frame_type} frame needs EXPTIME > 0, not {exptime}")
+    date_obs = _date_obs(header, label)
 
     band = ""
     if frame_type in ("flat", "science"):
         band_key, band_value = _first(header, settings.band_keywords)
         if band_key is None:
             keys = "/".join(settings.band_keywords)
-            raise FrameRejected(
-                MISSING_KEYWORD, f"{path.name} is a {frame_type} frame without a filter ({keys})"
-            )
+            raise FrameRejected(MISSING_KEYWORD, f"{label} is a {frame_type} frame without a filter ({keys})")
         band = band_name(settings.band_map.get(str(band_value).strip(), band_value))
 
     field = ""
-    pointing = _pointing(header)
+    pointing = _pointing(header, image.shape)
     if frame_type == "science":
         _, field_value = _first(header, settings.field_keywords)
         if field_value is not None:
@@ -339,22 +636,31 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         elif pointing is None:
             keys = "/".join(settings.field_keywords)
             raise FrameRejected(
-                MISSING_KEYWORD, f"{path.name} names no field ({keys}) and has no WCS to derive one"
+                MISSING_KEYWORD, f"{label} names no field ({keys}) and has no WCS to derive one"
             )
 
-    if settings.reduced:
+    if image.amplifiers:
+        # The row's figures summarise the amplifiers; the calibration uses each one's own.
+        gain = float(np.median([a["gain"] for a in image.amplifiers]))
+        read_noise = float(np.median([a["read_noise"] for a in image.amplifiers]))
+        saturate = float(min(a["saturate"] for a in image.amplifiers))
+    elif settings.reduced:
         # Already in calibrated units: the import reads what it needs (reduced.gain, BUNIT).
         gain = _optional_float(header, "GAIN", settings.gain or 1.0)
         read_noise = _optional_float(header, "RDNOISE", settings.read_noise or 0.0)
         saturate = _optional_float(header, "SATURATE", settings.saturate or np.inf)
     else:
-        gain = _float(header, "GAIN", settings.gain, path)
-        read_noise = _float(header, "RDNOISE", settings.read_noise, path)
-        saturate = _float(header, "SATURATE", settings.saturate, path)
+        gain = _float(header, "GAIN", settings.gain, label)
+        read_noise = _float(header, "RDNOISE", settings.read_noise, label)
+        saturate = _float(header, "SATURATE", settings.saturate, label)
     if gain <= 0 or read_noise < 0:
-        raise FrameRejected(
-            BAD_VALUE, f"{path.name}: GAIN = {gain} and RDNOISE = {read_noise} must be positive"
-        )
+        raise FrameRejected(BAD_VALUE, f"{label}: GAIN = {gain} and RDNOISE = {read_noise} must be positive")
+
+    def section_keyword(override, *keys):
+        if image.amplifiers:
+            return ""  # each amplifier's own sections
+        _, value = _first(header, keys)
+        return override or str(value or "").replace(" ", "")
 
     return {
         "exposure": exposure,
@@ -369,12 +675,16 @@ def inspect_frame(path: Path | str, night: str, settings: IngestSettings) -> dic
         "field": field,
         "ra": pointing[0] if pointing else np.nan,
         "dec": pointing[1] if pointing else np.nan,
-        "ny": int(data.shape[0]),
-        "nx": int(data.shape[1]),
+        "ny": int(image.shape[0]),
+        "nx": int(image.shape[1]),
         "gain": gain,
         "read_noise": read_noise,
         "saturate": saturate,
-        "biassec": settings.biassec or str(header.get("BIASSEC", "") or "").replace(" ", ""),
-        "trimsec": settings.trimsec or str(header.get("TRIMSEC", "") or "").replace(" ", ""),
+        "biassec": section_keyword(settings.biassec, "BIASSEC"),
+        # The active area: TRIMSEC, else DATASEC (the exposed pixels, as many cameras write).
+        "trimsec": section_keyword(settings.trimsec, "TRIMSEC", "DATASEC"),
         "reduced": settings.reduced,
+        "detector": image.detector,
+        "hdu": image.hdu,
+        "amplifiers": json.dumps(image.amplifiers) if image.amplifiers else "",
     }

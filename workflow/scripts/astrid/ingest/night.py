@@ -8,6 +8,8 @@ or, while it is still being written, the waiting list. The raw folder is only ev
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,14 +17,17 @@ import pandas as pd
 
 from astrid.ingest.classify import (
     DUPLICATE_EXPOSURE,
+    MISSING_HDU,
     NO_MASTER,
     SHAPE_MISMATCH,
     FrameRejected,
     IngestSettings,
-    inspect_frame,
+    InspectedExposure,
+    inspect_exposure,
     name_fields_from_pointings,
 )
 from astrid.ingest.files import exposure_id, find_raw_frames, find_unusable_entries
+from astrid.io.names import exposure_name
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,9 @@ MANIFEST_COLUMNS = [
     "trimsec",
     "reduced",
     "field_source",
+    "detector",
+    "hdu",
+    "amplifiers",
 ]
 QUARANTINE_COLUMNS = ["exposure", "night", "path", "frame_type", "reason_code", "reason"]
 # Frames still being written when the night was ingested: read again by the next run.
@@ -72,6 +80,7 @@ def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[
       (``SHAPE_MISMATCH``).
     * A science frame needs a master bias, a master dark (when ``use_dark``) and a master
       flat of its band, each from at least ``min_frames`` frames (``NO_MASTER``).
+    * Each detector of a mosaic has its own masters: the checks are made per detector.
 
     Parameters
     ----------
@@ -91,8 +100,21 @@ def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[
     # A reduced frame (reduced.nights) needs no master: nothing to check.
     reduced = [r for r in rows if r.get("reduced")]
     rows = [r for r in rows if not r.get("reduced")]
+    detectors = sorted({r.get("detector", "") for r in rows})
+    if len(detectors) > 1:
+        planned = [
+            _plan_detector([r for r in rows if r.get("detector", "") == d], min_frames, use_dark)
+            for d in detectors
+        ]
+        return [r for go, _ in planned for r in go] + reduced, [q for _, stop in planned for q in stop]
+    go_on, quarantined = _plan_detector(rows, min_frames, use_dark)
+    return go_on + reduced, quarantined
+
+
+def _plan_detector(rows, min_frames, use_dark):
+    quarantined = []
     if not rows:
-        return reduced, []
+        return [], []
     biases = [r for r in rows if r["frame_type"] == "bias"]
     reference = biases or rows
     shape = Counter((r["ny"], r["nx"]) for r in reference).most_common(1)[0][0]
@@ -130,13 +152,82 @@ def plan_night(rows: list[dict], min_frames: int, use_dark: bool) -> tuple[list[
                 )
                 continue
         go_on.append(row)
-    return go_on + reduced, quarantined
+    return go_on, quarantined
 
 
-def _quarantined(path, night, code, reason, frame_type=""):
+def read_single_images_as_detectors(
+    inspected: Mapping[Path, InspectedExposure], night: str, settings: IngestSettings
+) -> dict[Path, InspectedExposure]:
+    """In a night of mosaic files, read a file that holds a single image as the detector its
+    header names (a mosaic file that lost extensions in transfer), so that it joins that
+    detector's frames and its missing detectors are named (:func:`missing_detectors`).
+
+    Parameters
+    ----------
+    inspected : mapping of pathlib.Path to InspectedExposure
+        The night's files as read (:func:`astrid.ingest.classify.inspect_exposure`).
+    night : str
+        The night.
+    settings : IngestSettings
+        With ``extensions`` other than ``auto``, nothing is read again.
+
+    Returns
+    -------
+    dict of pathlib.Path to InspectedExposure
+        ``inspected``, those files read again where their image names one of the night's
+        detectors.
+    """
+    detectors = {d for exposure in inspected.values() for d in exposure.detectors}
+    if not detectors or settings.extensions != "auto" or settings.reduced:
+        return dict(inspected)
+    as_detectors = replace(settings, extensions="detectors")
+    result = {}
+    for path, exposure in inspected.items():
+        if not exposure.detectors:
+            try:
+                again = inspect_exposure(path, night, as_detectors)
+            except FrameRejected:
+                again = None
+            if again is not None and set(again.detectors) <= detectors:
+                exposure = again
+        result[path] = exposure
+    return result
+
+
+def missing_detectors(by_file: Mapping[str, set], night: str) -> list[dict]:
+    """Quarantine rows for the detectors a mosaic's file lacks that the night's other files
+    have (an extension lost in transfer, or a detector switched off): the detectors present
+    are processed, the missing one is named.
+
+    Parameters
+    ----------
+    by_file : mapping of str to set of str
+        Each mosaic file's path → the detectors it holds (usable or not).
+    night : str
+        The night.
+
+    Returns
+    -------
+    list of dict
+        ``MISSING_HDU`` quarantine rows, one per missing detector of a file.
+    """
+    every = set().union(*by_file.values()) if by_file else set()
+    quarantined = []
+    for path, detectors in sorted(by_file.items()):
+        for detector in sorted(every - detectors):
+            exposure = exposure_name(f"{exposure_id(path)}-{detector}")
+            reason = (
+                f"{Path(path).name} has no extension for detector {detector}, which the night's "
+                f"other frames have: its other detectors are processed"
+            )
+            quarantined.append(_quarantined(path, night, MISSING_HDU, reason, exposure=exposure))
+    return quarantined
+
+
+def _quarantined(path, night, code, reason, frame_type="", exposure=None):
     log.warning("quarantined %s: %s: %s", Path(path).name, code, reason)
     return {
-        "exposure": exposure_id(path),
+        "exposure": exposure or exposure_id(path),
         "night": night,
         "path": str(path),
         "frame_type": frame_type,
@@ -197,6 +288,7 @@ def ingest_night(
     """
     now = time.time() if now is None else now
     rows, quarantined, waiting = [], [], []
+    inspected = {}  # path → InspectedExposure
     for path, code, reason in find_unusable_entries(night_dir):
         quarantined.append(_quarantined(path, night, code, reason))
     by_exposure = {}
@@ -230,9 +322,18 @@ def ingest_night(
             )
             continue
         try:
-            rows.append(inspect_frame(first, night, settings))
+            inspected[first] = inspect_exposure(first, night, settings)
         except FrameRejected as rejected:
             quarantined.append(_quarantined(first, night, rejected.code, rejected.reason))
+    inspected = read_single_images_as_detectors(inspected, night, settings)
+    mosaic_files = {}  # path → the detectors it holds
+    for path, exposure in inspected.items():
+        rows.extend(exposure.rows)
+        for part, rejected in exposure.rejected:
+            quarantined.append(_quarantined(path, night, rejected.code, rejected.reason, exposure=part))
+        if exposure.detectors:
+            mosaic_files[str(path)] = set(exposure.detectors)
+    quarantined.extend(missing_detectors(mosaic_files, night))
     rows = name_fields_from_pointings(
         sorted(rows, key=lambda r: r["mjd"]), settings.field_radius_arcmin, settings.fields
     )
@@ -263,6 +364,16 @@ def read_manifest(path: Path | str) -> pd.DataFrame:
     return pd.read_csv(
         path,
         sep="\t",
-        dtype={"exposure": str, "night": str, "band": str, "field": str, "biassec": str, "trimsec": str},
+        dtype={
+            "exposure": str,
+            "night": str,
+            "band": str,
+            "field": str,
+            "biassec": str,
+            "trimsec": str,
+            "detector": str,
+            "hdu": str,
+            "amplifiers": str,
+        },
         keep_default_na=False,
     )

@@ -95,6 +95,30 @@ def write_atomic(hdul: fits.HDUList, path: Path | str) -> None:
         hdul.writeto(tmp, overwrite=True, checksum=False)
 
 
+def exposure_header(hdul: fits.HDUList, index: int) -> fits.Header:
+    """The keywords of one image HDU: the primary header's (date, filter, object of the
+    whole exposure) with the extension's own on top.
+
+    Parameters
+    ----------
+    hdul : astropy.io.fits.HDUList
+        The open file.
+    index : int
+        The HDU.
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        A copy; the primary header alone when ``index`` is 0.
+    """
+    header = hdul[index].header.copy()
+    if index == 0:
+        return header
+    merged = hdul[0].header.copy()
+    merged.update({k: v for k, v in header.items() if k not in ("", "COMMENT", "HISTORY")})
+    return merged
+
+
 def write_image_product(
     path: Path | str,
     product: ImageProduct,

@@ -1,4 +1,4 @@
-"""Names that are safe everywhere AstrID uses them: exposure ids, field and band names.
+"""Names that are safe everywhere AstrID uses them: exposure ids, field, band and detector names.
 
 Every exposure id, field and band name is made canonical once, at ingest, so that no name
 can crash a run later: it is a valid Snakemake wildcard value (``EXPOSURE_PATTERN``,
@@ -43,6 +43,9 @@ def _pattern(characters, max_length):
 EXPOSURE_PATTERN = _pattern(_EXPOSURE_CHARACTERS, MAX_EXPOSURE_LENGTH)
 FIELD_PATTERN = _pattern(_FIELD_CHARACTERS, MAX_FIELD_LENGTH)
 BAND_PATTERN = _pattern(_BAND_CHARACTERS, MAX_BAND_LENGTH)
+# A mosaic's detector names a folder of masters (results/masters/<night>/<detector>/), and
+# ends its exposure ids and field names (<exposure>-<detector>, <field>-<detector>).
+DETECTOR_PATTERN = BAND_PATTERN
 
 _HASH_LENGTH = 8
 
@@ -133,6 +136,23 @@ def band_name(value: str) -> str:
         A name matching ``BAND_PATTERN``.
     """
     return canonical_name(str(value).strip(), _BAND_CHARACTERS, MAX_BAND_LENGTH, hash_when_changed=False)
+
+
+def detector_name(value: str) -> str:
+    """The canonical name of a mosaic's detector (``CCDNAME`` / ``EXTNAME`` value):
+    ``"N 6"`` → ``"N_6"``.
+
+    Parameters
+    ----------
+    value : str
+        The header value; any other type is converted with ``str``.
+
+    Returns
+    -------
+    str
+        A name matching ``DETECTOR_PATTERN``.
+    """
+    return band_name(value)
 
 
 def header_text(text: str) -> str:

@@ -81,11 +81,12 @@ def too_few_training_frames(config: Mapping) -> str | None:
         A sentence naming the keys to change.
     """
     demo = config["demo"]
-    frames = demo["new_exposures"] * len(demo["fields"]) * len(demo["bands"])
+    detectors = 2 if demo.get("camera") == "mosaic" else 1  # a mosaic's detectors are frames of their own
+    frames = demo["new_exposures"] * len(demo["fields"]) * len(demo["bands"]) * detectors
     if demo["enabled"] and not config["realbogus"]["training_nights"] and frames < MIN_TRAINING_FRAMES:
         return (
             f"the demo's new night has {frames} science frame(s) (demo.new_exposures × fields × "
-            f"bands); training the real/bogus model needs at least {MIN_TRAINING_FRAMES} (train, "
+            f"bands{' × 2 detectors' if detectors == 2 else ''}); training the real/bogus model needs at least {MIN_TRAINING_FRAMES} (train, "
             "validation and test frames): raise demo.new_exposures"
         )
     return None
@@ -336,10 +337,11 @@ def catalog_dir(config: Mapping) -> str | None:
     return config["reference"]["catalog_dir"] or (DEMO_CATALOGS if config["demo"]["enabled"] else None)
 
 
-def field_catalog(field: str, config: Mapping) -> list[str]:
+def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
     """The field's catalog, if there is one: a site's file in the catalog folder, or the
     demo's (made by a rule). A field without one still gets its reference, on the header
-    WCS with instrumental magnitudes, and every product of the field says so.
+    WCS with instrumental magnitudes, and every product of the field says so. A mosaic's
+    detector field (``<field>-<detector>``) uses its field's catalog.
 
     Parameters
     ----------
@@ -347,6 +349,8 @@ def field_catalog(field: str, config: Mapping) -> list[str]:
         The field name.
     config : mapping
         The workflow's configuration.
+    detector : str
+        The detector whose field it is, or empty.
 
     Returns
     -------
@@ -357,6 +361,8 @@ def field_catalog(field: str, config: Mapping) -> list[str]:
     folder = catalog_dir(config)
     if not folder:
         return []
+    if detector and field.endswith(f"-{detector}"):
+        field = field[: -len(detector) - 1]
     path = f"{folder}/{field}.ecsv"
     demo = config["demo"]
     made_by_demo = (
@@ -365,7 +371,23 @@ def field_catalog(field: str, config: Mapping) -> list[str]:
     return [path] if made_by_demo or os.path.exists(path) else []
 
 
-def master_paths(night: str, use_dark: bool) -> dict[str, str]:
+def detector_dir(detector: str) -> str:
+    """The ``detector_dir`` wildcard of a detector: empty for a single-detector camera (its
+    products keep their paths), ``/<detector>`` for one detector of a mosaic.
+
+    Parameters
+    ----------
+    detector : str
+        The canonical detector name, or empty.
+
+    Returns
+    -------
+    str
+    """
+    return f"/{detector}" if detector else ""
+
+
+def master_paths(night: str, use_dark: bool, detector: str = "") -> dict[str, str]:
     """The master bias (and dark) of a night; flats are per band (:func:`flat_path`).
 
     Parameters
@@ -374,19 +396,23 @@ def master_paths(night: str, use_dark: bool) -> dict[str, str]:
         The night (``YYYYMMDD``).
     use_dark : bool
         Whether a master dark is made (``calibration.use_dark``).
+    detector : str
+        A mosaic's detector (its masters are its own), or empty.
 
     Returns
     -------
     dict of str to str
-        ``"bias"`` (and ``"dark"``) → path of the master.
+        ``"bias"`` (and ``"dark"``) → path of the master, in
+        ``results/masters/<night>[/<detector>]/``.
     """
-    masters = {"bias": f"results/masters/{night}/bias.fits"}
+    folder = f"results/masters/{night}{detector_dir(detector)}"
+    masters = {"bias": f"{folder}/bias.fits"}
     if use_dark:
-        masters["dark"] = f"results/masters/{night}/dark.fits"
+        masters["dark"] = f"{folder}/dark.fits"
     return masters
 
 
-def flat_path(night: str, band: str) -> str:
+def flat_path(night: str, band: str, detector: str = "") -> str:
     """The master flat of a night in one band.
 
     Parameters
@@ -395,19 +421,26 @@ def flat_path(night: str, band: str) -> str:
         The night (``YYYYMMDD``).
     band : str
         The canonical band name.
+    detector : str
+        A mosaic's detector, or empty.
 
     Returns
     -------
     str
-        ``results/masters/<night>/flat_<band>.fits``.
+        ``results/masters/<night>[/<detector>]/flat_<band>.fits``.
     """
-    return f"results/masters/{night}/flat_{band}.fits"
+    return f"results/masters/{night}{detector_dir(detector)}/flat_{band}.fits"
 
 
-def night_targets(nights: Nights, differenced: Mapping[str, list], reduced: Iterable = ()) -> list[str]:
+def night_targets(
+    nights: Nights,
+    differenced: Mapping[str, list],
+    reduced: Iterable = (),
+    detectors: Mapping[str, Iterable[str]] | None = None,
+) -> list[str]:
     """Every product a run asks for: each night's summaries (and master frames, where the
-    night was calibrated from raw), and each differenced night's scores, drift, alerts and
-    latency; the daily retraining check once anything is scored.
+    night was calibrated from raw: per detector of a mosaic), and each differenced night's
+    scores, drift, alerts and latency; the daily retraining check once anything is scored.
 
     Parameters
     ----------
@@ -416,6 +449,8 @@ def night_targets(nights: Nights, differenced: Mapping[str, list], reduced: Iter
         The exposures differenced per night (empty on reference nights).
     reduced : iterable of str
         Nights whose frames were reduced already: they have no master frames.
+    detectors : mapping of str to iterable of str, optional
+        A mosaic's detectors per night (a night not in it: a single detector).
 
     Returns
     -------
@@ -425,7 +460,8 @@ def night_targets(nights: Nights, differenced: Mapping[str, list], reduced: Iter
     for night in nights.all:
         products += [f"results/qa/{night}/summary.html", f"results/qa/{night}/calibration.png"]
         if night not in reduced:
-            products.append(f"results/qa/{night}/masters.png")
+            for detector in (detectors or {}).get(night) or [""]:
+                products.append(f"results/qa/{night}{detector_dir(detector)}/masters.png")
         if night in nights.reference:
             continue
         products += [f"results/qa/{night}/difference.png", f"results/qa/{night}/candidates.png"]

@@ -413,7 +413,8 @@ def build_manifest(
     sample_paths : Iterable of pathlib.Path or str
         The per-frame sample files (:func:`write_samples`).
     validation_split, test_split : float
-        Fractions of the frames in the validation and test splits (:func:`assign_splits`).
+        Fractions of the frames with samples in the validation and test splits
+        (:func:`assign_splits`).
     seed : int
         Seed of the split assignment.
 
@@ -440,9 +441,12 @@ def build_manifest(
                 "real": int(labels.sum()),
             }
         )
-    splits = assign_splits([row["exposure"] for row in rows], validation_split, test_split, seed)
+    # Only frames with samples are dealt into the splits: a frame that gave none (it failed
+    # to align) would otherwise leave a split empty. It is listed under train, adding nothing.
+    with_samples = [row["exposure"] for row in rows if row["samples"]]
+    splits = assign_splits(with_samples, validation_split, test_split, seed)
     for row in rows:
-        row["split"] = splits[row["exposure"]]
+        row["split"] = splits.get(row["exposure"], "train")
     content = {
         "seed": seed,
         "validation_split": validation_split,

@@ -53,7 +53,7 @@ def plot_calibration(table: pd.DataFrame, path: Path | str, night: str) -> None:
     path : pathlib.Path or str
         PNG file to write.
     night : str
-        The night, ``YYYYMMDD``, for the title.
+        The night, ``YYYYMMDD`` (and ``/<detector>`` of a mosaic), for the title.
     """
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     if table.empty:
@@ -102,7 +102,7 @@ def plot_masters(
     path : pathlib.Path or str
         PNG file to write.
     night : str
-        The night, ``YYYYMMDD``, for the title.
+        The night, ``YYYYMMDD`` (and ``/<detector>`` of a mosaic), for the title.
     """
     panels = [("master bias [e-]", bias_path)]
     if dark_path:

@@ -11,7 +11,12 @@ The model follows what a small observatory's camera produces:
   and a small rotation; the header carries the *nominal* WCS only (a first guess, as at a
   real telescope); cosmic rays hit every exposure;
 * transients (supernova-like point sources on galaxies and variable stars) exist only in
-  the night whose role is ``"new"``.
+  the night whose role is ``"new"``;
+* the camera's ``layout`` says how the focal plane is read out: ``"single"`` (one CCD, one
+  amplifier, one image HDU), ``"quad"`` (one CCD read by four amplifiers, one extension
+  each, with their own gain, read noise, bias level and overscan, three of them mirrored:
+  ``DETSEC`` says where each lands) or ``"mosaic"`` (two detectors side by side, one
+  extension each with its own WCS, gain and bias).
 
 Everything the pipeline must find is written to a truth file beside the raw night; the
 pipeline reads it only in evaluation and tests.
@@ -23,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.table import Table
 
+from astrid.io.sections import format_section
 from astrid.sim.cosmics import add_cosmic_rays
 from astrid.sim.scene import render_scene
 
@@ -31,6 +37,33 @@ from astrid.sim.scene import render_scene
 SKY_RATE = {"g": 8.0, "r": 15.0, "i": 20.0}
 ZEROPOINT = {"g": 25.6, "r": 25.8, "i": 25.4}
 FLAT_LEVEL = 25000.0  # electrons per pixel in a dome flat at the centre of the field
+
+
+LAYOUTS = ("single", "quad", "mosaic")
+
+# Per-segment departures from the camera's gain, read noise and bias level (quad: amplifiers
+# AMP1..AMP4 counter-clockwise from the lower left; mosaic: detectors CCD1, CCD2 left to
+# right). Gain differences of a few per cent are typical between amplifiers of one CCD.
+QUAD_GAIN_FACTORS = (1.00, 1.04, 0.96, 1.02)
+QUAD_READ_NOISE_FACTORS = (1.00, 1.06, 0.96, 1.02)
+QUAD_BIAS_OFFSETS = (0.0, 40.0, -20.0, 20.0)
+MOSAIC_GAIN_FACTORS = (1.00, 1.09)
+MOSAIC_BIAS_OFFSETS = (0.0, 100.0)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One read-out of the focal plane: an amplifier (quad) or a detector (mosaic) or the
+    whole CCD (single); rows and columns are its pixels on the focal plane."""
+
+    name: str
+    rows: slice
+    cols: slice
+    gain: float  # e-/ADU
+    read_noise: float  # e-
+    bias_level: float  # ADU
+    flip_x: bool = False  # stored mirrored along x (read out from the right)
+    flip_y: bool = False  # stored mirrored along y (read out from the top)
 
 
 @dataclass(frozen=True)
@@ -49,11 +82,56 @@ class Camera:
     pixel_scale: float = 0.4  # arcsec/pixel
     vignetting: float = 0.15  # fractional loss at the corners
     prnu: float = 0.01  # rms pixel response non-uniformity
+    layout: str = "single"  # one of LAYOUTS
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"camera layout {self.layout!r} is not one of {', '.join(LAYOUTS)}")
+
+    def segments(self) -> list[Segment]:
+        """How the focal plane is read out: one segment per image HDU of a raw file.
+
+        Returns
+        -------
+        list of Segment
+            ``single``: the whole CCD; ``quad``: four amplifiers of ``ny/2 × nx/2``;
+            ``mosaic``: two detectors of ``ny × nx/2``.
+        """
+        full = (slice(0, self.ny), slice(0, self.nx))
+        if self.layout == "single":
+            return [Segment("", *full, self.gain, self.read_noise, self.bias_level)]
+        hy, hx = self.ny // 2, self.nx // 2
+        if self.layout == "mosaic":
+            return [
+                Segment(
+                    f"CCD{i + 1}",
+                    slice(0, self.ny),
+                    slice(i * hx, (i + 1) * hx),
+                    self.gain * MOSAIC_GAIN_FACTORS[i],
+                    self.read_noise,
+                    self.bias_level + MOSAIC_BIAS_OFFSETS[i],
+                )
+                for i in range(2)
+            ]
+        corners = ((0, 0), (0, 1), (1, 1), (1, 0))  # (row half, column half) of AMP1..AMP4
+        return [
+            Segment(
+                f"AMP{i + 1}",
+                slice(r * hy, (r + 1) * hy),
+                slice(c * hx, (c + 1) * hx),
+                self.gain * QUAD_GAIN_FACTORS[i],
+                self.read_noise * QUAD_READ_NOISE_FACTORS[i],
+                self.bias_level + QUAD_BIAS_OFFSETS[i],
+                flip_x=bool(c),
+                flip_y=bool(r),
+            )
+            for i, (r, c) in enumerate(corners)
+        ]
 
     @property
     def saturate_adu(self):
         """Raw level above which a pixel is unreliable (written as ``SATURATE``)."""
-        return float(np.floor(self.bias_level + 0.98 * self.full_well / self.gain))
+        return saturation_adu(self.bias_level, self.full_well, self.gain)
 
     @property
     def bad_column(self):
@@ -78,6 +156,87 @@ class Camera:
             "TELESCOP": ("AstrID demo 1.0m", ""),
             "INSTRUME": ("AstrID SimCam", ""),
         }
+
+
+def demo_camera(size: int, layout: str = "single") -> Camera:
+    """The demo's camera: CCDs of ``size``² pixels, one (single, quad) or two side by side
+    (mosaic).
+
+    Parameters
+    ----------
+    size : int
+        Side of each CCD's active area, pixels (``demo.size``).
+    layout : str
+        One of ``LAYOUTS`` (``demo.camera``).
+
+    Returns
+    -------
+    Camera
+        A mosaic's focal plane is ``size × 2·size``: each detector sees as many stars as
+        a single CCD of the same size.
+    """
+    return Camera(ny=size, nx=2 * size if layout == "mosaic" else size, layout=layout)
+
+
+def saturation_adu(bias_level: float, full_well: float, gain: float) -> float:
+    """Raw level (ADU) above which a pixel of a read-out is unreliable: 98 % of the full well.
+
+    Parameters
+    ----------
+    bias_level : float
+        The read-out's bias level (ADU).
+    full_well : float
+        Most charge a pixel holds (electrons).
+    gain : float
+        The read-out's gain (e-/ADU).
+
+    Returns
+    -------
+    float
+        The ``SATURATE`` value, whole ADU.
+    """
+    return float(np.floor(bias_level + 0.98 * full_well / gain))
+
+
+def segment_cards(camera: "Camera", segment: Segment) -> dict[str, tuple[float | str, str]]:
+    """Header cards of one extension of a multi-extension raw file.
+
+    Parameters
+    ----------
+    camera : Camera
+        The camera (overscan width, full well).
+    segment : Segment
+        The amplifier or detector.
+
+    Returns
+    -------
+    dict of str to (value, comment)
+        ``EXTNAME``, ``GAIN``, ``RDNOISE``, ``SATURATE``, ``BIASSEC`` and ``DATASEC``; an
+        amplifier adds ``DETSEC`` (where it lands on the CCD), a detector ``CCDNAME``.
+    """
+    ny = segment.rows.stop - segment.rows.start
+    nx = segment.cols.stop - segment.cols.start
+    cards = {
+        "EXTNAME": (segment.name, "amplifier" if camera.layout == "quad" else "detector"),
+        "GAIN": (round(segment.gain, 4), "[e-/ADU] gain of this read-out"),
+        "RDNOISE": (round(segment.read_noise, 3), "[e-] read noise of this read-out"),
+        "SATURATE": (saturation_adu(segment.bias_level, camera.full_well, segment.gain), "[ADU] saturation"),
+        "BIASSEC": (format_section(nx + 2, nx + camera.overscan, 0, ny), "overscan"),
+        "DATASEC": (format_section(0, nx, 0, ny), "exposed pixels"),
+    }
+    if camera.layout == "quad":
+        detsec = format_section(
+            segment.cols.start,
+            segment.cols.stop,
+            segment.rows.start,
+            segment.rows.stop,
+            segment.flip_x,
+            segment.flip_y,
+        )
+        cards["DETSEC"] = (detsec, "where DATASEC lands on the CCD")
+    else:
+        cards["CCDNAME"] = (segment.name, "detector")
+    return cards
 
 
 @dataclass
@@ -161,6 +320,68 @@ def saturate_and_bleed(electrons: np.ndarray, full_well: float) -> np.ndarray:
     return electrons
 
 
+def read_out(
+    camera: Camera,
+    maps: DetectorMaps,
+    electrons: np.ndarray,
+    rng: np.random.Generator,
+    frame_bias_offset: float,
+) -> list[tuple[Segment, np.ndarray]]:
+    """Read out the focal plane segment by segment (:meth:`Camera.segments`).
+
+    Parameters
+    ----------
+    camera : Camera
+        The detector and its layout.
+    maps : DetectorMaps
+        Its fixed signatures (the bias structure is used).
+    electrons : numpy.ndarray
+        Collected charge (electrons), ``(ny, nx)``.
+    rng : numpy.random.Generator
+        Draws the row patterns and read noise.
+    frame_bias_offset : float
+        This frame's bias level change (ADU), shared by every segment.
+
+    Returns
+    -------
+    list of (Segment, numpy.ndarray)
+        Each segment and its raw data (uint16 ADU, overscan columns on the right, mirrored
+        as the segment is read); a single CCD gives exactly :func:`to_raw`'s frame.
+    """
+    if camera.layout == "single":
+        return [(camera.segments()[0], to_raw(camera, maps, electrons, rng, frame_bias_offset))]
+    raws = []
+    for segment in camera.segments():
+        charge = electrons[segment.rows, segment.cols]
+        pattern = maps.bias_pattern[segment.rows, segment.cols]
+        step = (
+            slice(None, None, -1 if segment.flip_y else 1),
+            slice(None, None, -1 if segment.flip_x else 1),
+        )
+        raw = _digitise(
+            charge[step],
+            pattern[step],
+            segment.gain,
+            segment.read_noise,
+            segment.bias_level + frame_bias_offset,
+            camera.overscan,
+            rng,
+        )
+        raws.append((segment, raw))
+    return raws
+
+
+def _digitise(electrons, bias_pattern, gain, read_noise, bias_level, overscan, rng):
+    ny, nx = electrons.shape
+    row_pattern = 1.5 * np.sin(2 * np.pi * np.arange(ny) / 700.0 + rng.uniform(0, 2 * np.pi))
+    level = bias_level + row_pattern[:, None]
+    raw = np.empty((ny, nx + overscan), dtype=np.float64)
+    raw[:, :nx] = electrons / gain + bias_pattern + level
+    raw[:, nx:] = level
+    raw += rng.normal(0.0, read_noise / gain, raw.shape)
+    return np.clip(np.round(raw), 0, 65535).astype(np.uint16)
+
+
 def to_raw(
     camera: Camera,
     maps: DetectorMaps,
@@ -168,7 +389,8 @@ def to_raw(
     rng: np.random.Generator,
     frame_bias_offset: float,
 ) -> np.ndarray:
-    """Detector read-out: electrons → uint16 ADU with bias, overscan and read noise.
+    """Detector read-out of a single CCD: electrons → uint16 ADU with bias, overscan and
+    read noise (the camera's layout is not used: see :func:`read_out`).
 
     Parameters
     ----------
@@ -188,14 +410,15 @@ def to_raw(
     numpy.ndarray
         The raw frame, uint16 ADU, ``(ny, nx + camera.overscan)``.
     """
-    ny, nx = electrons.shape
-    row_pattern = 1.5 * np.sin(2 * np.pi * np.arange(ny) / 700.0 + rng.uniform(0, 2 * np.pi))
-    level = camera.bias_level + frame_bias_offset + row_pattern[:, None]
-    raw = np.empty((ny, nx + camera.overscan), dtype=np.float64)
-    raw[:, :nx] = electrons / camera.gain + maps.bias_pattern + level
-    raw[:, nx:] = level
-    raw += rng.normal(0.0, camera.read_noise / camera.gain, raw.shape)
-    return np.clip(np.round(raw), 0, 65535).astype(np.uint16)
+    return _digitise(
+        electrons,
+        maps.bias_pattern,
+        camera.gain,
+        camera.read_noise,
+        camera.bias_level + frame_bias_offset,
+        camera.overscan,
+        rng,
+    )
 
 
 def simulate_science(
@@ -208,7 +431,7 @@ def simulate_science(
     beta: float,
     rng: np.random.Generator,
     cosmic_rate: float,
-) -> tuple[np.ndarray, Table]:
+) -> tuple[list[tuple[Segment, np.ndarray]], Table]:
     """Raw science frame and its cosmic-ray truth from sources in true pixel coordinates.
 
     Parameters
@@ -234,8 +457,9 @@ def simulate_science(
 
     Returns
     -------
-    (numpy.ndarray, astropy.table.Table)
-        The raw frame (uint16 ADU) and the cosmic-ray pixels (``x``, ``y``, ``electrons``).
+    (list of (Segment, numpy.ndarray), astropy.table.Table)
+        The raw frame's read-outs (:func:`read_out`, uint16 ADU) and the cosmic-ray pixels
+        (``x``, ``y``, ``electrons``, on the focal plane).
     """
     scene = render_scene((camera.ny, camera.nx), sources, fwhm, beta)
     expected = (scene + SKY_RATE[band] * exptime) * maps.flat[band] + maps.dark_rate * exptime
@@ -243,7 +467,7 @@ def simulate_science(
     n_rays = rng.poisson(cosmic_rate * exptime * camera.nx * camera.ny / 2048.0**2)
     cosmics = add_cosmic_rays(electrons, rng, n_rays)
     saturate_and_bleed(electrons, camera.full_well)
-    return to_raw(camera, maps, electrons, rng, rng.normal(0, 4)), cosmics
+    return read_out(camera, maps, electrons, rng, rng.normal(0, 4)), cosmics
 
 
 def simulate_calibration(
@@ -254,7 +478,7 @@ def simulate_calibration(
     exptime: float,
     rng: np.random.Generator,
     cosmic_rate: float,
-) -> np.ndarray:
+) -> list[tuple[Segment, np.ndarray]]:
     """Raw bias, dark or flat frame.
 
     Parameters
@@ -276,8 +500,8 @@ def simulate_calibration(
 
     Returns
     -------
-    numpy.ndarray
-        The raw frame (uint16 ADU).
+    list of (Segment, numpy.ndarray)
+        The raw frame's read-outs (:func:`read_out`, uint16 ADU).
     """
     shape = (camera.ny, camera.nx)
     expected = np.zeros(shape) + maps.dark_rate * exptime
@@ -289,4 +513,4 @@ def simulate_calibration(
             electrons, rng, rng.poisson(cosmic_rate * exptime * camera.nx * camera.ny / 2048.0**2)
         )
     saturate_and_bleed(electrons, camera.full_well)
-    return to_raw(camera, maps, electrons, rng, rng.normal(0, 4))
+    return read_out(camera, maps, electrons, rng, rng.normal(0, 4))

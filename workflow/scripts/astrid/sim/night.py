@@ -10,8 +10,17 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table, vstack
+from astropy.wcs import WCS
 
-from astrid.sim.camera import Camera, detector_maps, simulate_calibration, simulate_science, to_raw
+from astrid.sim.camera import (
+    Camera,
+    Segment,
+    detector_maps,
+    read_out,
+    segment_cards,
+    simulate_calibration,
+    simulate_science,
+)
 from astrid.sim.catalogs import frame_sources, make_transients
 from astrid.sim.wcs import nominal_wcs
 
@@ -43,7 +52,9 @@ class NightPlan:
     cosmic_rate: float = 5.0  # rays per second per 2048² frame
     n_supernovae: int = 5
     n_variables: int = 3
-    defects: bool = True  # add a truncated frame and a frame of unknown type
+    # Add a truncated frame and a frame of unknown type; a mosaic's last science frame also
+    # loses its last detector's extension, as in an interrupted transfer.
+    defects: bool = True
 
 
 def _header(camera, kind, band, exptime, date_obs, field_name=None):
@@ -54,10 +65,56 @@ def _header(camera, kind, band, exptime, date_obs, field_name=None):
     header["EXPTIME"] = (exptime, "[s] exposure time")
     header["DATE-OBS"] = (date_obs.isoformat(timespec="milliseconds"), "UTC start of exposure")
     for key, (value, comment) in camera.header_cards().items():
-        header[key] = (value, comment)
+        # A multi-extension camera writes its read-outs' cards in their extensions.
+        if camera.layout == "single" or key in ("TELESCOP", "INSTRUME"):
+            header[key] = (value, comment)
     if field_name:
         header["OBJECT"] = field_name
     return header
+
+
+def raw_hdus(camera: Camera, readouts: list[tuple[Segment, np.ndarray]], header: fits.Header) -> fits.HDUList:
+    """The HDUs of one raw file as the camera writes it.
+
+    Parameters
+    ----------
+    camera : Camera
+        The camera (its ``layout`` decides the file's structure).
+    readouts : list of (Segment, numpy.ndarray)
+        The read-outs (:func:`astrid.sim.camera.read_out`).
+    header : astropy.io.fits.Header
+        The exposure's keywords (type, filter, time, object) and, for a science frame,
+        the nominal WCS of the focal plane.
+
+    Returns
+    -------
+    astropy.io.fits.HDUList
+        ``single``: one primary HDU with the image; ``quad``: the exposure's keywords and
+        the WCS of the assembled CCD in the primary HDU, one image extension per amplifier;
+        ``mosaic``: the exposure's keywords in the primary HDU, one image extension per
+        detector with its own WCS.
+    """
+    if camera.layout == "single":
+        return fits.HDUList([fits.PrimaryHDU(readouts[0][1], header=header)])
+    primary, wcs_header = header.copy(), fits.Header()
+    if camera.layout == "mosaic" and "CTYPE1" in header:
+        # Each detector sees its own part of the sky: the WCS moves to its extension.
+        wcs_header = WCS(header).to_header()
+        for key in list(wcs_header):
+            if key.startswith(("DATE", "MJD", "TIME")):  # the exposure's, not the detector's
+                del wcs_header[key]
+            else:
+                primary.remove(key, ignore_missing=True)
+    hdus = [fits.PrimaryHDU(header=primary)]
+    for segment, raw in readouts:
+        extension = fits.Header()
+        for key, (value, comment) in segment_cards(camera, segment).items():
+            extension[key] = (value, comment)
+        if wcs_header:
+            extension.update(wcs_header)
+            extension["CRPIX1"] = wcs_header["CRPIX1"] - segment.cols.start
+        hdus.append(fits.ImageHDU(raw, header=extension))
+    return fits.HDUList(hdus)
 
 
 def written_at(path: Path | str, header: fits.Header) -> None:
@@ -120,9 +177,9 @@ def simulate_night(
         sequence += 1
         return f"{plan.night}-{sequence:04d}"
 
-    def write(name, raw, header):
+    def write(name, readouts, header):
         path = out_dir / f"{name}.fits"
-        fits.PrimaryHDU(raw, header=header).writeto(path, overwrite=True)
+        raw_hdus(camera, readouts, header).writeto(path, overwrite=True)
         written_at(path, header)
 
     clock = start
@@ -203,6 +260,13 @@ def simulate_night(
                 )
                 clock += timedelta(seconds=plan.science_exptime + 30)
 
+    if plan.defects and camera.layout == "mosaic" and frames[-1]["kind"] == "science":
+        last = out_dir / f"{frames[-1]['exposure']}.fits"
+        with fits.open(last, mode="update") as hdul:
+            del hdul[-1]
+        written_at(last, fits.getheader(last))
+        frames[-1]["defect"] = "lost_extension"
+
     if plan.defects:
         # A frame whose transfer was cut off, and a focus frame nobody should process.
         name = next_name()
@@ -232,7 +296,7 @@ def simulate_night(
         header = _header(camera, "science", plan.bands[0], 2.0, clock, plan.fields[0][0])
         header["IMAGETYP"] = "Focus"
         rng = np.random.default_rng([seed, night_int, sequence])
-        write(name, to_raw(camera, maps, np.zeros((camera.ny, camera.nx)), rng, 0.0), header)
+        write(name, read_out(camera, maps, np.zeros((camera.ny, camera.nx)), rng, 0.0), header)
         frames.append(
             {
                 "exposure": name,
