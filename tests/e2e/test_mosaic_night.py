@@ -1,7 +1,8 @@
 """End to end: a night of the demo's two-detector mosaic (`demo.camera: mosaic`, two 512²
 detectors side by side), each detector processed as its own image — its own masters,
 reference, alignment, differences and alerts — and a file that lost an extension in transfer
-quarantined for that detector only, the night completing.
+quarantined for that detector only, the night completing. The site writes its image products
+quantised (`products.compression`): every stage reads them back.
 
 The model learns from three frames here, so it is not gated and every candidate alerts: the
 test checks that each detector's transients are found, not how well they are scored.
@@ -42,7 +43,7 @@ def mosaic_run(tmp_path_factory):
         camera="mosaic",
         # Three frames train the model: the detectors are under test here, not the model, so
         # every candidate is alerted whatever its score.
-        extra="realbogus: {min_f1_score: 0.0, threshold: 0.01}\n",
+        extra="realbogus: {min_f1_score: 0.0, threshold: 0.01}\nproducts: {compression: quantised}\n",
     )
     (workdir / "mosaic.yaml").write_text(config)
     result = snakemake("--profile", PROFILE, "--configfile", str(workdir / "mosaic.yaml"), workdir=workdir)
@@ -66,6 +67,9 @@ def test_each_detector_has_its_own_masters_and_reference(mosaic_run):
         calibrated = sorted((workdir / "results" / "calibrated" / "20261127").glob(f"*-{detector}.fits"))
         header = fits.getheader(calibrated[0])
         assert header["DETECTOR"] == detector and header["FIELD"] == f"M07-{detector}"
+        for product in (calibrated[0], workdir / "results" / "difference" / "20261127" / calibrated[0].name):
+            with fits.open(product) as hdul:
+                assert isinstance(hdul["MASK"], fits.CompImageHDU), product
         gains[detector] = header["GAIN"]
     assert gains["CCD2"] / gains["CCD1"] == pytest.approx(1.09, rel=1e-3)
 

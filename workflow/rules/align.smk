@@ -18,6 +18,7 @@ rule align_exposure:
         mem_mb=grows_on_retry(2500),
         runtime=FRAME_RUNTIME,
     params:
+        products=config["products"],
         settings=config["align"],
         timeout_minutes=config["processing_timeout_minutes"],
         code=script_digest("align_exposure"),

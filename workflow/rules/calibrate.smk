@@ -17,6 +17,7 @@ rule combine_bias:
         mem_mb=grows_on_retry(3000),
         runtime=30,
     params:
+        products=config["products"],
         rows=manifest_frames("bias"),
         settings=calibration_params(),
         code=script_digest("combine_bias"),
@@ -40,6 +41,7 @@ rule combine_dark:
         mem_mb=grows_on_retry(3000),
         runtime=30,
     params:
+        products=config["products"],
         rows=manifest_frames("dark"),
         settings=calibration_params("hot_pixel_rate"),
         code=script_digest("combine_dark"),
@@ -63,6 +65,7 @@ rule combine_flat:
         mem_mb=grows_on_retry(3000),
         runtime=30,
     params:
+        products=config["products"],
         rows=manifest_frames("flat"),
         settings=calibration_params("flat_low", "flat_high"),
         code=script_digest("combine_flat"),
@@ -86,6 +89,7 @@ rule calibrate_exposure:
         mem_mb=grows_on_retry(2000),
         runtime=FRAME_RUNTIME,
     params:
+        products=config["products"],
         row=lambda wc: manifest_row(wc.night, wc.exposure),
         settings={
             "overscan_smoothing_rows": CALIBRATION["overscan_smoothing_rows"],

@@ -18,6 +18,7 @@ rule subtract_reference:
         mem_mb=grows_on_retry(3000),
         runtime=FRAME_RUNTIME,
     params:
+        products=config["products"],
         flux_error=config["difference"]["flux_error"],
         renormalise=config["difference"]["renormalise"],
         timeout_minutes=config["processing_timeout_minutes"],

@@ -17,6 +17,7 @@ rule build_reference:
         mem_mb=lambda wc, input, attempt: (1000 + 400 * len(input.frames)) * attempt,
         runtime=60,
     params:
+        products=config["products"],
         settings={
             k: v for k, v in REFERENCE.items() if k in ("max_frames", "max_fwhm_ratio")
         },

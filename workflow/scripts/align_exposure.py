@@ -3,7 +3,7 @@
 Inputs: the calibrated frame, its field's reference. Output: results/aligned/<night>/<exposure>.fits
 (SCI, VAR, MASK and PSF on the reference grid, registration keys), or a failure product with
 its reason code (NO_REFERENCE, TOO_FEW_STARS, NO_MATCH, RESIDUAL_TOO_LARGE). Settings: align.*,
-processing_timeout_minutes.
+processing_timeout_minutes; products.* (tile compression).
 """
 
 from astropy.io import fits
@@ -11,12 +11,13 @@ from astropy.io import fits
 from astrid.astrometry.registration import AlignmentError
 from astrid.imaging.align import AlignSettings, align_to_reference, write_aligned, write_alignment_failure
 from astrid.imaging.reference import missing_reference, read_reference
-from astrid.io.fitsio import read_image_product
+from astrid.io.fitsio import Compression, read_image_product
 from astrid.io.provenance import exposure_header, stamp
 from astrid.pipeline.runtime import logged, time_limit
 
 with logged(snakemake.log[0]) as log:
     inputs, output = snakemake.input, snakemake.output[0]
+    compression = Compression(**snakemake.params.products)
     product = read_image_product(inputs.calibrated)
     header = exposure_header(product.header)
     stamp(
@@ -43,4 +44,4 @@ with logged(snakemake.log[0]) as log:
                 log.warning("%s quarantined: %s", header["EXPOSURE"], error)
                 write_alignment_failure(output, header, error.code, error.reason)
             else:
-                write_aligned(output, aligned, reference.wcs.to_header(relax=True), header)
+                write_aligned(output, aligned, reference.wcs.to_header(relax=True), header, compression)

@@ -2,7 +2,8 @@
 
 Inputs: the field's calibrated frames of the reference nights, its catalog (if any). Output:
 results/references/<field>/<band>.fits, or a missing-reference product saying why. Settings:
-reference.max_frames, reference.max_fwhm_ratio, align.detect_sigma.
+reference.max_frames, reference.max_fwhm_ratio, align.detect_sigma; products.* (tile
+compression).
 """
 
 from astropy.io import fits
@@ -17,7 +18,7 @@ from astrid.imaging.reference import (
     write_missing_reference,
     write_reference,
 )
-from astrid.io.fitsio import read_image_product
+from astrid.io.fitsio import Compression, read_image_product
 from astrid.io.provenance import stamp
 from astrid.pipeline.runtime import logged
 
@@ -44,4 +45,4 @@ with logged(snakemake.log[0]) as log:
             )
         else:
             reference.header.update(header)
-            write_reference(snakemake.output[0], reference)
+            write_reference(snakemake.output[0], reference, Compression(**snakemake.params.products))

@@ -4,13 +4,13 @@ frame reduced already by an observatory pipeline, import it into the same produc
 Inputs: the raw frame, the night's master bias, dark and flat of its band (none for a
 reduced frame). Output: results/calibrated/<night>/<exposure>.fits (SCI, VAR, MASK).
 Settings: calibration.* (overscan, dark, cosmic rays), reduced.* (reduced frames),
-processing_timeout_minutes.
+processing_timeout_minutes; products.* (tile compression).
 """
 
 from astrid.calibrate.raw import CalibrationSettings
 from astrid.calibrate.reduced import ReducedSettings, import_reduced, reduced_header
 from astrid.calibrate.science import calibrate_science, science_header
-from astrid.io.fitsio import read_image_product, write_image_product
+from astrid.io.fitsio import Compression, read_image_product, write_image_product
 from astrid.io.provenance import stamp
 from astrid.pipeline.runtime import logged, time_limit
 
@@ -39,4 +39,6 @@ with logged(snakemake.log[0]) as log:
             product.header = science_header(row, stats)
             stamp(product.header, params.code, params.settings, [("RAWFILE", "RAWSHA", inputs.raw)] + masters)
             log.info("%s calibrated: %s", row["exposure"], stats)
-        write_image_product(snakemake.output[0], product, wcs_header)
+        write_image_product(
+            snakemake.output[0], product, wcs_header, compression=Compression(**params.products)
+        )

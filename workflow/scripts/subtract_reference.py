@@ -2,7 +2,8 @@
 
 Inputs: the aligned frame, its reference. Output: results/difference/<night>/<exposure>.fits
 (DIFF, SCORE, VAR, MASK, PSF), or the alignment's failure passed on. Settings:
-difference.flux_error, difference.renormalise, processing_timeout_minutes.
+difference.flux_error, difference.renormalise, processing_timeout_minutes; products.* (tile
+compression).
 """
 
 from astropy.io import fits
@@ -10,12 +11,13 @@ from astropy.io import fits
 from astrid.imaging.align import alignment_failure, write_alignment_failure
 from astrid.imaging.difference import subtract_aligned, write_difference
 from astrid.imaging.reference import read_reference
-from astrid.io.fitsio import read_image_product
+from astrid.io.fitsio import Compression, read_image_product
 from astrid.io.provenance import exposure_header, stamp
 from astrid.pipeline.runtime import logged, time_limit
 
 with logged(snakemake.log[0]) as log:
     inputs, output = snakemake.input, snakemake.output[0]
+    compression = Compression(**snakemake.params.products)
     aligned_header = fits.getheader(inputs.aligned, 0)
     header = exposure_header(aligned_header)
     stamp(
@@ -44,5 +46,5 @@ with logged(snakemake.log[0]) as log:
             )
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]
-            write_difference(output, result, reference.wcs.to_header(relax=True), header)
+            write_difference(output, result, reference.wcs.to_header(relax=True), header, compression)
             log.info("S_corr noise %.3f, D noise %.3f", result.score_noise, result.difference_noise)

@@ -34,6 +34,7 @@ from astrid.io.fitsio import ImageProduct
 
 if TYPE_CHECKING:
     from astrid.imaging.reference import Reference
+    from astrid.io.fitsio import Compression
 
 log = logging.getLogger(__name__)
 
@@ -515,7 +516,11 @@ def align_to_reference(
 
 
 def write_aligned(
-    path: Path | str, aligned: AlignedImage, wcs_header: fits.Header, header: fits.Header
+    path: Path | str,
+    aligned: AlignedImage,
+    wcs_header: fits.Header,
+    header: fits.Header,
+    compression: "Compression | None" = None,
 ) -> None:
     """Write an aligned frame: SCI/VAR/MASK on the reference grid, PSF, registration keys.
 
@@ -530,6 +535,8 @@ def write_aligned(
     header : astropy.io.fits.Header
         The primary header; the registration, flux-scale and noise keys are added to it
         in place.
+    compression : Compression, optional
+        How SCI, VAR and MASK are written (:func:`astrid.io.fitsio.image_hdu`).
     """
     from astropy.io import fits
 
@@ -555,7 +562,11 @@ def write_aligned(
     header["BKGRMS"] = (aligned.background_rms, "[e-] background noise after resampling")
     product = ImageProduct(aligned.data, aligned.variance, aligned.mask, header)
     write_image_product(
-        path, product, wcs_header, extra=[fits.ImageHDU(aligned.psf.astype(np.float32), name="PSF")]
+        path,
+        product,
+        wcs_header,
+        extra=[fits.ImageHDU(aligned.psf.astype(np.float32), name="PSF")],
+        compression=compression,
     )
 
 

@@ -11,7 +11,7 @@ from astropy.stats import mad_std
 from astrid.imaging import zogy
 from astrid.imaging.blocks import filter_rows, map_row_blocks
 from astrid.io import maskbits
-from astrid.io.fitsio import ImageProduct
+from astrid.io.fitsio import Compression, ImageProduct
 
 if TYPE_CHECKING:
     from astropy.wcs import WCS
@@ -202,7 +202,11 @@ def subtract_aligned(
 
 
 def write_difference(
-    path: Path | str, diff: DifferenceResult, wcs_header: fits.Header, header: fits.Header
+    path: Path | str,
+    diff: DifferenceResult,
+    wcs_header: fits.Header,
+    header: fits.Header,
+    compression: Compression | None = None,
 ) -> None:
     """Write D, S, S_corr, V(S), the mask (with ``SCORE_BAD``) and P_D to one FITS file.
 
@@ -216,10 +220,12 @@ def write_difference(
         The reference grid's WCS, written to each image extension.
     header : astropy.io.fits.Header
         The primary header; F_S, F_D and the two measured noises are added to it in place.
+    compression : Compression, optional
+        How the images and the mask are written (:func:`astrid.io.fitsio.image_hdu`).
     """
     from astropy.io import fits
 
-    from astrid.io.fitsio import write_atomic
+    from astrid.io.fitsio import image_hdu, write_atomic
 
     sub = diff.subtraction
     header["FLUXSCAL"] = (sub.flux_scale, "F_S: point-source flux = S / F_S")
@@ -238,10 +244,10 @@ def write_difference(
         ("SCORR", sub.score_corr, "S_corr = S / sqrt(V(S)), sigma units"),
         ("VAR", sub.score_std**2, "V(S), variance of S"),
     ):
-        hdu = fits.ImageHDU(array.astype(np.float32), header=wcs_header, name=name)
+        hdu = image_hdu(array.astype(np.float32), name, wcs_header, compression)
         hdu.header["COMMENT"] = text
         hdus.append(hdu)
-    hdus.append(fits.ImageHDU(mask.astype(np.uint16), header=wcs_header, name="MASK"))
+    hdus.append(image_hdu(mask.astype(np.uint16), "MASK", wcs_header, compression))
     hdus.append(fits.ImageHDU(sub.psf_difference.astype(np.float32), name="PSF"))
     write_atomic(fits.HDUList(hdus), path)
 

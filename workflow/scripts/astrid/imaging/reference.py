@@ -26,7 +26,7 @@ from astrid.imaging.align import aperture_flux, enclosed_fraction, pixel_to_pixe
 from astrid.imaging.psf import empirical_psf, psf_fwhm
 from astrid.imaging.sources import background, find_stars, point_like, psf_stars
 from astrid.io import maskbits
-from astrid.io.fitsio import ImageProduct, write_atomic
+from astrid.io.fitsio import Compression, ImageProduct, image_hdu, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ def build_reference(
     return Reference(coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header)
 
 
-def write_reference(path: Path | str, reference: Reference) -> None:
+def write_reference(path: Path | str, reference: Reference, compression: Compression | None = None) -> None:
     """Write a reference: PRIMARY (provenance), SCI, VAR, MASK (with WCS), PSF, STARS.
 
     Parameters
@@ -315,6 +315,8 @@ def write_reference(path: Path | str, reference: Reference) -> None:
         The product's path (written atomically).
     reference : Reference
         The reference to write.
+    compression : Compression, optional
+        How SCI, VAR and MASK are written (:func:`astrid.io.fitsio.image_hdu`).
     """
     primary = fits.PrimaryHDU(header=reference.header)
     for key, value, comment in maskbits.header_cards():
@@ -322,7 +324,7 @@ def write_reference(path: Path | str, reference: Reference) -> None:
     wcs_header = reference.wcs.to_header(relax=True)
     hdus = [primary]
     for name, array in (("SCI", reference.data), ("VAR", reference.variance), ("MASK", reference.mask)):
-        hdus.append(fits.ImageHDU(array, header=wcs_header, name=name))
+        hdus.append(image_hdu(array, name, wcs_header, compression))
     hdus.append(fits.ImageHDU(reference.psf.astype(np.float32), name="PSF"))
     stars = fits.table_to_hdu(reference.stars)
     stars.name = "STARS"

@@ -4,6 +4,15 @@ A calibrated product is one FITS file with three image extensions on the same pi
 ``SCI`` (electrons), ``VAR`` (variance, electrons²) and ``MASK`` (bits from
 :mod:`astrid.maskbits`). Writes go to a temporary file that is renamed into place, so a
 crash never leaves a half-written product behind.
+
+Image extensions can be written tile-compressed (config ``products.compression``), still in
+``.fits`` files that every FITS reader opens by the same extension names:
+
+* ``lossless``: float images with GZIP_2 (byte shuffling), integer masks with RICE_1;
+* ``quantised``: float images quantised in steps of σ/q (σ the noise the tile's pixels show,
+  q = ``products.quantize_level``) with subtractive dithering that keeps zeros exact, then
+  RICE_1: an error of σ/(q·√12) rms, 1.8 % of the noise at q = 16; masks stay lossless.
+  The dither is seeded from each tile's checksum, so the same image gives the same bytes.
 """
 
 import os
@@ -119,11 +128,72 @@ def exposure_header(hdul: fits.HDUList, index: int) -> fits.Header:
     return merged
 
 
+COMPRESSIONS = ("none", "lossless", "quantised")
+
+
+@dataclass(frozen=True)
+class Compression:
+    """How image extensions are written (config ``products``)."""
+
+    compression: str = "none"  # one of COMPRESSIONS
+    quantize_level: float = 16.0  # q: quantisation steps of σ/q ("quantised")
+
+    def __post_init__(self):
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(
+                f"products.compression {self.compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
+        if self.quantize_level <= 0:
+            raise ValueError(f"products.quantize_level must be positive, not {self.quantize_level}")
+
+
+def image_hdu(
+    array: np.ndarray, name: str, header: fits.Header | None = None, compression: Compression | None = None
+) -> fits.ImageHDU | fits.CompImageHDU:
+    """An image extension, tile-compressed as ``compression`` says (module description).
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        The image; integer images (masks) are always compressed losslessly.
+    name : str
+        Its ``EXTNAME``.
+    header : astropy.io.fits.Header, optional
+        Cards of the extension (WCS, units).
+    compression : Compression, optional
+        None or ``none``: a plain image extension.
+
+    Returns
+    -------
+    astropy.io.fits.ImageHDU or astropy.io.fits.CompImageHDU
+    """
+    header = fits.Header() if header is None else header.copy()
+    mode = "none" if compression is None else compression.compression
+    if mode == "none":
+        return fits.ImageHDU(array, header=header, name=name)
+    if np.issubdtype(array.dtype, np.integer):
+        return fits.CompImageHDU(array, header=header, name=name, compression_type="RICE_1")
+    if mode == "lossless":
+        return fits.CompImageHDU(
+            array, header=header, name=name, compression_type="GZIP_2", quantize_level=0.0
+        )
+    return fits.CompImageHDU(
+        array,
+        header=header,
+        name=name,
+        compression_type="RICE_1",
+        quantize_level=compression.quantize_level,
+        quantize_method=2,  # SUBTRACTIVE_DITHER_2: zeros stay exactly zero
+        dither_seed=-1,  # seeded from each tile's checksum: reproducible bytes
+    )
+
+
 def write_image_product(
     path: Path | str,
     product: ImageProduct,
     wcs_header: fits.Header | None = None,
     extra: Iterable[fits.ImageHDU | fits.BinTableHDU] = (),
+    compression: Compression | None = None,
 ) -> None:
     """Write an :class:`ImageProduct` as PRIMARY + SCI + VAR + MASK (+ ``extra``) extensions.
 
@@ -138,6 +208,8 @@ def write_image_product(
         WCS cards copied into each image extension's header.
     extra : iterable of astropy.io.fits HDUs
         Further extensions appended after MASK (e.g. a ``PSF`` image).
+    compression : Compression, optional
+        How SCI, VAR and MASK are written (:func:`image_hdu`); plain when None.
     """
     primary = fits.PrimaryHDU(header=product.header)
     for key, value, comment in maskbits.header_cards():
@@ -145,11 +217,11 @@ def write_image_product(
     image_header = fits.Header()
     if wcs_header is not None:
         image_header.update(wcs_header)
-    sci = fits.ImageHDU(product.data.astype(np.float32), header=image_header, name="SCI")
+    sci = image_hdu(product.data.astype(np.float32), "SCI", image_header, compression)
     sci.header["BUNIT"] = "electron"
-    var = fits.ImageHDU(product.variance.astype(np.float32), header=image_header, name="VAR")
+    var = image_hdu(product.variance.astype(np.float32), "VAR", image_header, compression)
     var.header["BUNIT"] = "electron2"
-    mask = fits.ImageHDU(product.mask.astype(np.uint16), header=image_header, name="MASK")
+    mask = image_hdu(product.mask.astype(np.uint16), "MASK", image_header, compression)
     write_atomic(fits.HDUList([primary, sci, var, mask, *extra]), path)
 
 
