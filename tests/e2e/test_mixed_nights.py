@@ -54,7 +54,7 @@ reduced:
   mask_bits: {{BAD: [1], SATURATED: [2], COSMIC_RAY: [4]}}
 realbogus:
   min_f1_score: 0.0
-  threshold: 0.01  # the night's plumbing is under test, not the model: every candidate alerts
+  threshold: 0.01  # the night's plumbing is under test, not the model: nearly every candidate alerts
   training: {{epochs: 2, batch_size: 16}}
 """
 

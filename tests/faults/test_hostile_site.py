@@ -45,7 +45,7 @@ ingest: {{settle_seconds: 60}}
 align: {{max_rms_px: 1.0}}
 realbogus:
   min_f1_score: 0.0
-  threshold: 0.01  # every candidate is called real: what is tested is that alerts go out
+  threshold: 0.01  # nearly every candidate is called real: what is tested is that alerts go out
   injection: {{per_megapixel: 200.0, min_separation: 20.0}}
   samples: {{passes: 1, spoiled_passes: 1}}
   training: {{epochs: 2, batch_size: 16}}
@@ -353,14 +353,16 @@ def test_each_alert_is_emitted_once_across_the_runs_and_the_crash(site, second_r
 
     before = {r["alert_id"]: r for r in second_run["before"]}
     after = {r["alert_id"]: r for r in second_run["after"]}
-    assert set(before) <= set(after)
     assert all(before[a]["first_emitted"] == "True" for a in before)
-    assert not any(after[a]["first_emitted"] == "True" for a in before)  # not emitted again
+    # The late frames join the training set: the second run may train and promote another
+    # model, and the night's table lists the candidates that model calls real. Whatever it
+    # lists, nothing emitted before is emitted again, and what is new is emitted once.
+    assert not any(after[a]["first_emitted"] == "True" for a in set(before) & set(after))
     new = set(after) - set(before)
-    assert new and all(after[a]["first_emitted"] == "True" for a in new)
-    assert {after[a]["exposure"] for a in new} <= {"late", "arriving"}
+    assert all(after[a]["first_emitted"] == "True" for a in new)
+    assert {"late", "arriving"} <= {after[a]["exposure"] for a in new}
     packets = list((site["dir"] / "results" / "alerts" / NIGHT / "packets").glob("*.avro"))
     assert len(packets) == len(after)
     with sqlite3.connect(site["dir"] / "results" / "alerts" / "objects.sqlite") as db:
         stored = {str(i) for (i,) in db.execute("SELECT alert_id FROM alerts WHERE night = ?", (NIGHT,))}
-    assert stored == set(after)
+    assert stored == set(before) | set(after)  # every alert ever emitted stays on record
