@@ -4,8 +4,9 @@ reference, alignment, differences and alerts — and a file that lost an extensi
 quarantined for that detector only, the night completing. The site writes its image products
 quantised (`products.compression`): every stage reads them back.
 
-The model learns from three frames here, so it is not gated and every candidate alerts: the
-test checks that each detector's transients are found, not how well they are scored.
+The model learns from three frames here, so it is not gated and a candidate scoring 0.01
+alerts: the test checks that each detector's transients are found, not how well they are
+scored.
 The field M07 is one whose seeded catalog puts at least nine stars brighter than r = 20.5 on
 each detector: a 512² reference needs that many to register and to model its PSF.
 """
@@ -42,7 +43,7 @@ def mosaic_run(tmp_path_factory):
         fields="[{name: M07, ra: 150.1, dec: 2.2}]",
         camera="mosaic",
         # Three frames train the model: the detectors are under test here, not the model, so
-        # every candidate is alerted whatever its score.
+        # nearly every candidate is alerted.
         extra="realbogus: {min_f1_score: 0.0, threshold: 0.01}\nproducts: {compression: quantised}\n",
     )
     (workdir / "mosaic.yaml").write_text(config)

@@ -4,4 +4,4 @@ Every rule script imports from here; nothing in this package imports Snakemake, 
 function can be used and tested on plain arrays, tables and paths.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
