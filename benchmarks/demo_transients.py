@@ -49,7 +49,7 @@ def main():
                 print(f"{path.stem}: not differenced ({candidates.meta['QCODE']})")
                 continue
             field, band = candidates.meta["FIELD"], candidates.meta["FILTER"]
-            catalog = Table.read(workdir / "results" / "demo" / "catalogs" / f"{field}.ecsv")
+            catalog = Table.read(workdir / "resources" / "catalogs" / f"{field}.ecsv")
             matches = match_transients(candidates, transients, catalog, band)
             # Bogus: farther than 3" from every transient of the night (a transient cut by a
             # dead column is still real, even where its centroid moves beyond the 1" match).

@@ -138,7 +138,7 @@ def bright_transients(workdir, products):
     from astrid.realbogus.evaluate import match_transients
 
     transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
-    catalog = Table.read(workdir / "results" / "demo" / "catalogs" / "F01.ecsv")
+    catalog = Table.read(workdir / "resources" / "catalogs" / "F01.ecsv")
     for path in sorted((workdir / "results" / products / "20261127").glob("*.ecsv")):
         table = Table.read(path, format="ascii.ecsv")
         matches = match_transients(table, transients, catalog, "r")
@@ -226,7 +226,7 @@ def test_alerts_cover_the_transients_link_across_nights_and_are_emitted_once(dem
 
     workdir = demo_run["dir"]
     transients = Table.read(workdir / "results" / "demo" / "truth" / "20261127.fits", hdu="TRANSIENTS")
-    catalog = Table.read(workdir / "results" / "demo" / "catalogs" / "F01.ecsv")
+    catalog = Table.read(workdir / "resources" / "catalogs" / "F01.ecsv")
     first, followup = alert_rows(workdir, "20261127"), alert_rows(workdir, "20261128")
     assert first and followup
 

@@ -162,7 +162,7 @@ def nights(tmp_path_factory):
 
         # A second Snakemake on A's folder while A holds its lock and runs jobs.
         first.wait_for(".snakemake/locks/*.output.lock")
-        first.wait_for("results/demo/catalogs/*.ecsv")
+        first.wait_for("resources/catalogs/*.ecsv")
         facts["second"], facts["second_s"] = run_night(a, timeout=300)
         facts["a_running_after_second"] = first.running()
 

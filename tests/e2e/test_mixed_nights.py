@@ -2,7 +2,9 @@
 built from the site's own raw frames (bias, darks, flats, science); the next night arrives
 already reduced by an observatory pipeline (SCI, VAR and a data-quality plane with the
 pipeline's own bit values) and is imported, aligned onto that reference, differenced and
-alerted — its transients found where the simulation put them.
+alerted — its transients found where the simulation put them. The site's catalog is one
+ATLAS-RefCat2 Parquet file covering more sky than the field, as a site would keep it in
+resources/: the field's part is cut from it and calibrates the alerts' magnitudes.
 
 The reduced frames are made here from the simulated raw night with AstrID's library (masters
 and calibration), then written in an archive's layout: what an observatory pipeline would
@@ -44,7 +46,7 @@ ARCHIVE_BITS = {
 }
 SITE = """demo: {{enabled: false}}
 raw_dir: {raw}
-reference: {{nights: ["20261101"], catalog_dir: {catalogs}}}
+reference: {{nights: ["20261101"], catalog_dir: null, catalog: {catalog}}}
 align: {{max_rms_px: 1.0}}  # a 512² frame registers on a dozen stars
 reduced:
   nights: ["20261127"]
@@ -89,13 +91,32 @@ def reduce_like_an_archive(raw_night, archive_night):
         os.utime(archive_night / f"{row['exposure']}_red.fits", (settled, settled))
 
 
+def write_refcat2(catalog, path):
+    """The field's stars as ATLAS-RefCat2's native columns, with as many again 3° away."""
+    stars = catalog[catalog["kind"] == "star"]
+    far = stars.copy()
+    far["ra"] += 3.0
+    both = Table(
+        {
+            "ra": np.concatenate([stars["ra"], far["ra"]]),
+            "dec": np.concatenate([stars["dec"], far["dec"]]),
+            "pmra": np.zeros(2 * len(stars)),
+            "pmdec": np.zeros(2 * len(stars)),
+            **{b: np.concatenate([stars[f"mag_{b}"], far[f"mag_{b}"]]) for b in "gri"},
+            **{f"d{b}": np.full(2 * len(stars), 0.01) for b in "gri"},
+            "rcontrib": np.ones(2 * len(stars), int),
+        }
+    )
+    path.parent.mkdir(parents=True)
+    both.write(path)
+
+
 @pytest.fixture(scope="module")
 def mixed_site(tmp_path_factory):
     site = tmp_path_factory.mktemp("mixed_site")
     camera = demo_camera(512)
     catalog = make_field_catalog(*FIELD, catalog_width(camera), SEED)
-    (site / "catalogs").mkdir()
-    catalog.write(site / "catalogs" / "F01.ecsv")
+    write_refcat2(catalog, site / "resources" / "catalogs" / "site" / "refcat2.parquet")
     for night, role, count in (("20261101", "reference", 3), ("20261127", "new", 3)):
         plan = NightPlan(
             night=night,
@@ -111,7 +132,9 @@ def mixed_site(tmp_path_factory):
         folder = site / ("raw" if role == "reference" else "simulated") / night
         simulate_night(plan, camera, {"F01": catalog}, folder, site / "truth" / f"{night}.fits", SEED)
     reduce_like_an_archive(site / "simulated" / "20261127", site / "raw" / "20261127")
-    (site / "site.yaml").write_text(SITE.format(raw=site / "raw", catalogs=site / "catalogs"))
+    (site / "site.yaml").write_text(
+        SITE.format(raw=site / "raw", catalog=site / "resources" / "catalogs" / "site" / "refcat2.parquet")
+    )
     result = snakemake("--profile", PROFILE, "--configfile", str(site / "site.yaml"), workdir=site)
     return site, result
 
@@ -146,3 +169,30 @@ def test_the_reduced_nights_transients_are_alerted_where_they_are(mixed_site):
     # The archive's data-quality bits arrive as AstrID's: its cosmic rays are masked.
     with fits.open(site / "results" / "calibrated" / "20261127" / f"{alerts[0]['exposure']}.fits") as hdul:
         assert ((hdul["MASK"].data & maskbits.COSMIC_RAY) != 0).sum() > 10
+
+
+def test_the_site_catalog_is_cut_to_the_field_and_calibrates_the_alerts(mixed_site):
+    site, _ = mixed_site
+    truth = Table.read(site / "truth" / "20261127.fits", hdu="TRANSIENTS")
+    cut = Table.read(site / "results" / "catalogs" / "F01.ecsv")
+    site_catalog = Table.read(site / "resources" / "catalogs" / "site" / "refcat2.parquet")
+    assert 10 < len(cut) <= len(site_catalog) // 2  # the field's stars, none of the far ones
+    assert np.all(np.abs(cut["ra"] - FIELD[1]) < 0.2)
+    reference = fits.getheader(site / "results" / "references" / "F01" / "r.fits")
+    assert reference["ZPNSTR"] >= 5 and 0 < reference["ZPERR"] < 0.05 and "PHOTNOTE" not in reference
+    from astrid.alerts.packets import read_packets
+
+    with open(site / "results" / "alerts" / "20261127" / "alerts.tsv") as handle:
+        alerts = list(csv.DictReader(handle, delimiter="\t"))
+    detections = [packet["candidate"] for row in alerts for packet in read_packets(site / row["packet"])]
+    assert all(
+        d["photometry_calibrated"] and d["zeropoint_err"] == pytest.approx(reference["ZPERR"])
+        for d in detections
+    )
+    # The bright supernovae's magnitudes are the simulation's, within their errors.
+    alerted = SkyCoord([d["ra"] for d in detections], [d["dec"] for d in detections], unit="deg")
+    bright = truth[(truth["kind"] == "supernova") & (truth["mag_r"] < 20.0)]
+    index, _, _ = SkyCoord(bright["ra"], bright["dec"], unit="deg").match_to_catalog_sky(alerted)
+    for row, i in zip(bright, index, strict=True):
+        detection = detections[i]
+        assert detection["mag"] == pytest.approx(row["mag_r"], abs=3 * detection["mag_err"] + 0.05), detection

@@ -140,7 +140,7 @@ def site(tmp_path_factory):
     targets = [
         f"results/demo/raw/{REFERENCE_NIGHT}",
         f"results/demo/raw/{NIGHT}",
-        "results/demo/catalogs/F01.ecsv",
+        "resources/catalogs/F01.ecsv",
     ]
     made = snakemake(
         *targets, "--profile", PROFILE, "--configfile", str(simulation / "demo.yaml"), workdir=simulation
@@ -149,7 +149,7 @@ def site(tmp_path_factory):
     site = tmp_path_factory.mktemp("site")
     shutil.copytree(simulation / "results" / "demo" / "raw", site / "raw")
     later = salt(site / "raw" / NIGHT, site / "catalogs")
-    shutil.copy(simulation / "results" / "demo" / "catalogs" / "F01.ecsv", site / "catalogs" / "F01.ecsv")
+    shutil.copy(simulation / "resources" / "catalogs" / "F01.ecsv", site / "catalogs" / "F01.ecsv")
     (site / "site.yaml").write_text(
         SITE.format(raw=site / "raw", reference=REFERENCE_NIGHT, catalogs=site / "catalogs")
     )

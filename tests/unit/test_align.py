@@ -113,6 +113,18 @@ def test_reference_coadd_lowers_the_noise_and_keeps_fluxes(small_night):
     flat_level = np.median(true_flat[ny // 4 : 3 * ny // 4, nx // 4 : 3 * nx // 4])
     expected = ZEROPOINT["r"] + 2.5 * np.log10(60.0) - 2.5 * np.log10(flat_level)
     assert reference.zeropoint == pytest.approx(expected, abs=0.05)
+    # The fit says how well it knows it: many stars, an error of a few millimag, and the
+    # simulated camera's colour term (none) recovered within its error.
+    header = reference.header
+    assert header["ZPNSTR"] >= 10 and 0 < reference.zeropoint_error < 0.02
+    assert header["ZPCLRNM"] == "g-r" and abs(header["ZPCLRTM"]) < 3 * header["ZPCLRER"] + 0.01
+    # A catalog of four stars cannot calibrate: the reference is still built, on its header
+    # WCS with instrumental magnitudes, and says why.
+    few = catalog[(catalog["kind"] == "star")][:4]
+    few.meta["SOURCE"] = "four.ecsv"
+    uncalibrated = build_reference(frames, ReferenceSettings(), few, "r")
+    assert np.isnan(uncalibrated.zeropoint) and uncalibrated.header["PHOTNOTE"].startswith("four.ecsv: ")
+    np.testing.assert_array_equal(uncalibrated.data, reference.data)
     # The WCS refitted on the catalog puts catalog stars on their measured positions.
     bright = catalog[(catalog["kind"] == "star") & (catalog["mag_r"] < 19)]
     x, y = reference.wcs.all_world2pix(bright["ra"], bright["dec"], 0)

@@ -77,14 +77,23 @@ def test_references_are_built_from_the_reference_nights_per_field_and_band(tmp_p
     assert planning.reference_path(row, str(tmp_path)) == str(tmp_path / "F01_r.fits")
 
 
-def test_a_field_without_a_catalog_file_asks_for_none(config, tmp_path):
-    assert planning.field_catalog("F01", config) == ["results/demo/catalogs/F01.ecsv"]  # the demo makes it
-    config["demo"]["enabled"] = False
-    assert planning.field_catalog("F01", config) == []  # catalog_dir null
+def test_a_fields_catalog_is_its_own_file_the_demos_or_a_cut_of_the_site_catalog(config, tmp_path):
     config["reference"]["catalog_dir"] = str(tmp_path)
-    (tmp_path / "F01.ecsv").write_text("")
-    assert planning.field_catalog("F01", config) == [f"{tmp_path}/F01.ecsv"]
-    assert planning.field_catalog("F02", config) == []  # no file: no MissingInputException
+    assert planning.field_catalog("F01", config) == [f"{tmp_path}/F01.ecsv"]  # the demo makes it
+    config["demo"]["enabled"] = False
+    assert planning.field_catalog("F01", config) == []  # no file: no MissingInputException
+    (tmp_path / "F01.parquet").write_text("")
+    assert planning.field_catalog("F01", config) == [f"{tmp_path}/F01.parquet"]  # any format
+    config["reference"]["catalog"] = "resources/catalogs/site/refcat2.parquet"
+    assert planning.field_catalog("F01", config) == [f"{tmp_path}/F01.parquet"]  # its own file first
+    assert planning.field_catalog("F02", config) == ["results/catalogs/F02.ecsv"]  # cut from the site's
+    assert planning.field_catalog("M31-CCD2", config, "CCD2") == ["results/catalogs/M31-CCD2.ecsv"]
+    config["reference"].update(catalog_dir=None, catalog=None)
+    assert planning.field_catalog("F01", config) == []  # catalogs switched off
+    config["reference"]["colour_terms"] = {"r": 0.05, "i": "none"}
+    assert planning.catalog_reading(config, "r")["colour_term"] == 0.05
+    assert planning.catalog_reading(config, "i")["colour_term"] is None
+    assert planning.catalog_reading(config, "g")["colour_term"] == "fit"
 
 
 def test_a_mosaics_detectors_have_their_own_masters_catalog_and_training_frames(config, tmp_path):

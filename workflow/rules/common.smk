@@ -52,6 +52,7 @@ def grows_on_retry(mem_mb):
 DEMO = config["demo"]
 CALIBRATION = config["calibration"]
 REFERENCE = config["reference"]
+DEMO_CATALOGS = REFERENCE["catalog_dir"] or planning.CATALOGS
 REALBOGUS = config["realbogus"]
 
 planning.check_demo(config)
@@ -226,6 +227,19 @@ def _field_detectors(versions):
 def reference_catalog(wildcards):
     detector = _field_detectors(_all_manifests()).get(wildcards.field, "")
     return planning.field_catalog(wildcards.field, config, detector)
+
+
+def field_reference_frames(wildcards):
+    """Calibrated frames of the reference nights for one field, every band."""
+    index = _reference_index(_all_manifests())
+    return sorted(
+        {
+            p
+            for (field, _), paths in index.items()
+            if field == wildcards.field
+            for p in paths
+        }
+    )
 
 
 def night_products(wildcards):

@@ -1,9 +1,11 @@
 # The built-in demo: a seeded field catalog per field and two simulated raw nights.
 
 
+# The demo's catalogs go where a site's do (reference.catalog_dir, resources/catalogs by
+# default): the demo and a real site take one code path.
 rule simulate_field_catalog:
     output:
-        "results/demo/catalogs/{field}.ecsv",
+        f"{DEMO_CATALOGS}/{{field}}.ecsv",
     log:
         "logs/simulate_field_catalog/{field}.log",
     benchmark:
@@ -23,7 +25,7 @@ rule simulate_field_catalog:
 rule simulate_night:
     input:
         catalogs=expand(
-            "results/demo/catalogs/{field}.ecsv",
+            f"{DEMO_CATALOGS}/{{field}}.ecsv",
             field=[f["name"] for f in DEMO["fields"]],
         ),
     output:

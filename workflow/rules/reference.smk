@@ -22,6 +22,31 @@ rule build_reference:
             k: v for k, v in REFERENCE.items() if k in ("max_frames", "max_fwhm_ratio")
         },
         detect_sigma=config["align"]["detect_sigma"],
+        catalog=lambda wc: planning.catalog_reading(config, wc.band),
         code=script_digest("build_reference"),
     script:
         "../scripts/build_reference.py"
+
+
+# A field's catalog cut from the site-wide one (reference.catalog) onto its frames.
+rule cut_field_catalog:
+    input:
+        catalog=REFERENCE["catalog"] or [],
+        frames=field_reference_frames,
+    output:
+        "results/catalogs/{field}.ecsv",
+    log:
+        "logs/cut_field_catalog/{field}.log",
+    benchmark:
+        "benchmarks/rules/cut_field_catalog/{field}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=lambda wc, input, attempt: (500 + 3 * input.size_mb) * attempt,
+        runtime=20,
+    params:
+        reading=planning.catalog_reading(config),
+        margin_arcmin=REFERENCE["catalog_margin_arcmin"],
+        code=script_digest("cut_field_catalog"),
+    script:
+        "../scripts/cut_field_catalog.py"

@@ -2,12 +2,11 @@
 
 Inputs: the field's calibrated frames of the reference nights, its catalog (if any). Output:
 results/references/<field>/<band>.fits, or a missing-reference product saying why. Settings:
-reference.max_frames, reference.max_fwhm_ratio, align.detect_sigma; products.* (tile
-compression).
+reference.max_frames, reference.max_fwhm_ratio, align.detect_sigma, reference.catalog_*
+and colour_terms; products.* (tile compression).
 """
 
 from astropy.io import fits
-from astropy.table import Table
 
 from astrid.astrometry.registration import AlignmentError
 from astrid.imaging.psf import PSFError
@@ -21,6 +20,7 @@ from astrid.imaging.reference import (
 from astrid.io.fitsio import Compression, read_image_product
 from astrid.io.provenance import stamp
 from astrid.pipeline.runtime import logged
+from astrid.skycal.catalogs import CatalogError, read_catalog
 
 with logged(snakemake.log[0]) as log:
     field, band = snakemake.wildcards.field, snakemake.wildcards.band
@@ -34,10 +34,21 @@ with logged(snakemake.log[0]) as log:
         )
     else:
         frames = [(read_image_product(p), fits.getheader(p, "SCI")) for p in snakemake.input.frames]
-        catalog = Table.read(snakemake.input.catalog[0]) if snakemake.input.catalog else None
+        reading = dict(snakemake.params.catalog)
+        colour_term = reading.pop("colour_term")
+        catalog, note = None, None
+        if snakemake.input.catalog:
+            try:
+                catalog = read_catalog(snakemake.input.catalog[0], **reading)
+            except CatalogError as error:
+                # A bad catalog costs the magnitudes, not the night.
+                log.error("reference %s %s without a catalog: %s", field, band, error)
+                note = str(error)
         settings = ReferenceSettings(**snakemake.params.settings, detect_sigma=snakemake.params.detect_sigma)
         try:
-            reference = build_reference(frames, settings, catalog, band)
+            reference = build_reference(frames, settings, catalog, band, colour_term)
+            if note:
+                reference.header["PHOTNOTE"] = (note, "why magnitudes are instrumental")
         except (ReferenceError, AlignmentError, PSFError) as error:
             log.error("no reference for %s %s: %s", field, band, error)
             write_missing_reference(

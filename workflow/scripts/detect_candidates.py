@@ -42,7 +42,7 @@ with logged(snakemake.log[0]) as log:
             diff, new, reference, fwhm=header["FWHM"], exposure=header["EXPOSURE"], settings=settings
         )
         limit_mag, limit_flux = limiting_magnitude(diff, reference.zeropoint)
-        for key, value, comment in photometry_cards(reference.zeropoint, limit_mag, limit_flux):
+        for key, value, comment in photometry_cards(reference, limit_mag, limit_flux):
             header[key] = (value, comment)
         header["NCAND"] = (len(table), "candidates")
         if header["PHOTCAL"]:

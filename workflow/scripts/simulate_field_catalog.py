@@ -1,6 +1,6 @@
 """Write the seeded field catalog of one demo field.
 
-Inputs: none. Output: results/demo/catalogs/<field>.ecsv. Settings: demo.fields, demo.size,
+Inputs: none. Output: <reference.catalog_dir>/<field>.ecsv (resources/catalogs by default). Settings: demo.fields, demo.size,
 demo.camera (a mosaic's catalog covers both detectors), demo.seed.
 """
 

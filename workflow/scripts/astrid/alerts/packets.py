@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from astrid.alerts.objects import Database
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"  # package data: travels with the library
 AB_NJY_ZEROPOINT = 31.4  # AB magnitude of 1 nJy
 
@@ -144,6 +144,10 @@ def detection_record(row: "Row", meta: dict) -> dict:
         "mag": _finite(row["mag"]) if calibrated else None,
         "mag_err": _finite(row["mag_err"]),
         "limiting_mag": _finite(meta.get("LIMMAG", np.nan)) if calibrated else None,
+        "zeropoint_err": _finite(meta.get("REFZPERR", np.nan)) if calibrated else None,
+        "colour_term": _finite(meta.get("ZPCLRTM", np.nan)) if calibrated else None,
+        "colour_name": str(meta["ZPCLRNM"]) if calibrated and meta.get("ZPCLRNM", "none") != "none" else None,
+        "colour_reference": _finite(meta.get("ZPCLR0", np.nan)) if calibrated else None,
         "photometry_calibrated": calibrated,
         "psf_flux_electrons": _finite(row["flux"]),
         "psf_flux_electrons_err": _finite(row["flux_err"]),

@@ -141,7 +141,9 @@ def find_candidates(
     with np.errstate(invalid="ignore", divide="ignore"):
         instrumental = np.where(flux > 0, -2.5 * np.log10(flux), np.nan)
         table["mag"] = instrumental + zeropoint
-        table["mag_err"] = np.where(flux > 0, 1.0857 * flux_err / flux, np.nan)
+        # A calibrated magnitude carries the zero point's error too.
+        zeropoint_error = reference.zeropoint_error if np.isfinite(reference.zeropoint_error) else 0.0
+        table["mag_err"] = np.where(flux > 0, np.hypot(1.0857 * flux_err / flux, zeropoint_error), np.nan)
         table["mag_inst"] = instrumental
     r = max(2, int(np.ceil(1.5 * fwhm)))
     d_stamps = _stamps(sub.difference, ys, xs, r)
@@ -214,16 +216,17 @@ def limiting_magnitude(
 
 
 def photometry_cards(
-    zeropoint: float, limit_mag: float, limit_flux: float
-) -> list[tuple[str, bool | float, str]]:
+    reference: "Reference", limit_mag: float, limit_flux: float
+) -> list[tuple[str, bool | float | str, str]]:
     """Header cards (key, value, comment) of a frame's photometric calibration: whether it
-    has one (``PHOTCAL``), the reference zero point and the 5σ limit in magnitudes where it
-    does, the limit in electrons always (FITS headers take no NaN).
+    has one (``PHOTCAL``), the reference's zero point, its error and colour term and the 5σ
+    limit in magnitudes where it does, the limit in electrons always (FITS headers take no
+    NaN).
 
     Parameters
     ----------
-    zeropoint : float
-        Magnitude of one reference electron (nan without a catalog).
+    reference : astrid.imaging.reference.Reference
+        The frame's reference: its zero point (nan without a catalog), error and header.
     limit_mag : float
         The 5σ limiting magnitude (see :func:`limiting_magnitude`).
     limit_flux : float
@@ -231,19 +234,29 @@ def photometry_cards(
 
     Returns
     -------
-    list of (str, bool or float, str)
-        ``PHOTCAL`` and ``LIMFLUX``, then ``REFZP`` and ``LIMMAG`` where the zero point
-        is finite.
+    list of (str, bool or float or str, str)
+        ``PHOTCAL`` and ``LIMFLUX``; where the zero point is finite also ``REFZP``,
+        ``LIMMAG``, ``REFZPERR`` (where known) and the colour term (``ZPCLRTM``,
+        ``ZPCLRNM``, ``ZPCLR0``) where the reference has one.
     """
-    calibrated = bool(np.isfinite(zeropoint))
+    calibrated = bool(np.isfinite(reference.zeropoint))
     cards = [
         ("PHOTCAL", calibrated, "magnitudes on a catalog zero point (else instrumental)"),
         ("LIMFLUX", float(limit_flux), "[e-] 5-sigma point-source limit, reference scale"),
     ]
     if calibrated:
         cards += [
-            ("REFZP", float(zeropoint), "reference zero point (mag of 1 e-)"),
+            ("REFZP", float(reference.zeropoint), "reference zero point (mag of 1 e-)"),
             ("LIMMAG", float(limit_mag), "5-sigma point-source limit (mag)"),
+        ]
+        if np.isfinite(reference.zeropoint_error):
+            cards.append(
+                ("REFZPERR", float(reference.zeropoint_error), "[mag] error of the reference zero point")
+            )
+        cards += [
+            (key, reference.header[key], reference.header.comments[key])
+            for key in ("ZPCLRTM", "ZPCLRNM", "ZPCLR0")
+            if key in reference.header
         ]
     return cards
 

@@ -17,6 +17,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
+from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import fit_wcs_from_points
 from scipy.spatial import cKDTree
@@ -27,6 +28,8 @@ from astrid.imaging.psf import empirical_psf, psf_fwhm
 from astrid.imaging.sources import background, find_stars, point_like, psf_stars
 from astrid.io import maskbits
 from astrid.io.fitsio import Compression, ImageProduct, image_hdu, write_atomic
+from astrid.skycal.catalogs import at_epoch, colour
+from astrid.skycal.photometry import PhotometryError, ZeroPoint, fit_zero_point
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class Reference:
     zeropoint: float  # magnitude of 1 electron (nan without a catalog)
     background_rms: float
     header: fits.Header = field(default_factory=fits.Header)
+    zeropoint_error: float = np.nan  # magnitudes
 
     @property
     def fwhm(self):
@@ -94,6 +98,42 @@ def frame_seeing(
     return float(np.median(stars["fwhm"])) if len(stars) else np.inf
 
 
+def catalog_contamination(
+    x: np.ndarray, y: np.ndarray, magnitudes: np.ndarray, stars: np.ndarray, radius: float
+) -> np.ndarray:
+    """Flux of the other catalog sources within ``radius`` pixels of each given star, as a
+    fraction of its own: a star the image cannot separate from its neighbours (a blend at
+    the image's resolution) is not a calibrator, however isolated it looks on the image.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Every catalog source's position on the image (pixels; nan off the image).
+    magnitudes : numpy.ndarray
+        Every source's magnitude in the band (nan where unknown: no flux counted).
+    stars : numpy.ndarray
+        Indices of the stars asked about.
+    radius : float
+        The neighbourhood (pixels), about the photometric aperture's.
+
+    Returns
+    -------
+    numpy.ndarray
+        One fraction per star asked about (inf where its own magnitude is unknown).
+    """
+    finite = np.isfinite(x) & np.isfinite(y)
+    flux = np.where(np.isfinite(magnitudes), 10 ** (-0.4 * np.nan_to_num(magnitudes, nan=99.0)), 0.0)
+    tree = cKDTree(np.column_stack([x[finite], y[finite]]))
+    index = np.flatnonzero(finite)
+    fractions = np.full(len(stars), np.inf)
+    for k, star in enumerate(stars):
+        if flux[star] <= 0 or not finite[star]:
+            continue
+        near = index[tree.query_ball_point([x[star], y[star]], radius)]
+        fractions[k] = flux[near[near != star]].sum() / flux[star]
+    return fractions
+
+
 def calibrate_to_catalog(
     stars: Table,
     wcs: WCS,
@@ -102,18 +142,21 @@ def calibrate_to_catalog(
     image: np.ndarray | None = None,
     psf: np.ndarray | None = None,
     radius: float | None = None,
-) -> tuple[WCS, float, int]:
-    """Refit the WCS on catalog stars and measure the zero point; returns (wcs, zp, n).
+    variance: np.ndarray | None = None,
+    colour_term: float | str | None = "fit",
+) -> tuple[WCS, ZeroPoint | None, int]:
+    """Refit the WCS on catalog stars and fit the zero point; returns (wcs, zero point, n).
 
     Parameters
     ----------
     stars : astropy.table.Table
-        Stars of the image (``x``, ``y`` in pixels, ``isolated``), brightest first.
+        Stars of the image (``x``, ``y`` in pixels, ``isolated``, ``masked``, ``snr``),
+        brightest first.
     wcs : astropy.wcs.WCS
         The image's current WCS, the first guess that projects the catalog onto it.
     catalog : astropy.table.Table
-        Catalog of the field: ``ra``, ``dec`` (degrees) and, for a zero point,
-        ``mag_<band>``.
+        Catalog of the field in AstrID's layout (:func:`astrid.skycal.catalogs.read_catalog`),
+        its positions at the image's date (:func:`astrid.skycal.catalogs.at_epoch`).
     band : str or None
         The band whose catalog magnitudes set the zero point.
     image : numpy.ndarray, optional
@@ -123,14 +166,20 @@ def calibrate_to_catalog(
         Its centred, unit-sum PSF stamp (needed with ``image``).
     radius : float, optional
         Aperture radius in pixels (needed with ``image``).
+    variance : numpy.ndarray, optional
+        The image's variance (electrons²) for the stars' flux errors; without it their
+        measured ``flux_err`` scaled to the aperture is used.
+    colour_term : "fit", float or None
+        The colour term (see :func:`astrid.skycal.photometry.fit_zero_point`).
 
     Returns
     -------
     wcs : astropy.wcs.WCS
         A TAN WCS fitted to the paired catalog stars.
-    zeropoint : float
-        Magnitude of one electron (median over at least 5 isolated stars); nan without
-        the band's column, without ``image`` or with too few stars.
+    zeropoint : ZeroPoint or None
+        The fit on the stars above S/N 10 paired with the catalog that are isolated on the
+        image, unmasked and have less than 1 % of their flux from other catalog sources
+        within 1.5 aperture radii; None without the band's column or without ``image``.
     n : int
         Stars paired with the catalog (within 1.5 pixels).
 
@@ -138,6 +187,8 @@ def calibrate_to_catalog(
     ------
     AlignmentError
         When the stars cannot be registered onto the catalog's positions.
+    astrid.skycal.photometry.PhotometryError
+        With too few catalog stars for a zero point.
     """
     ra, dec = np.asarray(catalog["ra"]), np.asarray(catalog["dec"])
     cx, cy = wcs.all_world2pix(ra, dec, 0)
@@ -162,15 +213,40 @@ def calibrate_to_catalog(
     xy = (np.asarray(stars["x"])[paired], np.asarray(stars["y"])[paired])
     fitted = fit_wcs_from_points(xy, SkyCoord(ra[matched], dec[matched], unit="deg"), projection="TAN")
     column = f"mag_{band}"
-    zeropoint = np.nan
-    if column in catalog.colnames and image is not None:
-        # Aperture fluxes, corrected to total flux with the PSF's own enclosed fraction, so
-        # that the zero point applies to PSF-fit (total) fluxes.
-        flux = aperture_flux(image, xy[0], xy[1], radius) / enclosed_fraction(psf, radius)
-        good = (flux > 0) & np.asarray(stars["isolated"])[paired]
-        zps = np.asarray(catalog[column])[matched][good] + 2.5 * np.log10(flux[good])
-        zeropoint = float(np.median(zps)) if len(zps) >= 5 else np.nan
-    return fitted, zeropoint, int(paired.sum())
+    if column not in catalog.colnames or image is None:
+        return fitted, None, int(paired.sum())
+    # Aperture fluxes, corrected to total flux with the PSF's own enclosed fraction, so
+    # that the zero point applies to PSF-fit (total) fluxes.
+    fraction = enclosed_fraction(psf, radius)
+    flux = aperture_flux(image, xy[0], xy[1], radius) / fraction
+    if variance is not None:
+        flux_err = (
+            np.sqrt(np.abs(aperture_flux(np.where(np.isfinite(variance), variance, 0), xy[0], xy[1], radius)))
+            / fraction
+        )
+    else:
+        flux_err = np.asarray(stars["flux_err"])[paired] / fraction
+    good = (flux > 0) & np.asarray(stars["isolated"])[paired] & (flux > 10 * flux_err)
+    good &= catalog_contamination(cx, cy, np.asarray(catalog[column], float), matched, 1.5 * radius) < 0.01
+    if "masked" in stars.colnames:
+        good &= ~np.asarray(stars["masked"])[paired]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        instrumental = np.where(good, -2.5 * np.log10(flux), np.nan)
+    error_column = f"err_{band}"
+    colours = colour(catalog, band)
+    return (
+        fitted,
+        fit_zero_point(
+            instrumental,
+            1.0857 * flux_err / np.maximum(flux, 1e-30),
+            np.asarray(catalog[column], float)[matched],
+            np.asarray(catalog[error_column], float)[matched] if error_column in catalog.colnames else None,
+            colours[0][matched] if colours else None,
+            colours[1] if colours else "",
+            colour_term,
+        ),
+        int(paired.sum()),
+    )
 
 
 def build_reference(
@@ -178,6 +254,7 @@ def build_reference(
     settings: ReferenceSettings,
     catalog: Table | None = None,
     band: str | None = None,
+    colour_term: float | str | None = "fit",
 ) -> Reference:
     """Coadd the best-seeing frames into a reference.
 
@@ -188,16 +265,20 @@ def build_reference(
     settings : ReferenceSettings
         Choices of the build.
     catalog : astropy.table.Table, optional
-        Catalog of the field (``ra``, ``dec``, ``mag_<band>``) to refit the WCS and
-        measure the zero point.
+        Catalog of the field in AstrID's layout (:func:`astrid.skycal.catalogs.read_catalog`)
+        to refit the WCS and fit the zero point; its positions are moved to the frames'
+        mean date. Where it cannot be registered or has too few stars the reference keeps
+        its header WCS and instrumental magnitudes, and ``PHOTNOTE`` says why.
     band : str, optional
         The frames' band, naming the catalog's magnitude column.
+    colour_term : "fit", float or None
+        The zero point's colour term (:func:`astrid.skycal.photometry.fit_zero_point`).
 
     Returns
     -------
     Reference
-        The coadd, its variance, mask, PSF, WCS, sources, zero point (nan without a
-        catalog), background noise and provenance header.
+        The coadd, its variance, mask, PSF, WCS, sources, zero point and its error (nan
+        without a catalog), background noise and provenance header.
 
     Raises
     ------
@@ -206,8 +287,6 @@ def build_reference(
         scale the frames' fluxes.
     astrid.imaging.psf.PSFError
         With too few isolated, unsaturated stars on the coadd to model its PSF.
-    AlignmentError
-        With a catalog, when the coadd's stars cannot be registered onto it.
     """
     if not frames:
         raise ReferenceError("no calibrated frames to build a reference from")
@@ -280,17 +359,31 @@ def build_reference(
     coadd = np.where(covered, coadd - sky, 0.0).astype(np.float32)
     stars = find_stars(coadd, coadd_var, mask, threshold=settings.catalog_sigma, background_rms=rms)
     psf = empirical_psf(coadd, psf_stars(stars), size=settings.psf_size)
-    wcs, zeropoint, n_catalog = base_wcs.celestial, np.nan, 0
+    wcs, fit, n_catalog, note = base_wcs.celestial, None, 0, ""
     if catalog is not None:
-        wcs, zeropoint, n_catalog = calibrate_to_catalog(
-            stars[stars["snr"] > settings.detect_sigma],
-            base_wcs.celestial,
-            catalog,
-            band,
-            coadd,
-            psf,
-            2.5 * psf_fwhm(psf),
-        )
+        dates = [frames[i][0].header.get("MJD-OBS") for i, _ in used]
+        dates = [float(d) for d in dates if d is not None]
+        source = catalog.meta.get("SOURCE", "the catalog")
+        try:
+            wcs, fit, n_catalog = calibrate_to_catalog(
+                stars[stars["snr"] > settings.detect_sigma],
+                base_wcs.celestial,
+                at_epoch(catalog, Time(np.mean(dates), format="mjd")) if dates else catalog,
+                band,
+                coadd,
+                psf,
+                2.5 * psf_fwhm(psf),
+                coadd_var,
+                colour_term,
+            )
+        except (AlignmentError, PhotometryError) as error:
+            # The reference is still good for differencing: keep the header WCS and say why
+            # magnitudes are instrumental.
+            wcs, fit, note = base_wcs.celestial, None, f"{source}: {error}"
+            log.warning("reference without catalog calibration: %s", note)
+        if fit is None and not note:
+            note = f"{source}: no mag_{band} column"
+    zeropoint = fit.zeropoint if fit else np.nan
     ra, dec = wcs.all_pix2world(stars["x"], stars["y"], 0)
     stars["ra"], stars["dec"] = ra, dec
     header = fits.Header()
@@ -299,11 +392,26 @@ def build_reference(
         header[f"IMCMB{k:03d}"] = frames[i][0].header.get("EXPOSURE", str(i))
     header["SEEING"] = (float(best), "[px] FWHM of the best input frame")
     header["FWHM"] = (psf_fwhm(psf), "[px] FWHM of the reference PSF")
-    header["ZP"] = (zeropoint if np.isfinite(zeropoint) else "nan", "magnitude of 1 e- (catalog)")
+    if fit:
+        for key, value, comment in fit.header_cards():
+            header[key] = (value, comment)
+    else:
+        header["ZP"] = ("nan", "magnitude of 1 e- (catalog)")
+    if note:
+        header["PHOTNOTE"] = (note, "why magnitudes are instrumental")
     header["NCATSTAR"] = (n_catalog, "catalog stars matched for WCS and zero point")
     header["BKGRMS"] = (rms, "[e-] background noise")
-    log.info("reference from %d frames, FWHM %.2f px, zero point %s", len(used), psf_fwhm(psf), zeropoint)
-    return Reference(coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header)
+    log.info(
+        "reference from %d frames, FWHM %.2f px, zero point %s",
+        len(used),
+        psf_fwhm(psf),
+        f"{fit.zeropoint:.3f} ± {fit.error:.3f} ({fit.n_stars} stars, scatter {fit.scatter:.3f})"
+        if fit
+        else "none",
+    )
+    return Reference(
+        coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header, fit.error if fit else np.nan
+    )
 
 
 def write_reference(path: Path | str, reference: Reference, compression: Compression | None = None) -> None:
@@ -358,6 +466,7 @@ def read_reference(path: Path | str) -> Reference:
             zeropoint=float(zeropoint) if zeropoint != "nan" else np.nan,
             background_rms=float(hdul[0].header["BKGRMS"]),
             header=hdul[0].header.copy(),
+            zeropoint_error=float(hdul[0].header.get("ZPERR", np.nan)),
         )
 
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMO_RAW = "results/demo/raw"
-DEMO_CATALOGS = "results/demo/catalogs"
+CATALOGS = "resources/catalogs"  # the default reference.catalog_dir; the demo writes there too
+CUT_CATALOGS = "results/catalogs"  # fields cut from a site-wide reference.catalog
+CATALOG_SUFFIXES = (".ecsv", ".fits", ".fit", ".parquet", ".csv")
 MODEL_DIR = "results/models/realbogus"
 # The real/bogus training splits whole frames three ways (train, validation, test).
 MIN_TRAINING_FRAMES = 3
@@ -322,7 +324,8 @@ def reference_path(row: Row, templates_dir: str | None) -> str:
 
 
 def catalog_dir(config: Mapping) -> str | None:
-    """The field catalogs' folder: ``reference.catalog_dir``, else the demo's, else none.
+    """The field catalogs' folder: ``reference.catalog_dir`` (by default
+    ``resources/catalogs``, where the demo writes its own), or None.
 
     Parameters
     ----------
@@ -332,16 +335,19 @@ def catalog_dir(config: Mapping) -> str | None:
     Returns
     -------
     str or None
-        The folder, or None when there are no catalogs.
+        The folder, or None when the site has switched catalogs off.
     """
-    return config["reference"]["catalog_dir"] or (DEMO_CATALOGS if config["demo"]["enabled"] else None)
+    return config["reference"]["catalog_dir"]
 
 
 def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
-    """The field's catalog, if there is one: a site's file in the catalog folder, or the
-    demo's (made by a rule). A field without one still gets its reference, on the header
-    WCS with instrumental magnitudes, and every product of the field says so. A mosaic's
-    detector field (``<field>-<detector>``) uses its field's catalog.
+    """The field's catalog, if there is one, first found: a site's file
+    ``<catalog_dir>/<field>.<ecsv|fits|fit|parquet|csv>``, the demo's (made by a rule in the
+    same folder), or the field's cut from the site-wide ``reference.catalog`` (made by a
+    rule in ``results/catalogs/``). A field without one still gets its reference, on the
+    header WCS with instrumental magnitudes, and every product of the field says so. A
+    mosaic's detector field (``<field>-<detector>``) uses its field's file, or a cut of its
+    own.
 
     Parameters
     ----------
@@ -355,20 +361,50 @@ def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
     Returns
     -------
     list of str
-        ``[<folder>/<field>.ecsv]``, or an empty list when the field has no catalog (a list,
-        so that it can be a rule's input either way).
+        One path, or an empty list when the field has no catalog (a list, so that it can be
+        a rule's input either way).
     """
     folder = catalog_dir(config)
-    if not folder:
-        return []
-    if detector and field.endswith(f"-{detector}"):
-        field = field[: -len(detector) - 1]
-    path = f"{folder}/{field}.ecsv"
-    demo = config["demo"]
-    made_by_demo = (
-        folder == DEMO_CATALOGS and demo["enabled"] and any(f["name"] == field for f in demo["fields"])
-    )
-    return [path] if made_by_demo or os.path.exists(path) else []
+    name = field[: -len(detector) - 1] if detector and field.endswith(f"-{detector}") else field
+    if folder:
+        for suffix in CATALOG_SUFFIXES:
+            if os.path.exists(f"{folder}/{name}{suffix}"):
+                return [f"{folder}/{name}{suffix}"]
+        demo = config["demo"]
+        if demo["enabled"] and any(f["name"] == name for f in demo["fields"]):
+            return [f"{folder}/{name}.ecsv"]
+    if config["reference"].get("catalog"):
+        return [f"{CUT_CATALOGS}/{field}.ecsv"]
+    return []
+
+
+def catalog_reading(config: Mapping, band: str | None = None) -> dict:
+    """How a rule reads the field catalogs, and the band's colour term: the
+    ``reference.catalog_*`` and ``reference.colour_terms`` keys, for a rule's params.
+
+    Parameters
+    ----------
+    config : mapping
+        The workflow's configuration.
+    band : str, optional
+        The band whose colour term is wanted.
+
+    Returns
+    -------
+    dict
+        ``format``, ``columns``, ``epoch`` (for :func:`astrid.skycal.catalogs.read_catalog`)
+        and, with a band, ``colour_term`` ("fit", a number, or None for none).
+    """
+    reference = config["reference"]
+    reading = {
+        "format": reference.get("catalog_format", "auto"),
+        "columns": dict(reference.get("catalog_columns") or {}),
+        "epoch": reference.get("catalog_epoch"),
+    }
+    if band is not None:
+        term = (reference.get("colour_terms") or {}).get(band, "fit")
+        reading["colour_term"] = None if term == "none" else term
+    return reading
 
 
 def detector_dir(detector: str) -> str:
