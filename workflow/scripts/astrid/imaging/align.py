@@ -124,7 +124,9 @@ def _outside(matrix, offset, image_shape, start, stop, n_cols):
     for axis in range(2):
         base = matrix[axis, 0] * rows + offset[axis]  # source coordinate at column 0
         slope = matrix[axis, 1]
-        low, high = -0.5, image_shape[axis] - 0.5  # inside: low < base + slope * column < high
+        # Inside: between the first and last pixel centres. ndimage's constant mode does not
+        # interpolate beyond them: there it gives cval, which must be flagged, not used.
+        low, high = -1e-6, image_shape[axis] - 1 + 1e-6  # inside: low < base + slope * column < high
         if slope == 0:
             inside = (base > low) & (base < high)
             first = np.where(inside, first, n_cols)

@@ -1,8 +1,9 @@
 """Reference templates: the best-seeing frames of the reference nights, coadded.
 
 The frame with the best seeing defines the grid. Every other selected frame is registered
-and resampled onto it, background-subtracted, scaled to its flux level and added with an
-inverse-variance weight (one weight per frame, from its background noise, so that the
+and resampled onto it, background-subtracted, scaled to its flux level, cleared of the
+pixels that disagree with the other frames (trails, asteroids, cosmic rays left in one
+frame; from three frames on) and added with an inverse-variance weight (one weight per frame, from its background noise, so that the
 coadd's photometry is not biased by per-pixel Poisson weights). The coadd has its own
 variance and mask, its PSF is measured on it, and, when a catalog of the field is given,
 its WCS is refitted to the catalog and its photometric zero point measured.
@@ -20,6 +21,7 @@ from astropy.table import Table
 from astropy.time import Time
 from astropy.wcs import WCS
 from astropy.wcs.utils import fit_wcs_from_points
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from astrid.astrometry.registration import AlignmentError, register
@@ -47,6 +49,8 @@ class ReferenceSettings:
     detect_sigma: float = 10.0
     catalog_sigma: float = 5.0  # depth of the reference's source list
     psf_size: int = 31
+    clip_sigma: float = 3.0  # per-pixel outlier rejection of the coadd (0: none)
+    clip_amplitude: float = 0.3  # fraction of the median allowed for seeing differences
 
 
 @dataclass
@@ -249,6 +253,64 @@ def calibrate_to_catalog(
     )
 
 
+def reject_outliers(
+    images: list[np.ndarray],
+    variances: list[np.ndarray],
+    masks: list[np.ndarray],
+    scales: list[float],
+    clip_sigma: float = 3.0,
+    clip_amplitude: float = 0.3,
+) -> list[np.ndarray]:
+    """Pixels of each frame that disagree with the others: a satellite trail, an asteroid or a
+    cosmic ray that only one frame has.
+
+    Each frame, on the common flux scale, is compared with the per-pixel median of all
+    frames; a pixel is rejected where it differs by more than ``clip_sigma`` times its own
+    noise plus ``clip_amplitude`` times the median (what seeing differences between the
+    frames make of a star's core, as SWarp's clipped combine allows), and so are its
+    neighbours that differ by more than 1σ (a trail's wings). With fewer than three frames
+    nothing is rejected: two frames cannot tell which one is wrong.
+
+    Parameters
+    ----------
+    images, variances, masks : list of numpy.ndarray
+        The frames on one grid, background-subtracted (electrons), their variances and
+        mask bits.
+    scales : list of float
+        Each frame's flux relative to the first.
+    clip_sigma : float
+        Rejection threshold (σ); 0 rejects nothing.
+    clip_amplitude : float
+        Fraction of the median added to the threshold.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        A boolean array per frame, True where its pixel is rejected.
+    """
+    if clip_sigma <= 0 or len(images) < 3:
+        return [np.zeros(image.shape, bool) for image in images]
+    stack = np.stack(
+        [
+            np.where(bits == 0, image / scale, np.nan)
+            for image, bits, scale in zip(images, masks, scales, strict=True)
+        ]
+    ).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # pixels no frame covers
+        median = np.nanmedian(stack, axis=0)
+    rejected = []
+    for frame, variance, scale in zip(stack, variances, scales, strict=True):
+        noise = np.sqrt(np.abs(variance) / scale**2)
+        with np.errstate(invalid="ignore"):
+            excess = np.abs(frame - median)
+            core = excess > clip_sigma * noise + clip_amplitude * np.abs(median)
+            wings = excess > noise
+        grown = ndimage.binary_dilation(core, np.ones((3, 3), bool)) & wings
+        rejected.append(core | grown)
+    return rejected
+
+
 def build_reference(
     frames: list[tuple[ImageProduct, fits.Header]],
     settings: ReferenceSettings,
@@ -337,13 +399,16 @@ def build_reference(
     if not len(good_stars) or not np.all(np.isfinite(scales)):
         raise ReferenceError("no isolated, unsaturated stars in common to scale the frames' fluxes")
     weights = np.array([s**2 / rms**2 for s, (_, rms) in zip(scales, used, strict=True)])
+    rejected = reject_outliers(images, variances, masks, scales, settings.clip_sigma, settings.clip_amplitude)
     numerator = np.zeros(shape, np.float64)
     weight_sum = np.zeros(shape, np.float64)
     var_sum = np.zeros(shape, np.float64)
     saturated = np.zeros(shape, bool)
     any_bits = np.zeros(shape, np.uint16)
-    for img, var, bits, scale, weight in zip(images, variances, masks, scales, weights, strict=True):
-        w = weight * (bits == 0)
+    for img, var, bits, scale, weight, outlier in zip(
+        images, variances, masks, scales, weights, rejected, strict=True
+    ):
+        w = weight * ((bits == 0) & ~outlier)
         numerator += w * img / scale
         weight_sum += w
         var_sum += w**2 * var / scale**2
@@ -390,6 +455,7 @@ def build_reference(
     header["NCOMBINE"] = (len(used), "frames coadded")
     for k, (i, _) in enumerate(used, start=1):
         header[f"IMCMB{k:03d}"] = frames[i][0].header.get("EXPOSURE", str(i))
+    header["NREJPIX"] = (int(sum(r.sum() for r in rejected)), "frame pixels rejected as outliers")
     header["SEEING"] = (float(best), "[px] FWHM of the best input frame")
     header["FWHM"] = (psf_fwhm(psf), "[px] FWHM of the reference PSF")
     if fit:
