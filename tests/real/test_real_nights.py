@@ -14,6 +14,7 @@ The frames are linked, never copied into the repository. Skipped, saying why, wi
 import csv
 import os
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,8 @@ import pytest
 from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.table import Table
-from workflow_runs import REPO, snakemake
+from astropy.wcs import WCS
+from workflow_runs import REPO, SHARED, snakemake
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 PROFILE = str(REPO / "profiles" / "test")
@@ -49,6 +51,7 @@ FEDER_SITE = """demo: {{enabled: false}}
 raw_dir: {raw}
 ingest: {{gain: 1.5, read_noise: 10.0, saturate: 255}}
 reference: {{nights: ["20130704"]}}
+astrometry: {{index_dirs: [{index}]}}
 realbogus: {{min_f1_score: 0.0, training: {{epochs: 2, batch_size: 16}}}}
 """
 
@@ -172,9 +175,54 @@ def feder_site(real_data, tmp_path_factory):
     science = {"20130704": ("001R1", "002R1", "001V1"), "20130705": ("003R1", "002V1")}
     for night, frames in science.items():
         for path in sorted(folder.glob("*.fit.gz")):
-            if not path.name.startswith("SA112") or path.name[10:15] in frames:
+            if night == "20130705" and path.name[10:15] in frames:
+                without_wcs(path, site / "raw" / night / path.name)  # as a camera that writes none
+            elif not path.name.startswith("SA112") or path.name[10:15] in frames:
                 link(path, site / "raw" / night)  # every night has its own calibration frames
-    return site, run_site(site, FEDER_SITE.format(raw=site / "raw"))
+    index = site / "resources" / "index"
+    site_index(folder / "SA112-SF1-001R1.fit.gz", index)
+    return site, run_site(site, FEDER_SITE.format(raw=site / "raw", index=index))
+
+
+def without_wcs(source, target):
+    """A copy of a raw frame with every WCS keyword removed."""
+    with fits.open(source) as hdul:
+        header, data = hdul[0].header.copy(), hdul[0].data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        keys = [k for k in WCS(header).to_header(relax=True) if not k.startswith(("DATE", "MJD"))]
+    for key in keys:
+        header.remove(key, ignore_missing=True, remove_all=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fits.PrimaryHDU(data, header).writeto(target)
+    settled = time.time() - 3600
+    os.utime(target, (settled, settled))
+
+
+def site_index(frame, folder):
+    """The site's astrometry.net index of SA112, built from one solved frame's stars (no
+    catalog of the field ships in ../shared: tests/unit/test_blind_astrometry.py)."""
+    from astrid.astrometry.blind import build_index, frame_stars
+
+    header, data = fits.getheader(frame), fits.getdata(frame).astype(np.float32)[:, :1536]
+    stars = frame_stars(data, np.zeros(data.shape, np.uint16))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ra, dec = WCS(header).celestial.all_pix2world(stars["x"], stars["y"], 0)
+    build_index(
+        Table({"ra": ra, "dec": dec, "mag_R": -2.5 * np.log10(np.asarray(stars["flux"]))}),
+        "R",
+        folder,
+        scales=(2, 3, 4),
+    )
+
+
+def real_wcs(exposure):
+    """The WCS a Feder light frame's own file carries (exposure: its name without .fit.gz)."""
+    path = SHARED / "data" / "real" / "raw" / "feder_apogee_reducer_mini" / f"{exposure}.fit.gz"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return WCS(fits.getheader(path)).celestial
 
 
 def test_feder_raw_nights_go_as_far_as_their_8_bit_pixels_allow_and_say_why(feder_site):
@@ -186,6 +234,21 @@ def test_feder_raw_nights_go_as_far_as_their_8_bit_pixels_allow_and_say_why(fede
         with fits.open(calibrated[0]) as hdul:
             assert [h.name for h in hdul] == ["PRIMARY", "SCI", "VAR", "MASK"]
         assert (site / "results" / "masters" / night / "bias.fits").exists()
+    # The new night's frames came without a WCS: solved blind with the site's index, they
+    # land within 1.5″ of the solutions their camera's files had (1.12″ pixels).
+    for path in sorted((site / "results" / "calibrated" / "20130705").glob("*.fits")):
+        calibrated = fits.getheader(path, "SCI")
+        assert fits.getheader(path)["ASTROK"] and fits.getheader(path)["ASTRNMAT"] >= 10, path.name
+        original = real_wcs(path.stem)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            solved = WCS(calibrated).celestial
+        yy, xx = np.mgrid[0:1024:32, 0:1536:32]
+        ra1, dec1 = solved.all_pix2world(xx.ravel(), yy.ravel(), 0)
+        ra2, dec2 = original.all_pix2world(xx.ravel(), yy.ravel(), 0)
+        assert np.max(np.hypot((ra1 - ra2) * np.cos(np.radians(dec2)), dec1 - dec2)) * 3600 < 1.5, path.name
+    for path in (site / "results" / "calibrated" / "20130704").glob("*.fits"):
+        assert "ASTROK" not in fits.getheader(path)  # their own WCS served
     table = differences(site, "20130705")
     assert set(table["status"]) == {"NO_REFERENCE"}
     assert table["reason"].str.contains("enough stars").all()

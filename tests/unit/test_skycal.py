@@ -1,15 +1,14 @@
 """Reference catalogs in the formats sites have, proper motions, and zero-point fits."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from astropy.table import Table
+from workflow_runs import SHARED
 
 from astrid.skycal.catalogs import CatalogError, at_epoch, colour, cut_to_frames, read_catalog
 from astrid.skycal.photometry import PhotometryError, fit_zero_point
 
-REAL_CATALOGS = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "catalogs" / "ey_uma_field"
+REAL_CATALOGS = SHARED / "data" / "real" / "catalogs" / "ey_uma_field"
 
 
 def _stars(n=50, seed=0):

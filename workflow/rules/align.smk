@@ -21,6 +21,7 @@ rule align_exposure:
         products=config["products"],
         settings=config["align"],
         timeout_minutes=config["processing_timeout_minutes"],
+        astrometry=config["astrometry"],
         code=script_digest("align_exposure"),
     script:
         "../scripts/align_exposure.py"

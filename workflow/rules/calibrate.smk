@@ -105,6 +105,7 @@ rule calibrate_exposure:
         # settings rerun the imports only.
         reduced=lambda wc: reduced_settings(wc.night, wc.exposure),
         timeout_minutes=config["processing_timeout_minutes"],
+        astrometry=config["astrometry"],
         code=script_digest("calibrate_exposure"),
     script:
         "../scripts/calibrate_exposure.py"

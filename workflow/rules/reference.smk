@@ -19,7 +19,9 @@ rule build_reference:
     params:
         products=config["products"],
         settings={
-            k: v for k, v in REFERENCE.items() if k in ("max_frames", "max_fwhm_ratio", "clip_sigma")
+            k: v
+            for k, v in REFERENCE.items()
+            if k in ("max_frames", "max_fwhm_ratio", "clip_sigma")
         },
         detect_sigma=config["align"]["detect_sigma"],
         catalog=lambda wc: planning.catalog_reading(config, wc.band),

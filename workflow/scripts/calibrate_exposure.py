@@ -4,9 +4,18 @@ frame reduced already by an observatory pipeline, import it into the same produc
 Inputs: the raw frame, the night's master bias, dark and flat of its band (none for a
 reduced frame). Output: results/calibrated/<night>/<exposure>.fits (SCI, VAR, MASK).
 Settings: calibration.* (overscan, dark, cosmic rays), reduced.* (reduced frames),
-processing_timeout_minutes; products.* (tile compression).
+astrometry.* (blind solving), processing_timeout_minutes; products.* (tile compression).
 """
 
+from astropy.io import fits
+
+from astrid.astrometry.blind import (
+    AstrometryError,
+    needs_solving,
+    solution_cards,
+    solve_frame,
+    solve_settings,
+)
 from astrid.calibrate.raw import CalibrationSettings
 from astrid.calibrate.reduced import ReducedSettings, import_reduced, reduced_header
 from astrid.calibrate.science import calibrate_science, science_header
@@ -39,6 +48,23 @@ with logged(snakemake.log[0]) as log:
             product.header = science_header(row, stats)
             stamp(product.header, params.code, params.settings, [("RAWFILE", "RAWSHA", inputs.raw)] + masters)
             log.info("%s calibrated: %s", row["exposure"], stats)
+        if needs_solving(params.astrometry["solve"], wcs_header):
+            try:
+                solution = solve_frame(
+                    product.data,
+                    product.mask,
+                    fits.getheader(inputs.raw),
+                    solve_settings(params.astrometry),
+                )
+            except AstrometryError as error:
+                log.warning("%s has no astrometry: %s", row["exposure"], error)
+                product.header["ASTROK"] = (False, "astrometry: no blind solution")
+                product.header["ASTRNOTE"] = str(error)
+            else:
+                wcs_header = solution.wcs.to_header(relax=True)
+                for key, value, comment in solution_cards(solution):
+                    product.header[key] = (value, comment)
+                log.info("%s solved blind: %s", row["exposure"], solution_cards(solution))
         write_image_product(
             snakemake.output[0], product, wcs_header, compression=Compression(**params.products)
         )

@@ -33,6 +33,7 @@ from astrid.io import maskbits
 from astrid.io.fitsio import ImageProduct
 
 if TYPE_CHECKING:
+    from astrid.astrometry.blind import SolveSettings
     from astrid.imaging.reference import Reference
     from astrid.io.fitsio import Compression
 
@@ -613,3 +614,62 @@ def alignment_failure(header: fits.Header) -> tuple[str, str] | None:
     if header.get("ALIGNOK", True):
         return None
     return header["QCODE"], header["QREASON"]
+
+
+def align_or_solve(
+    frame: ImageProduct,
+    wcs_header: fits.Header,
+    reference: "Reference",
+    settings: AlignSettings,
+    solve: "SolveSettings | None" = None,
+    *,
+    workers: int = 1,
+) -> tuple["AlignedImage", list]:
+    """:func:`align_to_reference`, with astrometry.net behind it: a frame whose header WCS
+    fails the offset vote and the asterism match (``NO_MATCH``: a WCS that is wrong, not
+    merely off) is solved blind and registered again; a frame that was left without any
+    astrometry at calibration fails with ``NO_ASTROMETRY`` and the reason it was given.
+
+    Parameters
+    ----------
+    frame : ImageProduct
+        The calibrated frame; its header's ``ASTROK``/``ASTRNOTE`` tell a failed solve.
+    wcs_header : astropy.io.fits.Header
+        Its WCS keywords.
+    reference : astrid.imaging.reference.Reference
+        The field's reference.
+    settings : AlignSettings
+    solve : astrid.astrometry.blind.SolveSettings, optional
+        How to solve blind; None: never.
+    workers : int
+        Threads for the image-wide steps.
+
+    Returns
+    -------
+    (AlignedImage, list)
+        The aligned frame and the header cards of a blind solution made here (empty when
+        the header WCS served).
+
+    Raises
+    ------
+    AlignmentError
+        As :func:`align_to_reference`, or with code ``NO_ASTROMETRY``.
+    """
+    from astrid.astrometry.blind import NO_ASTROMETRY, AstrometryError, solution_cards, solve_frame
+
+    if frame.header.get("ASTROK") is False:
+        raise AlignmentError(NO_ASTROMETRY, str(frame.header.get("ASTRNOTE", "no astrometric solution")))
+    try:
+        return align_to_reference(frame, wcs_header, reference, settings, workers=workers), []
+    except AlignmentError as error:
+        if error.code != NO_MATCH or solve is None or frame.header.get("ASTROK") is True:
+            raise
+        log.warning("%s: %s; solving it blind", frame.header.get("EXPOSURE", "frame"), error.reason)
+        try:
+            solution = solve_frame(frame.data, frame.mask, frame.header, solve)
+        except AstrometryError as failure:
+            raise AlignmentError(NO_ASTROMETRY, f"{error.reason}, and no blind solution: {failure}") from None
+        header = solution.wcs.to_header(relax=True)
+        return align_to_reference(frame, header, reference, settings, workers=workers), solution_cards(
+            solution
+        )

@@ -265,10 +265,11 @@ def reject_outliers(
     cosmic ray that only one frame has.
 
     Each frame, on the common flux scale, is compared with the per-pixel median of all
-    frames; a pixel is rejected where it differs by more than ``clip_sigma`` times its own
-    noise plus ``clip_amplitude`` times the median (what seeing differences between the
-    frames make of a star's core, as SWarp's clipped combine allows), and so are its
-    neighbours that differ by more than 1σ (a trail's wings). With fewer than three frames
+    frames; a pixel is rejected where it exceeds that median by more than ``clip_sigma`` times its own
+    noise (its variance, scaled to the frame's measured scatter about the median) plus ``clip_amplitude`` times the median (what seeing differences between the
+    frames make of a star's core, as SWarp's clipped combine allows); around an extended
+    outlier (three such pixels together), its neighbours within two pixels that differ by
+    more than 1σ go too (a trail's wings). With fewer than three frames
     nothing is rejected: two frames cannot tell which one is wrong.
 
     Parameters
@@ -302,11 +303,26 @@ def reject_outliers(
     rejected = []
     for frame, variance, scale in zip(stack, variances, scales, strict=True):
         noise = np.sqrt(np.abs(variance) / scale**2)
+        # The frames' scatter about their median as measured, in units of the variance
+        # plane: an archive's variance may not be the pixels' (resampled, correlated noise),
+        # and the median of a few frames is itself noisy.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pulls = ((frame - median) / noise)[::3, ::3]
+        pulls = pulls[np.isfinite(pulls)]
+        if len(pulls) > 100:
+            noise = noise * float(1.4826 * np.median(np.abs(pulls - np.median(pulls))))
         with np.errstate(invalid="ignore"):
-            excess = np.abs(frame - median)
+            # Positive outliers only: what one frame adds (light). A low pixel in one frame
+            # is masked already (a bad column) or noise; and beside a trail, whose frame lifts
+            # the median, rejecting low pixels of the other frames would leave the trail in.
+            excess = frame - median
             core = excess > clip_sigma * noise + clip_amplitude * np.abs(median)
             wings = excess > noise
-        grown = ndimage.binary_dilation(core, np.ones((3, 3), bool)) & wings
+        # Only an extended outlier (a trail, not a noise peak: three core pixels together)
+        # takes its neighbours along, two pixels wide: noise beyond 3σ comes as single
+        # pixels, and growing those would trim the noise's own tails.
+        together = ndimage.uniform_filter(core.astype(np.float32), 3) * 9 >= 2.5
+        grown = ndimage.binary_dilation(core & together, np.ones((3, 3), bool), iterations=2) & wings
         rejected.append(core | grown)
     return rejected
 

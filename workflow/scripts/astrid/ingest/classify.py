@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyUserWarning
@@ -182,8 +184,31 @@ def _date_obs(header, label):
             raise FrameRejected(BAD_VALUE, f"{label}: DATE-OBS = {date!r} is not a date") from None
 
 
+# The telescope's pointing where a frame has no WCS (MaxIm DL, ACP, many mounts): first pair
+# found. Sexagesimal RA is in hours, decimal RA in degrees.
+POINTING_KEYWORDS = (("RA", "DEC"), ("OBJCTRA", "OBJCTDEC"), ("TELRA", "TELDEC"), ("RA_OBJ", "DEC_OBJ"))
+
+
+def _telescope_pointing(header):
+    """(ra, dec) in degrees from the telescope's pointing keywords, or None."""
+    for ra_key, dec_key in POINTING_KEYWORDS:
+        ra, dec = header.get(ra_key), header.get(dec_key)
+        if ra is None or dec is None:
+            continue
+        try:
+            if isinstance(ra, str) and any(c in ra.strip() for c in ": hms"):
+                coord = SkyCoord(ra, str(dec), unit=(u.hourangle, u.deg))
+            else:
+                coord = SkyCoord(float(ra), float(dec), unit=u.deg)
+        except (ValueError, TypeError):
+            continue
+        return float(coord.ra.deg), float(coord.dec.deg)
+    return None
+
+
 def _pointing(header, shape):
-    """(ra, dec) in degrees of the centre of an image of ``shape`` from the header WCS, or None."""
+    """(ra, dec) in degrees of the centre of an image of ``shape`` from the header WCS, else
+    from the telescope's pointing keywords (a frame solved blind later), or None."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -194,8 +219,8 @@ def _pointing(header, shape):
             if np.isfinite(ra) and np.isfinite(dec):
                 return float(ra), float(dec)
     except Exception:  # noqa: BLE001 - any broken WCS means "no pointing"
-        return None
-    return None
+        pass
+    return _telescope_pointing(header)
 
 
 def name_fields_from_pointings(
@@ -636,7 +661,9 @@ def _image_row(image, path, exposure, night, settings):
         elif pointing is None:
             keys = "/".join(settings.field_keywords)
             raise FrameRejected(
-                MISSING_KEYWORD, f"{label} names no field ({keys}) and has no WCS to derive one"
+                MISSING_KEYWORD,
+                f"{label} names no field ({keys}) and has neither a WCS nor pointing keywords "
+                "(RA/DEC, OBJCTRA/OBJCTDEC) to derive one",
             )
 
     if image.amplifiers:
