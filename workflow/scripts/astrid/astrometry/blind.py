@@ -226,7 +226,7 @@ def _solve(program, x, y, flux, shape, settings, scales, hint):
             "none",
             "--corr",
             str(work / "stars.corr"),
-        ]  # fmt: skip - each option beside its value reads as solve-field's manual
+        ]
         if low is not None and high is not None:
             command += ["--scale-units", "arcsecperpix", "--scale-low", str(low), "--scale-high", str(high)]
         if hint is not None:
