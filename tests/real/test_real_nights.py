@@ -14,7 +14,6 @@ The frames are linked, never copied into the repository. Skipped, saying why, wi
 import csv
 import os
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,8 @@ import pytest
 from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.table import Table
-from astropy.wcs import WCS
-from workflow_runs import REPO, SHARED, snakemake
+from feder import FEDER, frame_wcs, index_from_solved_frame, without_wcs
+from workflow_runs import REPO, snakemake
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 PROFILE = str(REPO / "profiles" / "test")
@@ -176,53 +175,22 @@ def feder_site(real_data, tmp_path_factory):
     for night, frames in science.items():
         for path in sorted(folder.glob("*.fit.gz")):
             if night == "20130705" and path.name[10:15] in frames:
-                without_wcs(path, site / "raw" / night / path.name)  # as a camera that writes none
+                copy_without_wcs(path, site / "raw" / night / path.name)  # as a camera that writes none
             elif not path.name.startswith("SA112") or path.name[10:15] in frames:
                 link(path, site / "raw" / night)  # every night has its own calibration frames
     index = site / "resources" / "index"
-    site_index(folder / "SA112-SF1-001R1.fit.gz", index)
+    index_from_solved_frame(folder / "SA112-SF1-001R1.fit.gz", index)
     return site, run_site(site, FEDER_SITE.format(raw=site / "raw", index=index))
 
 
-def without_wcs(source, target):
+def copy_without_wcs(source, target):
     """A copy of a raw frame with every WCS keyword removed."""
     with fits.open(source) as hdul:
-        header, data = hdul[0].header.copy(), hdul[0].data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        keys = [k for k in WCS(header).to_header(relax=True) if not k.startswith(("DATE", "MJD"))]
-    for key in keys:
-        header.remove(key, ignore_missing=True, remove_all=True)
+        header, data = without_wcs(hdul[0].header), hdul[0].data
     target.parent.mkdir(parents=True, exist_ok=True)
     fits.PrimaryHDU(data, header).writeto(target)
     settled = time.time() - 3600
     os.utime(target, (settled, settled))
-
-
-def site_index(frame, folder):
-    """The site's astrometry.net index of SA112, built from one solved frame's stars (no
-    catalog of the field ships in ../shared: tests/unit/test_blind_astrometry.py)."""
-    from astrid.astrometry.blind import build_index, frame_stars
-
-    header, data = fits.getheader(frame), fits.getdata(frame).astype(np.float32)[:, :1536]
-    stars = frame_stars(data, np.zeros(data.shape, np.uint16))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ra, dec = WCS(header).celestial.all_pix2world(stars["x"], stars["y"], 0)
-    build_index(
-        Table({"ra": ra, "dec": dec, "mag_R": -2.5 * np.log10(np.asarray(stars["flux"]))}),
-        "R",
-        folder,
-        scales=(2, 3, 4),
-    )
-
-
-def real_wcs(exposure):
-    """The WCS a Feder light frame's own file carries (exposure: its name without .fit.gz)."""
-    path = SHARED / "data" / "real" / "raw" / "feder_apogee_reducer_mini" / f"{exposure}.fit.gz"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(fits.getheader(path)).celestial
 
 
 def test_feder_raw_nights_go_as_far_as_their_8_bit_pixels_allow_and_say_why(feder_site):
@@ -239,10 +207,8 @@ def test_feder_raw_nights_go_as_far_as_their_8_bit_pixels_allow_and_say_why(fede
     for path in sorted((site / "results" / "calibrated" / "20130705").glob("*.fits")):
         calibrated = fits.getheader(path, "SCI")
         assert fits.getheader(path)["ASTROK"] and fits.getheader(path)["ASTRNMAT"] >= 10, path.name
-        original = real_wcs(path.stem)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            solved = WCS(calibrated).celestial
+        original = frame_wcs(fits.getheader(FEDER / f"{path.stem}.fit.gz"))
+        solved = frame_wcs(calibrated)
         yy, xx = np.mgrid[0:1024:32, 0:1536:32]
         ra1, dec1 = solved.all_pix2world(xx.ravel(), yy.ravel(), 0)
         ra2, dec2 = original.all_pix2world(xx.ravel(), yy.ravel(), 0)

@@ -13,15 +13,12 @@ Skipped, saying why, without astrometry.net (Debian packages astrometry.net and
 astrometry-data-tycho2-07; .ci/run installs them) or without ../shared/data/real.
 """
 
-import gzip
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from astropy.table import Table
-from astropy.wcs import WCS
+from feder import ACTIVE_COLUMNS, FEDER, frame_wcs, index_from_solved_frame, without_wcs
 from workflow_runs import SHARED
 
 from astrid.astrometry.blind import (
@@ -29,39 +26,20 @@ from astrid.astrometry.blind import (
     SYSTEM_INDEX_DIR,
     AstrometryError,
     SolveSettings,
-    build_index,
-    frame_stars,
     header_scale,
     index_files,
     needs_solving,
     solve_blind,
     solve_frame,
 )
-from astrid.imaging.sources import background
 
 REAL = SHARED / "data" / "real"
 THUMBNAIL = REAL / "catalogs" / "ey_uma_field"
-FEDER = REAL / "raw" / "feder_apogee_reducer_mini"
 
 needs_solver = pytest.mark.skipif(
     shutil.which("solve-field") is None,
     reason="astrometry.net is not installed (Debian package astrometry.net; .ci/run installs it)",
 )
-
-
-def quiet_wcs(header):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(header).celestial
-
-
-def frame_planes(path, columns=None):
-    """(data, variance, mask, header) of a raw frame, its background noise as variance."""
-    header = fits.getheader(path)
-    data = fits.getdata(path).astype(np.float32)[:, :columns]
-    mask = np.zeros(data.shape, np.uint16)
-    _, rms = background(data, mask != 0)
-    return data, np.full(data.shape, max(float(rms), 0.5) ** 2, np.float32), mask, header
 
 
 def largest_offset_arcsec(wcs, truth, shape, step=16):
@@ -79,7 +57,7 @@ def test_the_pixel_scale_comes_from_the_header_and_solving_follows_the_setting()
     assert header_scale(fits.Header({"PIXSCALE": 0.263})) == 0.263
     assert header_scale(fits.Header()) is None
     assert needs_solving("missing", fits.Header()) and not needs_solving("never", fits.Header())
-    solved = quiet_wcs(fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "NAXIS": 2})).to_header()
+    solved = frame_wcs(fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "NAXIS": 2})).to_header()
     assert not needs_solving("missing", solved) and needs_solving("always", solved)
 
 
@@ -104,9 +82,11 @@ def test_the_thumbnail_with_a_wrong_header_wcs_is_solved_within_a_pixel_of_astro
         pytest.skip(f"{THUMBNAIL} is absent (../shared/data/real)")
     if not index_files([SYSTEM_INDEX_DIR]):
         pytest.skip(f"no index files in {SYSTEM_INDEX_DIR} (astrometry-data-tycho2-07)")
-    data, _, mask, header = frame_planes(THUMBNAIL / "ey_uma_2018-04-17_thumbnail.fit.gz")
+    thumbnail = THUMBNAIL / "ey_uma_2018-04-17_thumbnail.fit.gz"
+    data, header = fits.getdata(thumbnail).astype(np.float32), fits.getheader(thumbnail)
+    mask = np.zeros(data.shape, np.uint16)
     solution = solve_frame(data, mask, header, SolveSettings(index_dirs=(SYSTEM_INDEX_DIR,)))
-    truth = quiet_wcs(fits.getheader(THUMBNAIL / "ey_uma_2018-04-17_thumbnail_wcs_solution.fit"))
+    truth = frame_wcs(fits.getheader(THUMBNAIL / "ey_uma_2018-04-17_thumbnail_wcs_solution.fit"))
     # In pixels: the truth's sky positions of a grid put back through the solution.
     yy, xx = np.mgrid[0:256:4, 0:256:4]
     ra, dec = truth.all_pix2world(xx.ravel(), yy.ravel(), 0)
@@ -125,13 +105,8 @@ def feder_index(tmp_path_factory):
         pytest.skip(f"{FEDER} is absent (../shared/data/real)")
     if shutil.which("build-astrometry-index") is None:
         pytest.skip("astrometry.net is not installed (Debian package astrometry.net)")
-    header = fits.getheader(FEDER / "SA112-SF1-001R1.fit.gz")
-    data = fits.getdata(FEDER / "SA112-SF1-001R1.fit.gz").astype(np.float32)[:, :1536]
-    stars = frame_stars(data, np.zeros(data.shape, np.uint16))
-    ra, dec = quiet_wcs(header).all_pix2world(stars["x"], stars["y"], 0)
-    catalog = Table({"ra": ra, "dec": dec, "mag_R": -2.5 * np.log10(np.asarray(stars["flux"]))})
     folder = tmp_path_factory.mktemp("index")
-    build_index(catalog, "R", folder, scales=(2, 3, 4))
+    index_from_solved_frame(FEDER / "SA112-SF1-001R1.fit.gz", folder)
     return folder
 
 
@@ -142,13 +117,10 @@ def feder_index(tmp_path_factory):
 )
 def test_feder_frames_without_their_wcs_are_solved_within_their_own_solution(feder_index, frame, tmp_path):
     original = FEDER / f"{frame}.fit.gz"
-    truth = quiet_wcs(fits.getheader(original))
-    with gzip.open(original) as handle, fits.open(handle) as hdul:
-        header = hdul[0].header.copy()
-        data = hdul[0].data.astype(np.float32)[:, :1536]
-    for key in [k for k in quiet_wcs(header).to_header(relax=True) if not k.startswith(("DATE", "MJD"))]:
-        header.remove(key, ignore_missing=True, remove_all=True)
-    assert not quiet_wcs(header).has_celestial
+    truth = frame_wcs(fits.getheader(original))
+    header = without_wcs(fits.getheader(original))
+    data = fits.getdata(original).astype(np.float32)[:, :ACTIVE_COLUMNS]
+    assert not frame_wcs(header).has_celestial
     mask = np.zeros(data.shape, np.uint16)
     solution = solve_frame(data, mask, header, SolveSettings(index_dirs=(str(feder_index),)))
     largest, median = largest_offset_arcsec(solution.wcs, truth, data.shape)

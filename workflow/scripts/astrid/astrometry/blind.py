@@ -137,7 +137,6 @@ def solve_blind(
     shape: tuple[int, int],
     settings: SolveSettings,
     scale: float | None = None,
-    hint: tuple[float, float, float] | None = None,
 ) -> BlindSolution:
     """Solve a frame's astrometry from its star list alone.
 
@@ -154,8 +153,6 @@ def solve_blind(
     scale : float, optional
         The pixel scale a header states (arcsec/pixel): searched within ±20 % where the
         settings give no range.
-    hint : (float, float, float), optional
-        RA, Dec and radius (degrees) to search around.
 
     Returns
     -------
@@ -176,19 +173,20 @@ def solve_blind(
     if len(x) < 5:
         raise AstrometryError(f"only {len(x)} stars to solve with")
     if settings.scale_low is not None and settings.scale_high is not None:
-        return _solve(program, x, y, flux, shape, settings, (settings.scale_low, settings.scale_high), hint)
+        return _solve(
+            program, indexes, x, y, flux, shape, settings, (settings.scale_low, settings.scale_high)
+        )
     if scale:
         # A header's scale can be wrong (a binned thumbnail keeps its full frame's): search
         # around it first, then anywhere.
         try:
-            return _solve(program, x, y, flux, shape, settings, (0.8 * scale, 1.2 * scale), hint)
+            return _solve(program, indexes, x, y, flux, shape, settings, (0.8 * scale, 1.2 * scale))
         except AstrometryError:
             pass
-    return _solve(program, x, y, flux, shape, settings, None, hint)
+    return _solve(program, indexes, x, y, flux, shape, settings, None)
 
 
-def _solve(program, x, y, flux, shape, settings, scales, hint):
-    indexes = index_files(settings.index_dirs)
+def _solve(program, indexes, x, y, flux, shape, settings, scales):
     low, high = scales if scales else (None, None)
     with tempfile.TemporaryDirectory(prefix="astrid-solve-") as work:
         work = Path(work)
@@ -229,8 +227,6 @@ def _solve(program, x, y, flux, shape, settings, scales, hint):
         ]
         if low is not None and high is not None:
             command += ["--scale-units", "arcsecperpix", "--scale-low", str(low), "--scale-high", str(high)]
-        if hint is not None:
-            command += ["--ra", str(hint[0]), "--dec", str(hint[1]), "--radius", str(hint[2])]
         try:
             result = subprocess.run(
                 command + [str(work / "stars.xy.fits")],

@@ -9,7 +9,6 @@ a column mapping. ECSV, FITS, Parquet and CSV files are read alike.
 """
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from astropy.table import MaskedColumn, Table
 from astropy.time import Time
 from astropy.wcs.utils import proj_plane_pixel_scales
 from yaml import YAMLError
+
+from astrid.io.fitsio import atomic_output
 
 if TYPE_CHECKING:
     from astropy.wcs import WCS
@@ -406,16 +407,8 @@ def write_catalog(catalog: Table, path: Path | str) -> None:
     path : pathlib.Path or str
         The ``.ecsv`` file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".ecsv.part")
-    os.close(handle)
-    try:
+    with atomic_output(path) as temporary:
         catalog.write(temporary, format="ascii.ecsv", overwrite=True)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def colour(catalog: Table, band: str) -> tuple[np.ndarray, str] | None:
