@@ -15,14 +15,17 @@ Image extensions can be written tile-compressed (config ``products.compression``
   The dither is seeded from each tile's checksum, so the same image gives the same bytes.
 """
 
+import gzip
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.hdu.compressed import _codecs as compression_codecs
 
 from astrid.io import maskbits
 
@@ -100,8 +103,25 @@ def write_atomic(hdul: fits.HDUList, path: Path | str) -> None:
     """
     for hdu in hdul:
         hdu.add_checksum(when="HDU checksum (FITS checksum convention)")
-    with atomic_output(path) as tmp:
+    with atomic_output(path) as tmp, gzip_tiles_without_time_stamp():
         hdul.writeto(tmp, overwrite=True, checksum=False)
+
+
+@contextmanager
+def gzip_tiles_without_time_stamp() -> Iterator[None]:
+    """Compress GZIP tiles with a zero time stamp while the block runs.
+
+    astropy's GZIP_1/GZIP_2 codecs call ``gzip.compress`` with the current time, which lands
+    in every tile's gzip header: the same image written a second later had other bytes.
+    Lossless products are GZIP_2, and a quantised product stores its tiles that cannot be
+    quantised (a constant variance, an all-zero rim) with GZIP too.
+    """
+    stamped = compression_codecs.gzip_compress
+    compression_codecs.gzip_compress = partial(gzip.compress, mtime=0)
+    try:
+        yield
+    finally:
+        compression_codecs.gzip_compress = stamped
 
 
 def exposure_header(hdul: fits.HDUList, index: int) -> fits.Header:
