@@ -2,8 +2,9 @@
 here, `snakemake --profile profiles/test --configfile …`, the products read from disk.
 
 * An archive site: DECam community-pipeline frames (five of 2016 as the reference night,
-  five of 2018 as the new night) and a JWST NIRCam pair (GLASS June 2022, UNCOVER Nov 2022),
-  all declared reduced — imported, referenced, aligned, differenced, scored and alerted.
+  five of 2018 as the new night) and a JWST NIRCam pair (UNCOVER Nov 2022 as the new night,
+  GLASS June 2022 supplied in resources/templates as a survey template), all declared
+  reduced — imported, referenced, aligned, differenced, scored and alerted.
 * The Feder raw frames split into two nights: raw → calibration → reference → alignment,
   as far as their 8-bit pixels allow, every stop with its reason code, the run exiting 0.
 
@@ -34,7 +35,7 @@ raw_dir: {raw}
 reduced: {{all_nights: true}}
 ingest:
   band_map: {{"{decam_filter}": i}}
-reference: {{nights: ["20160818", "20220620"]}}
+reference: {{nights: ["20160818"]}}
 # 256² stamps hold a few dozen stars: register on fainter ones, with a looser residual.
 align: {{max_rms_px: 1.0, min_matches: 6, detect_sigma: 7.0}}
 # The frames were resampled by SWarp (DECam) or drizzled (JWST): correlated noise.
@@ -79,7 +80,7 @@ def archive_site(real_data, tmp_path_factory):
     fits.PrimaryHDU(header=header).writeto(site / "raw" / "20180804" / "headeronly.fits")
     os.utime(site / "raw" / "20180804" / "headeronly.fits", (time.time() - 3600,) * 2)  # settled
     jwst = real_data / "pairs" / "jwst_nircam_abell2744"
-    link(next(jwst.glob("jw01324*.fits")), site / "raw" / "20220620")
+    link(next(jwst.glob("jw01324*.fits")), site / "resources" / "templates")  # any name will do
     link(next(jwst.glob("jw02561*.fits")), site / "raw" / "20221111")
     result = run_site(site, ARCHIVE_SITE.format(raw=site / "raw", decam_filter=DECAM_FILTER))
     return site, result
@@ -155,11 +156,20 @@ def test_archive_alerts_are_written_as_packets_in_instrumental_units(archive_sit
 
 
 def test_the_jwst_pair_is_differenced_on_the_archives_grid(archive_site):
-    """The drizzled mosaics share one grid; their galaxies' centroids cannot refine the
+    """The earlier mosaic is supplied as a plain template and imported as the reference. The
+    drizzled mosaics share one grid; their galaxies' centroids cannot refine the
     registration (2.4 px rms over 900 'stars'), so the archive's alignment is used."""
     site, _ = archive_site
     (row,) = differences(site, "20221111").to_dict("records")
     assert row["status"] == "ok", row
+    (template,) = (site / "results" / "templates").glob("*/F200W.fits")
+    with fits.open(template) as hdul:
+        assert hdul[0].header["TEMPLATE"].startswith("jw01324") and hdul[0].header["TMPLWGT"] == "none"
+        assert {"SCI", "VAR", "MASK", "PSF", "STARS"} <= {hdu.name for hdu in hdul}
+        assert len(hdul["STARS"].data) > 100 and np.isnan(float(hdul[0].header["ZP"]))  # no catalog
+        # No weight and no GAIN: the variance is the sky's measured noise, squared.
+        variance = hdul["VAR"].data[hdul["MASK"].data == 0]
+        assert np.median(variance) == pytest.approx(hdul[0].header["BKGRMS"] ** 2, rel=0.02)
     aligned = fits.getheader(site / "results" / "aligned" / "20221111" / f"{row['exposure']}.fits")
     assert aligned["ALNMETH"] == "grid"
     difference = site / "results" / "difference" / "20221111" / f"{row['exposure']}.fits"

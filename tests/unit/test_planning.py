@@ -71,10 +71,48 @@ def test_references_are_built_from_the_reference_nights_per_field_and_band(tmp_p
         ("F01", "g"): ["results/calibrated/20261101/g1.fits"],
         ("F02", "r"): ["results/calibrated/20261101/r2.fits"],
     }
-    row = {"field": "F01", "band": "r"}
+    row = {"field": "F01", "band": "r", "ra": "150.0", "dec": "2.0"}
     assert planning.reference_path(row, None) == "results/references/F01/r.fits"
-    (tmp_path / "F01_r.fits").write_bytes(b"")
+
+
+def test_a_supplied_template_is_used_as_it_is_imported_or_matched_by_position_and_band(tmp_path):
+    import numpy as np
+    from astropy.io import fits
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    from astrid.imaging.templates import supplied_templates
+    from astrid.io.names import frame_band
+
+    row = {"field": "F01", "band": "r", "ra": "150.0", "dec": "2.0"}
+    # A file <field>_<band>.fits in the reference layout is the reference itself.
+    layout = [fits.PrimaryHDU(), *(fits.ImageHDU(name=n) for n in ("SCI", "VAR", "MASK", "PSF"))]
+    fits.HDUList([*layout, fits.table_to_hdu(Table({"x": [1.0]}))]).writeto(tmp_path / "F01_r.fits")
+    with fits.open(tmp_path / "F01_r.fits", mode="update") as hdul:
+        hdul[-1].name = "STARS"
     assert planning.reference_path(row, str(tmp_path)) == str(tmp_path / "F01_r.fits")
+    # Under that name but a plain image (or unreadable), it is imported.
+    (tmp_path / "F01_r.fits").write_bytes(b"")
+    assert planning.reference_path(row, str(tmp_path)) == "results/templates/F01/r.fits"
+    assert planning.template_source(row, str(tmp_path)) == str(tmp_path / "F01_r.fits")
+    (tmp_path / "F01_r.fits").unlink()
+    # Under any name, a plain image serves the fields whose pointing falls on it, in its band.
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval, wcs.wcs.crpix, wcs.wcs.cdelt = [150.0, 2.0], [50.5, 50.5], [-1 / 360, 1 / 360]
+    header = wcs.to_header()
+    header["FILTER"] = "SDSS r'"
+    fits.PrimaryHDU(np.zeros((100, 100), np.float32), header).writeto(tmp_path / "survey cut-out.fits")
+    fits.PrimaryHDU(np.zeros((100, 100), np.float32)).writeto(tmp_path / "no_wcs.fits")
+    templates, skipped = supplied_templates(tmp_path, lambda h: frame_band(h, ("FILTER",), {"SDSS r'": "r"}))
+    assert [t.band for t in templates] == ["r"]
+    assert skipped == [f"{tmp_path / 'no_wcs.fits'}: no celestial WCS in its image header"]
+    assert planning.reference_path(row, str(tmp_path), templates) == "results/templates/F01/r.fits"
+    assert planning.template_source(row, str(tmp_path), templates) == str(tmp_path / "survey cut-out.fits")
+    elsewhere = {**row, "ra": "150.3"}  # 0.3° east: off the 16.7′ image
+    assert planning.reference_path(elsewhere, str(tmp_path), templates) == "results/references/F01/r.fits"
+    other_band = {**row, "band": "g"}
+    assert planning.reference_path(other_band, str(tmp_path), templates) == "results/references/F01/g.fits"
 
 
 def test_a_fields_catalog_is_its_own_file_the_demos_or_a_cut_of_the_site_catalog(config, tmp_path):

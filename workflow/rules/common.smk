@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from astrid.ingest.files import night_listing
 from astrid.io.names import (
@@ -15,7 +16,9 @@ from astrid.io.names import (
     DETECTOR_PATTERN,
     EXPOSURE_PATTERN,
     FIELD_PATTERN,
+    frame_band,
 )
+from astrid.imaging.templates import sidecar_paths, supplied_templates
 from astrid.io.provenance import script_digest
 from astrid.pipeline import planning
 
@@ -187,11 +190,59 @@ def differenced_exposures(night):
     return [] if night in REFERENCE_NIGHTS else scheduled_exposures(night)
 
 
-def reference_path(night, exposure):
-    """The reference of an exposure's field and band: a supplied template, else built."""
-    return planning.reference_path(
-        manifest_row(night, exposure), REFERENCE["templates_dir"]
+@lru_cache(maxsize=None)
+def _supplied_templates():
+    """The plain templates of reference.templates_dir, read once per run; the files that
+    cannot serve are named in the run's log."""
+    ingest = config["ingest"]
+    templates, skipped = supplied_templates(
+        REFERENCE["templates_dir"],
+        lambda header: frame_band(header, ingest["band_keywords"], ingest["band_map"]),
     )
+    for reason in skipped:
+        logger.warning(f"supplied template not used: {reason}")
+    return tuple(templates)
+
+
+def reference_path(night, exposure):
+    """The reference of an exposure's field and band: supplied, imported, else built."""
+    return planning.reference_path(
+        manifest_row(night, exposure), REFERENCE["templates_dir"], _supplied_templates()
+    )
+
+
+def _field_rows(field, band=None):
+    """Manifest rows of the science exposures of a field (in a band) on every night."""
+    return [
+        manifest_row(night, exposure)
+        for night in NIGHTS
+        for exposure in scheduled_exposures(night)
+        if manifest_row(night, exposure)["field"] == field
+        and (band is None or manifest_row(night, exposure)["band"] == band)
+    ]
+
+
+def template_image(wildcards):
+    """The plain template (and its weight and mask files) a field's reference is imported
+    from."""
+    for row in _field_rows(wildcards.field, wildcards.band):
+        source = planning.template_source(
+            row, REFERENCE["templates_dir"], _supplied_templates()
+        )
+        if source:
+            return {"image": source, "planes": sidecar_paths(source)}
+    raise WorkflowError(
+        f"no supplied template covers field {wildcards.field} in band {wildcards.band}"
+    )
+
+
+def field_templates(wildcards):
+    """The plain templates serving a field, in any band (they widen its catalog's cut)."""
+    sources = {
+        planning.template_source(row, REFERENCE["templates_dir"], _supplied_templates())
+        for row in _field_rows(wildcards.field)
+    }
+    return sorted(sources - {None})
 
 
 @lru_cache(maxsize=None)

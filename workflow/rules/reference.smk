@@ -30,11 +30,38 @@ rule build_reference:
         "../scripts/build_reference.py"
 
 
+# A supplied template (a survey image cut for the field, resources/templates) in the layout
+# of a built reference: variance, mask, PSF, sources, WCS and zero point against the catalog.
+rule import_template:
+    input:
+        unpack(template_image),
+        catalog=reference_catalog,
+    output:
+        "results/templates/{field}/{band}.fits",
+    log:
+        "logs/import_template/{field}/{band}.log",
+    benchmark:
+        "benchmarks/rules/import_template/{field}/{band}.tsv"
+    conda:
+        "../envs/astrid.yaml"
+    resources:
+        mem_mb=lambda wc, input, attempt: (1000 + 60 * input.size_mb) * attempt,
+        runtime=20,
+    params:
+        products=config["products"],
+        detect_sigma=config["align"]["detect_sigma"],
+        catalog=lambda wc: planning.catalog_reading(config, wc.band),
+        code=script_digest("import_template"),
+    script:
+        "../scripts/import_template.py"
+
+
 # A field's catalog cut from the site-wide one (reference.catalog) onto its frames.
 rule cut_field_catalog:
     input:
         catalog=REFERENCE["catalog"] or [],
         frames=field_reference_frames,
+        templates=field_templates,
     output:
         "results/catalogs/{field}.ecsv",
     log:

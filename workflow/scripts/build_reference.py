@@ -20,7 +20,7 @@ from astrid.imaging.reference import (
 from astrid.io.fitsio import Compression, read_image_product
 from astrid.io.provenance import stamp
 from astrid.pipeline.runtime import logged
-from astrid.skycal.catalogs import CatalogError, read_catalog
+from astrid.skycal.catalogs import read_field_catalog
 
 with logged(snakemake.log[0]) as log:
     field, band = snakemake.wildcards.field, snakemake.wildcards.band
@@ -36,14 +36,7 @@ with logged(snakemake.log[0]) as log:
         frames = [(read_image_product(p), fits.getheader(p, "SCI")) for p in snakemake.input.frames]
         reading = dict(snakemake.params.catalog)
         colour_term = reading.pop("colour_term")
-        catalog, note = None, None
-        if snakemake.input.catalog:
-            try:
-                catalog = read_catalog(snakemake.input.catalog[0], **reading)
-            except CatalogError as error:
-                # A bad catalog costs the magnitudes, not the night.
-                log.error("reference %s %s without a catalog: %s", field, band, error)
-                note = str(error)
+        catalog, note = read_field_catalog(snakemake.input.catalog, reading)
         settings = ReferenceSettings(**snakemake.params.settings, detect_sigma=snakemake.params.detect_sigma)
         try:
             reference = build_reference(frames, settings, catalog, band, colour_term)

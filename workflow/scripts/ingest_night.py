@@ -12,9 +12,8 @@ from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged
 
 with logged(snakemake.log[0]) as log:
-    options = {k: tuple(v) if isinstance(v, list) else v for k, v in snakemake.params.ingest.items()}
-    settings = IngestSettings(
-        **options, reduced=snakemake.params.reduced, science_hdu=snakemake.params.science_hdu
+    settings = IngestSettings.from_config(
+        snakemake.params.ingest, reduced=snakemake.params.reduced, science_hdu=snakemake.params.science_hdu
     )
     night = ingest_night(
         snakemake.input.raw,

@@ -436,43 +436,92 @@ def build_reference(
     coadd = np.where(covered, numerator / np.where(covered, weight_sum, 1), 0.0).astype(np.float32)
     coadd_var = np.where(covered, var_sum / np.where(covered, weight_sum, 1) ** 2, np.inf).astype(np.float32)
     mask = np.where(covered, 0, any_bits).astype(np.uint16)
-    sky, rms = background(coadd, mask != 0)
+    sky, _ = background(coadd, mask != 0)
     coadd = np.where(covered, coadd - sky, 0.0).astype(np.float32)
-    stars = find_stars(coadd, coadd_var, mask, threshold=settings.catalog_sigma, background_rms=rms)
-    psf = empirical_psf(coadd, psf_stars(stars), size=settings.psf_size)
-    wcs, fit, n_catalog, note = base_wcs.celestial, None, 0, ""
-    if catalog is not None:
-        dates = [frames[i][0].header.get("MJD-OBS") for i, _ in used]
-        dates = [float(d) for d in dates if d is not None]
-        source = catalog.meta.get("SOURCE", "the catalog")
-        try:
-            wcs, fit, n_catalog = calibrate_to_catalog(
-                stars[stars["snr"] > settings.detect_sigma],
-                base_wcs.celestial,
-                at_epoch(catalog, Time(np.mean(dates), format="mjd")) if dates else catalog,
-                band,
-                coadd,
-                psf,
-                2.5 * psf_fwhm(psf),
-                coadd_var,
-                colour_term,
-            )
-        except (AlignmentError, PhotometryError) as error:
-            # The reference is still good for differencing: keep the header WCS and say why
-            # magnitudes are instrumental.
-            wcs, fit, note = base_wcs.celestial, None, f"{source}: {error}"
-            log.warning("reference without catalog calibration: %s", note)
-        if fit is None and not note:
-            note = f"{source}: no mag_{band} column"
-    zeropoint = fit.zeropoint if fit else np.nan
-    ra, dec = wcs.all_pix2world(stars["x"], stars["y"], 0)
-    stars["ra"], stars["dec"] = ra, dec
     header = fits.Header()
     header["NCOMBINE"] = (len(used), "frames coadded")
     for k, (i, _) in enumerate(used, start=1):
         header[f"IMCMB{k:03d}"] = frames[i][0].header.get("EXPOSURE", str(i))
     header["NREJPIX"] = (int(sum(r.sum() for r in rejected)), "frame pixels rejected as outliers")
     header["SEEING"] = (float(best), "[px] FWHM of the best input frame")
+    dates = [frames[i][0].header.get("MJD-OBS") for i, _ in used]
+    return finish_reference(
+        coadd,
+        coadd_var,
+        mask,
+        base_wcs.celestial,
+        [float(d) for d in dates if d is not None],
+        header,
+        settings,
+        catalog,
+        band,
+        colour_term,
+    )
+
+
+def finish_reference(
+    data: np.ndarray,
+    variance: np.ndarray,
+    mask: np.ndarray,
+    wcs: WCS,
+    dates: list[float],
+    header: fits.Header,
+    settings: ReferenceSettings,
+    catalog: Table | None = None,
+    band: str | None = None,
+    colour_term: float | str | None = "fit",
+) -> Reference:
+    """A reference from its background-subtracted image: its sources, PSF and, with a
+    catalog, its WCS refitted and zero point measured. Coadds and imported templates end here.
+
+    Parameters
+    ----------
+    data, variance, mask : numpy.ndarray
+        The background-subtracted image, its variance and mask bits.
+    wcs : astropy.wcs.WCS
+        The image's celestial WCS (refitted on the catalog when one is given).
+    dates : list of float
+        MJDs of the exposures in the image: the catalog's positions are moved to their mean.
+    header : astropy.io.fits.Header
+        The reference's provenance cards (what it was made from), added to in place.
+    settings, catalog, band, colour_term
+        As for :func:`build_reference`.
+
+    Returns
+    -------
+    Reference
+
+    Raises
+    ------
+    astrid.imaging.psf.PSFError
+        With too few isolated, unsaturated stars to model the PSF.
+    """
+    _, rms = background(data, mask != 0)
+    stars = find_stars(data, variance, mask, threshold=settings.catalog_sigma, background_rms=rms)
+    psf = empirical_psf(data, psf_stars(stars), size=settings.psf_size)
+    fit, n_catalog, note = None, 0, ""
+    if catalog is not None:
+        source = catalog.meta.get("SOURCE", "the catalog")
+        try:
+            wcs, fit, n_catalog = calibrate_to_catalog(
+                stars[stars["snr"] > settings.detect_sigma],
+                wcs,
+                at_epoch(catalog, Time(np.mean(dates), format="mjd")) if dates else catalog,
+                band,
+                data,
+                psf,
+                2.5 * psf_fwhm(psf),
+                variance,
+                colour_term,
+            )
+        except (AlignmentError, PhotometryError) as error:
+            # The reference is still good for differencing: keep the header WCS and say why
+            # magnitudes are instrumental.
+            fit, note = None, f"{source}: {error}"
+            log.warning("reference without catalog calibration: %s", note)
+        if fit is None and not note:
+            note = f"{source}: no mag_{band} column"
+    stars["ra"], stars["dec"] = wcs.all_pix2world(stars["x"], stars["y"], 0)
     header["FWHM"] = (psf_fwhm(psf), "[px] FWHM of the reference PSF")
     if fit:
         for key, value, comment in fit.header_cards():
@@ -484,16 +533,14 @@ def build_reference(
     header["NCATSTAR"] = (n_catalog, "catalog stars matched for WCS and zero point")
     header["BKGRMS"] = (rms, "[e-] background noise")
     log.info(
-        "reference from %d frames, FWHM %.2f px, zero point %s",
-        len(used),
+        "reference of FWHM %.2f px, zero point %s",
         psf_fwhm(psf),
         f"{fit.zeropoint:.3f} ± {fit.error:.3f} ({fit.n_stars} stars, scatter {fit.scatter:.3f})"
         if fit
         else "none",
     )
-    return Reference(
-        coadd, coadd_var, mask, psf, wcs, stars, zeropoint, rms, header, fit.error if fit else np.nan
-    )
+    zeropoint, error = (fit.zeropoint, fit.error) if fit else (np.nan, np.nan)
+    return Reference(data, variance, mask, psf, wcs, stars, zeropoint, rms, header, error)
 
 
 def write_reference(path: Path | str, reference: Reference, compression: Compression | None = None) -> None:

@@ -23,11 +23,11 @@ from astropy.wcs import WCS
 from astrid.ingest.files import NOT_A_FILE, UNSUPPORTED_FORMAT, exposure_id  # noqa: F401 - codes re-exported
 from astrid.io.fitsio import exposure_header
 from astrid.io.names import (
-    band_name,
     detector_name,
     exposure_name,
     field_from_pointing,
     field_name,
+    frame_band,
     separation_arcmin,
 )
 from astrid.io.sections import SectionError, format_section, parse_section
@@ -109,6 +109,23 @@ class IngestSettings:
     detector_keywords: tuple = ("CCDNAME", "DETECTOR", "DETPOS", "CCDNUM")  # a mosaic's detector
     reduced: bool = False  # frames already reduced by an observatory pipeline (reduced.*)
     science_hdu: str | int | None = None  # a reduced frame's image HDU (None: the first)
+
+    @classmethod
+    def from_config(cls, ingest: Mapping, **more: object) -> "IngestSettings":
+        """The settings of the config's ``ingest`` section.
+
+        Parameters
+        ----------
+        ingest : mapping
+            ``config["ingest"]`` (lists become tuples).
+        **more
+            Settings from elsewhere in the config (``reduced``, ``science_hdu``).
+
+        Returns
+        -------
+        IngestSettings
+        """
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in ingest.items()}, **more)
 
 
 def normalise_type(value: object) -> str | None:
@@ -646,11 +663,10 @@ def _image_row(image, path, exposure, night, settings):
 
     band = ""
     if frame_type in ("flat", "science"):
-        band_key, band_value = _first(header, settings.band_keywords)
-        if band_key is None:
+        band = frame_band(header, settings.band_keywords, settings.band_map)
+        if band is None:
             keys = "/".join(settings.band_keywords)
             raise FrameRejected(MISSING_KEYWORD, f"{label} is a {frame_type} frame without a filter ({keys})")
-        band = band_name(settings.band_map.get(str(band_value).strip(), band_value))
 
     field = ""
     pointing = _pointing(header, image.shape)

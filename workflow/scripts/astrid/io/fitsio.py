@@ -115,6 +115,10 @@ def gzip_tiles_without_time_stamp() -> Iterator[None]:
     in every tile's gzip header: the same image written a second later had other bytes.
     Lossless products are GZIP_2, and a quantised product stores its tiles that cannot be
     quantised (a constant variance, an all-zero rim) with GZIP too.
+
+    Yields
+    ------
+    None
     """
     stamped = compression_codecs.gzip_compress
     compression_codecs.gzip_compress = partial(gzip.compress, mtime=0)

@@ -22,6 +22,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 
 # The longest canonical names, in characters: a product path
 # (results/training/samples/<night>/<exposure>.fits) stays far below any file-name limit.
@@ -206,3 +207,26 @@ def separation_arcmin(ra1: float, dec1: float, ra2: float, dec2: float) -> float
     ra1, dec1, ra2, dec2 = map(math.radians, (ra1, dec1, ra2, dec2))
     h = math.sin((dec2 - dec1) / 2) ** 2 + math.cos(dec1) * math.cos(dec2) * math.sin((ra2 - ra1) / 2) ** 2
     return math.degrees(2 * math.asin(min(1.0, math.sqrt(h)))) * 60
+
+
+def frame_band(header: Mapping, band_keywords: Sequence[str], band_map: Mapping) -> str | None:
+    """The canonical band of a header's filter keyword, or None where it names none.
+
+    Parameters
+    ----------
+    header : mapping
+        A frame's (or a supplied template's) header.
+    band_keywords : sequence of str
+        Filter keywords, the first present and not blank wins (``ingest.band_keywords``).
+    band_map : mapping
+        Header value → band (``ingest.band_map``), before :func:`band_name`.
+
+    Returns
+    -------
+    str or None
+    """
+    for key in band_keywords:
+        value = header.get(key)
+        if value is not None and str(value).strip() != "":
+            return band_name(band_map.get(str(value).strip(), value))
+    return None

@@ -6,10 +6,13 @@ only ask Snakemake for the manifests and pass them here, and every choice is uni
 Product paths are relative to the working folder, as the rules write them.
 """
 
+import math
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from astrid.imaging.templates import SuppliedTemplate, is_reference_product, template_for
 
 DEMO_RAW = "results/demo/raw"
 CATALOGS = "resources/catalogs"  # the default reference.catalog_dir; the demo writes there too
@@ -300,26 +303,66 @@ def reference_index(
     return index
 
 
-def reference_path(row: Row, templates_dir: str | None) -> str:
-    """The reference of an exposure's field and band: a supplied template, else built.
+def template_source(
+    row: Row, templates_dir: str | None, supplied: Sequence[SuppliedTemplate] = ()
+) -> str | None:
+    """The plain image an exposure's reference is imported from, or None.
 
     Parameters
     ----------
     row : mapping
-        The exposure's manifest row (``field`` and ``band`` are used).
+        The exposure's manifest row (``field``, ``band``, ``ra``, ``dec``).
     templates_dir : str or None
-        Folder of supplied templates, ``<field>_<band>.fits``.
+        ``reference.templates_dir``.
+    supplied : sequence of SuppliedTemplate
+        The folder's plain images (:func:`astrid.imaging.templates.supplied_templates`).
+
+    Returns
+    -------
+    str or None
+        ``<field>_<band>.fits`` of the folder where it is not in AstrID's reference layout,
+        else the first supplied template of the band that covers the exposure's pointing.
+    """
+    if templates_dir:
+        named = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
+        if named.exists():
+            return None if is_reference_product(named) else str(named)
+    try:
+        ra, dec = float(row["ra"]), float(row["dec"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (math.isfinite(ra) and math.isfinite(dec)):
+        return None
+    template = template_for(supplied, ra, dec, row["band"])
+    return template.path if template else None
+
+
+def reference_path(row: Row, templates_dir: str | None, supplied: Sequence[SuppliedTemplate] = ()) -> str:
+    """The reference of an exposure's field and band: supplied, imported, else built.
+
+    Parameters
+    ----------
+    row : mapping
+        The exposure's manifest row (``field``, ``band``, ``ra``, ``dec``).
+    templates_dir : str or None
+        Folder of supplied templates: ``<field>_<band>.fits`` in AstrID's reference layout,
+        or plain images (:mod:`astrid.imaging.templates`).
+    supplied : sequence of SuppliedTemplate
+        The folder's plain images.
 
     Returns
     -------
     str
-        The supplied template if it exists, else
-        ``results/references/<field>/<band>.fits``.
+        The supplied reference-layout file if it exists; else
+        ``results/templates/<field>/<band>.fits`` (imported) where a plain template serves the
+        exposure; else ``results/references/<field>/<band>.fits`` (built).
     """
     if templates_dir:
-        supplied = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
-        if supplied.exists():
-            return str(supplied)
+        named = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
+        if named.exists() and is_reference_product(named):
+            return str(named)
+    if template_source(row, templates_dir, supplied):
+        return f"results/templates/{row['field']}/{row['band']}.fits"
     return f"results/references/{row['field']}/{row['band']}.fits"
 
 

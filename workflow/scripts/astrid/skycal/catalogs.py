@@ -8,8 +8,9 @@ release's), APASS DR9 (VizieR's) and AstrID's own are known; any other catalog i
 a column mapping. ECSV, FITS, Parquet and CSV files are read alike.
 """
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,8 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from yaml import YAMLError
 
 from astrid.io.fitsio import atomic_output
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from astropy.wcs import WCS
@@ -298,6 +301,32 @@ def julian_year(when: Time | str | float) -> float:
     if isinstance(when, int | float | np.floating):
         return float(when)
     return float(Time(when).jyear)
+
+
+def read_field_catalog(paths: Sequence[str], reading: Mapping) -> tuple[Table | None, str | None]:
+    """A field's catalog where it has one, and why it could not be read where it cannot:
+    a bad catalog costs the field its calibrated magnitudes, never the night.
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The rule's catalog input: empty, or the field's catalog.
+    reading : mapping
+        :func:`read_catalog`'s ``format``, ``columns`` and ``epoch``.
+
+    Returns
+    -------
+    catalog : astropy.table.Table or None
+    problem : str or None
+        The :class:`CatalogError` message (naming the file), or None.
+    """
+    if not paths:
+        return None, None
+    try:
+        return read_catalog(paths[0], **reading), None
+    except CatalogError as error:
+        log.error("magnitudes stay instrumental: %s", error)
+        return None, str(error)
 
 
 def at_epoch(catalog: Table, when: Time | str | float) -> Table:
