@@ -22,7 +22,8 @@ import pytest
 from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.table import Table
-from feder import FEDER, frame_wcs, index_from_solved_frame, without_wcs
+from feder import FEDER, index_from_solved_frame
+from wcs_headers import frame_wcs, without_wcs
 from workflow_runs import REPO, snakemake
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]

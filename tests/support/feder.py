@@ -3,33 +3,16 @@ field would use them for blind astrometry: one solved frame's stars become the s
 astrometry.net index, other frames lose their WCS (tests/unit/test_blind_astrometry.py,
 tests/real/test_real_nights.py)."""
 
-import warnings
-
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
-from astropy.wcs import WCS
+from wcs_headers import frame_wcs
 from workflow_runs import SHARED
 
 from astrid.astrometry.blind import build_index, frame_stars
 
 FEDER = SHARED / "data" / "real" / "raw" / "feder_apogee_reducer_mini"
 ACTIVE_COLUMNS = 1536  # the overscan starts here
-
-
-def frame_wcs(header):
-    """The celestial WCS of a header, FITS fixes unspoken."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return WCS(header).celestial
-
-
-def without_wcs(header):
-    """A copy of a header with every WCS keyword removed (its dates kept)."""
-    header = header.copy()
-    for key in [k for k in frame_wcs(header).to_header(relax=True) if not k.startswith(("DATE", "MJD"))]:
-        header.remove(key, ignore_missing=True, remove_all=True)
-    return header
 
 
 def index_from_solved_frame(frame, folder):

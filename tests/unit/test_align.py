@@ -222,3 +222,12 @@ def test_a_satellite_trail_in_one_reference_frame_leaves_nothing_in_the_template
     # Unbiased, each star within its own flux error (the rejected noise pixels in its aperture).
     assert np.median(ratio) == pytest.approx(1.0, abs=0.002)
     assert np.all(np.abs(ratio - 1) < 1 / stars["snr"])
+
+
+def test_frames_whose_astrometry_failed_make_a_reference_that_says_why_it_is_uncalibrated():
+    frames = [(product, fits.Header()) for product, _ in _star_frames(n=3)]  # no WCS at all
+    catalog = Table({"ra": [150.0], "dec": [2.0], "mag_r": [15.0]}, meta={"SOURCE": "site.parquet"})
+    reference = build_reference(frames, ReferenceSettings(psf_size=21), catalog, "r")
+    assert np.isnan(reference.zeropoint)
+    assert reference.header["PHOTNOTE"] == "site.parquet: the reference has no celestial WCS"
+    assert np.isnan(reference.stars["ra"]).all() and len(reference.stars) > 20

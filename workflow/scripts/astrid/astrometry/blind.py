@@ -186,8 +186,13 @@ def solve_blind(
     return _solve(program, indexes, x, y, flux, shape, settings, None)
 
 
+# Without a scale hint: any pixel scale of a telescope. solve-field's own default starts at
+# fields of 0.1°, which leaves every frame smaller than 6′ unsolved (no quad tried).
+ANY_SCALE = (0.05, 100.0)  # arcsec per pixel
+
+
 def _solve(program, indexes, x, y, flux, shape, settings, scales):
-    low, high = scales if scales else (None, None)
+    low, high = scales if scales else ANY_SCALE
     with tempfile.TemporaryDirectory(prefix="astrid-solve-") as work:
         work = Path(work)
         _write_xylist(work / "stars.xy.fits", x, y, flux, settings.max_objects)
@@ -225,8 +230,7 @@ def _solve(program, indexes, x, y, flux, shape, settings, scales):
             "--corr",
             str(work / "stars.corr"),
         ]
-        if low is not None and high is not None:
-            command += ["--scale-units", "arcsecperpix", "--scale-low", str(low), "--scale-high", str(high)]
+        command += ["--scale-units", "arcsecperpix", "--scale-low", str(low), "--scale-high", str(high)]
         try:
             result = subprocess.run(
                 command + [str(work / "stars.xy.fits")],
@@ -242,7 +246,7 @@ def _solve(program, indexes, x, y, flux, shape, settings, scales):
             raise AstrometryError(
                 f"no solution from {len(x)} stars within {settings.time_limit:g} s with the "
                 f"{len(indexes)} index files in {', '.join(settings.index_dirs)}"
-                + (f" (scale {low:.2f}-{high:.2f}″/px)" if low is not None else "")
+                + (f" (scale {low:.2f}-{high:.2f}″/px)" if scales else "")
             )
         found = re.search(r"solved with index (\S+?)\.?$", result.stdout, re.MULTILINE)
         index = found.group(1) if found else "?"

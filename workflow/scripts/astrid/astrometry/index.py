@@ -4,7 +4,8 @@
 
 (run with ``workflow/scripts`` on ``PYTHONPATH``, as ``make`` does). Fields smaller than
 about 20′ need this: Tycho-2's stars are too few there. The quads span 2′ to 11′ (presets
-0-4), which suits frames of about 4′ to 30′.
+0-4), which suits frames of about 4′ to 30′; smaller frames take smaller quads
+(``--scales=-1,0,1``: 1.4′ to 4′, for a frame of about 3′).
 """
 
 import argparse

@@ -500,7 +500,11 @@ def finish_reference(
     stars = find_stars(data, variance, mask, threshold=settings.catalog_sigma, background_rms=rms)
     psf = empirical_psf(data, psf_stars(stars), size=settings.psf_size)
     fit, n_catalog, note = None, 0, ""
-    if catalog is not None:
+    if catalog is not None and not wcs.has_celestial:
+        # Frames whose astrometry failed (ASTRNOTE says why): nothing places the catalog.
+        note = f"{catalog.meta.get('SOURCE', 'the catalog')}: the reference has no celestial WCS"
+        log.warning("reference without catalog calibration: %s", note)
+    elif catalog is not None:
         source = catalog.meta.get("SOURCE", "the catalog")
         try:
             wcs, fit, n_catalog = calibrate_to_catalog(
@@ -521,7 +525,10 @@ def finish_reference(
             log.warning("reference without catalog calibration: %s", note)
         if fit is None and not note:
             note = f"{source}: no mag_{band} column"
-    stars["ra"], stars["dec"] = wcs.all_pix2world(stars["x"], stars["y"], 0)
+    if wcs.has_celestial:
+        stars["ra"], stars["dec"] = wcs.all_pix2world(stars["x"], stars["y"], 0)
+    else:
+        stars["ra"] = stars["dec"] = np.full(len(stars), np.nan)
     header["FWHM"] = (psf_fwhm(psf), "[px] FWHM of the reference PSF")
     if fit:
         for key, value, comment in fit.header_cards():
