@@ -128,6 +128,8 @@ def test_a_fields_catalog_is_its_own_file_the_demos_or_a_cut_of_the_site_catalog
     assert planning.field_catalog("M31-CCD2", config, "CCD2") == ["results/catalogs/M31-CCD2.ecsv"]
     config["reference"].update(catalog_dir=None, catalog=None)
     assert planning.field_catalog("F01", config) == []  # catalogs switched off
+    config["reference"]["fetch"]["archive"] = "gaia_dr3"
+    assert planning.field_catalog("F01", config) == ["results/catalogs/fetched/F01.ecsv"]  # from VizieR
     config["reference"]["colour_terms"] = {"r": 0.05, "i": "none"}
     assert planning.catalog_reading(config, "r")["colour_term"] == 0.05
     assert planning.catalog_reading(config, "i")["colour_term"] is None

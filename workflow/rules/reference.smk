@@ -79,3 +79,24 @@ rule cut_field_catalog:
         code=script_digest("cut_field_catalog"),
     script:
         "../scripts/cut_field_catalog.py"
+
+
+# A field's catalog fetched once from VizieR when reference.fetch.archive asks for it and the
+# site has none of its own; runs where the network is (the head node of a cluster).
+rule fetch_field_catalog:
+    input:
+        frames=field_reference_frames,
+        templates=field_templates,
+    output:
+        "results/catalogs/fetched/{field}.ecsv",
+    log:
+        "logs/fetch_field_catalog/{field}.log",
+    localrule: True
+    conda:
+        "../envs/astrid.yaml"
+    params:
+        fetch=REFERENCE["fetch"],
+        margin_arcmin=REFERENCE["catalog_margin_arcmin"],
+        code=script_digest("fetch_field_catalog"),
+    script:
+        "../scripts/fetch_field_catalog.py"

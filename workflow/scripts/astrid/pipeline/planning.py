@@ -386,8 +386,9 @@ def catalog_dir(config: Mapping) -> str | None:
 def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
     """The field's catalog, if there is one, first found: a site's file
     ``<catalog_dir>/<field>.<ecsv|fits|fit|parquet|csv>``, the demo's (made by a rule in the
-    same folder), or the field's cut from the site-wide ``reference.catalog`` (made by a
-    rule in ``results/catalogs/``). A field without one still gets its reference, on the
+    same folder), the field's cut from the site-wide ``reference.catalog`` (made by a
+    rule in ``results/catalogs/``), or its rows fetched from VizieR where
+    ``reference.fetch.archive`` is set (``results/catalogs/fetched/``). A field without one still gets its reference, on the
     header WCS with instrumental magnitudes, and every product of the field says so. A
     mosaic's detector field (``<field>-<detector>``) uses its field's file, or a cut of its
     own.
@@ -418,6 +419,8 @@ def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
             return [f"{folder}/{name}.ecsv"]
     if config["reference"].get("catalog"):
         return [f"{CUT_CATALOGS}/{field}.ecsv"]
+    if config["reference"]["fetch"]["archive"]:
+        return [f"{CUT_CATALOGS}/fetched/{field}.ecsv"]
     return []
 
 

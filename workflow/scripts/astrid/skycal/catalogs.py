@@ -102,6 +102,7 @@ FORMATS: dict[str, CatalogFormat] = {
     ),
 }
 FORMAT_NAMES = ("auto", "astrid", *FORMATS)
+FETCH_ERROR = "FETCHERR"  # meta of a fetched catalog without rows: why the fetch failed
 
 # The colour that goes with each band's zero point: (bluer band, redder band).
 COLOURS: dict[str, tuple[str, str]] = {
@@ -255,6 +256,8 @@ def read_catalog(
         raise CatalogError(
             f"{path}: not a readable catalog table ({type(error).__name__}: {error})"
         ) from None
+    if table.meta.get(FETCH_ERROR):
+        raise CatalogError(f"{path}: {table.meta[FETCH_ERROR]}")
     if columns:
         name = "columns"
         out = _from_mapping(table, columns, 2000.0 if epoch is None else epoch, path)
