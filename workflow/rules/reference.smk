@@ -91,6 +91,8 @@ rule fetch_field_catalog:
         "results/catalogs/fetched/{field}.ecsv",
     log:
         "logs/fetch_field_catalog/{field}.log",
+    benchmark:
+        "benchmarks/rules/fetch_field_catalog/{field}.tsv"
     localrule: True
     conda:
         "../envs/astrid.yaml"
