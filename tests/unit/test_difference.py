@@ -11,38 +11,11 @@ import pytest
 from astropy.stats import mad_std
 from scipy import ndimage
 from scipy.stats import norm, poisson
+from star_pairs import render, star_field
 
 from astrid.imaging.detect import DetectSettings, find_candidates, limiting_magnitude
 from astrid.imaging.difference import difference_aligned_pair
-from astrid.io import maskbits
 from astrid.io.fitsio import ImageProduct
-from astrid.sim.scene import render_scene
-
-FULL_WELL = 150000.0
-
-
-def render(size, sources, fwhm, rng, sky, scale=1.0):
-    """Image (e-, background-subtracted), its variance and mask (saturated cores)."""
-    scene = render_scene((size, size), sources, fwhm, 3.5) * scale
-    expected = scene + sky
-    image = rng.poisson(expected).astype(np.float32) - sky
-    mask = np.where(expected > FULL_WELL, maskbits.SATURATED, 0).astype(np.uint16)
-    return image, expected.astype(np.float32), mask
-
-
-def star_field(size, rng, n_per_1024=600):
-    n = int(n_per_1024 * (size / 1024) ** 2)
-    table = {
-        "x": rng.uniform(5, size - 5, n),
-        "y": rng.uniform(5, size - 5, n),
-        "flux_e": 10 ** rng.uniform(2.7, 5.5, n),
-        "kind": np.array(["star"] * n),
-    }
-    bright = max(2, n // 300)  # a few saturated stars, as in every real field
-    table["flux_e"][:bright] = 10 ** rng.uniform(6.5, 7.2, bright)
-    from astropy.table import Table
-
-    return Table(table)
 
 
 def run_pair(size, seed, injections=None, fwhm_ref=3.0, fwhm_new=3.8, ratio=0.9):

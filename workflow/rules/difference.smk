@@ -21,6 +21,7 @@ rule subtract_reference:
         products=config["products"],
         flux_error=config["difference"]["flux_error"],
         renormalise=config["difference"]["renormalise"],
+        psf_spread_limit=config["difference"]["psf_spread_limit"],
         timeout_minutes=config["processing_timeout_minutes"],
         code=script_digest("subtract_reference"),
     script:

@@ -2,13 +2,13 @@
 
 Inputs: the aligned frame, its reference. Output: results/difference/<night>/<exposure>.fits
 (DIFF, SCORE, VAR, MASK, PSF), or the alignment's failure passed on. Settings:
-difference.flux_error, difference.renormalise, processing_timeout_minutes; products.* (tile
-compression).
+difference.flux_error, difference.renormalise, difference.psf_spread_limit,
+processing_timeout_minutes; products.* (tile compression).
 """
 
 from astropy.io import fits
 
-from astrid.imaging.align import alignment_failure, write_alignment_failure
+from astrid.imaging.align import alignment_failure, read_aligned_stars, write_alignment_failure
 from astrid.imaging.difference import subtract_aligned, write_difference
 from astrid.imaging.reference import read_reference
 from astrid.io.fitsio import Compression, read_image_product
@@ -39,6 +39,8 @@ with logged(snakemake.log[0]) as log:
                 flux_error=snakemake.params.flux_error,
                 workers=snakemake.threads,
                 renormalise=snakemake.params.renormalise,
+                stars=read_aligned_stars(inputs.aligned),
+                psf_spread_limit=snakemake.params.psf_spread_limit,
             )
             header["SCORNORM"] = (
                 result.score_noise if snakemake.params.renormalise else 1.0,
@@ -47,4 +49,10 @@ with logged(snakemake.log[0]) as log:
             header["FLXRATIO"] = aligned_header["FLXRATIO"]
             header["FWHM"] = aligned_header["FWHM"]
             write_difference(output, result, reference.wcs.to_header(relax=True), header, compression)
-            log.info("S_corr noise %.3f, D noise %.3f", result.score_noise, result.difference_noise)
+            log.info(
+                "S_corr noise %.3f, D noise %.3f, PSF in %d × %d regions",
+                result.score_noise,
+                result.difference_noise,
+                result.psf_regions,
+                result.psf_regions,
+            )

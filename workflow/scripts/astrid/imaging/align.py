@@ -377,6 +377,7 @@ class AlignedImage:
     flux_ratio_err: float
     fwhm: float
     n_stars: int
+    stars: Table | None = None  # every source found, on the reference grid
 
 
 # Registration error assumed for a frame an archive resampled onto the reference's grid
@@ -514,7 +515,17 @@ def align_to_reference(
         ratio_err,
     )
     return AlignedImage(
-        out, var, bits, psf, resampled_rms, registration, ratio, ratio_err, psf_fwhm(psf), len(usable)
+        out,
+        var,
+        bits,
+        psf,
+        resampled_rms,
+        registration,
+        ratio,
+        ratio_err,
+        psf_fwhm(psf),
+        len(usable),
+        aligned_stars,
     )
 
 
@@ -568,9 +579,44 @@ def write_aligned(
         path,
         product,
         wcs_header,
-        extra=[fits.ImageHDU(aligned.psf.astype(np.float32), name="PSF")],
+        extra=[fits.ImageHDU(aligned.psf.astype(np.float32), name="PSF"), *_stars_hdu(aligned.stars)],
         compression=compression,
     )
+
+
+def _stars_hdu(stars):
+    """The aligned frame's sources as a STARS table (for the subtraction's regional PSFs)."""
+    from astropy.io import fits
+
+    if stars is None:
+        return []
+    columns = [
+        c
+        for c in ("x", "y", "flux", "snr", "fwhm", "elongation", "masked", "isolated")
+        if c in stars.colnames
+    ]
+    hdu = fits.table_to_hdu(stars[columns])
+    hdu.name = "STARS"
+    return [hdu]
+
+
+def read_aligned_stars(path: Path | str) -> Table | None:
+    """The sources an aligned frame's product records on the reference grid, or None for a
+    product written before it recorded them.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        An aligned frame (:func:`write_aligned`).
+
+    Returns
+    -------
+    astropy.table.Table or None
+    """
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        return Table(hdul["STARS"].data) if "STARS" in hdul else None
 
 
 def write_alignment_failure(path: Path | str, header: fits.Header, code: str, reason: str) -> None:

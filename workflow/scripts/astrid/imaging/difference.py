@@ -10,10 +10,12 @@ from astropy.stats import mad_std
 
 from astrid.imaging import zogy
 from astrid.imaging.blocks import filter_rows, map_row_blocks
+from astrid.imaging.psf import region_slices, regional_fwhm, regional_psfs
 from astrid.io import maskbits
 from astrid.io.fitsio import Compression, ImageProduct
 
 if TYPE_CHECKING:
+    from astropy.table import Table
     from astropy.wcs import WCS
 
     from astrid.imaging.reference import Reference
@@ -26,6 +28,7 @@ class DifferenceResult:
     bad: np.ndarray  # True where the score cannot be trusted (masked footprint or edge)
     score_noise: float  # robust std of S_corr in unmasked pixels (1 when normalised right)
     difference_noise: float  # robust std of D in unmasked pixels
+    psf_regions: int = 1  # regions per side with their own PSFs (subtract_by_region)
 
 
 # Masked areas whose surroundings are unreliable too (saturated cores and their bleed
@@ -140,6 +143,12 @@ def subtract_images(
         flux_sigma=flux_sigma,
         workers=workers,
     )
+    return _with_noise(result, bits, bad, renormalise)
+
+
+def _with_noise(result: zogy.Subtraction, bits, bad, renormalise) -> DifferenceResult:
+    """The result with the measured spreads of S_corr and D (and S_corr rescaled by its
+    spread with ``renormalise``)."""
     # Every fourth pixel of every fourth row: a million pixels at 4096², plenty for a spread.
     good = ~bad[::4, ::4]
     score_noise = float(mad_std(result.score_corr[::4, ::4][good])) if good.any() else np.nan
@@ -153,6 +162,129 @@ def subtract_images(
     return DifferenceResult(result, bits, bad, score_noise, difference_noise)
 
 
+def psf_regions_for(
+    stars_new: "Table",
+    stars_ref: "Table",
+    shape: tuple[int, int],
+    spread_limit: float = 1.05,
+    stars_per_region: int = 25,
+    max_regions: int = 8,
+) -> int:
+    """How many regions per side the subtraction models the PSF in.
+
+    One (a PSF per image) unless the median FWHM of either image's 3 × 3 regions spreads by
+    more than ``spread_limit`` (largest / smallest); then as many as the scarcer image's PSF
+    stars allow at ``stars_per_region`` each, from 2 to ``max_regions``. Measured on
+    simulated 2048² pairs whose PSF widens towards the corners (FWHM 3.4 px at the centre;
+    ``benchmarks/psf_variation.py``): 4.2 px in the corners leaves 34 false candidates beside
+    stars with one PSF, 0 with 4 × 4 regions; 5.0 px leaves 449, and 12 with 6 × 6.
+
+    Parameters
+    ----------
+    stars_new, stars_ref : astropy.table.Table
+        Every source of the aligned frame and of the reference, on the reference grid.
+    shape : tuple of int
+        The grid's (ny, nx).
+    spread_limit : float
+        ``difference.psf_spread_limit``.
+    stars_per_region : int
+        Fewest PSF stars per region the count of regions allows.
+    max_regions : int
+        Most regions per side.
+
+    Returns
+    -------
+    int
+    """
+    varies, counts = False, []
+    for stars in (stars_new, stars_ref):
+        fwhm, n_stars = regional_fwhm(stars, shape, 3)
+        measured = fwhm[np.isfinite(fwhm)]
+        varies |= len(measured) >= 2 and measured.max() / measured.min() > spread_limit
+        counts.append(int(n_stars.sum()))
+    if not varies:
+        return 1
+    return int(np.clip(np.floor(np.sqrt(min(counts) / stars_per_region)), 2, max_regions))
+
+
+def _cropped(image: ImageProduct, cut: tuple[slice, slice], psf: np.ndarray) -> ImageProduct:
+    """A region of an image with its own PSF."""
+    return replace(image, data=image.data[cut], variance=image.variance[cut], mask=image.mask[cut], psf=psf)
+
+
+def subtract_by_region(
+    new: ImageProduct,
+    ref: ImageProduct,
+    stars_new: "Table",
+    stars_ref: "Table",
+    regions: int,
+    *,
+    flux_ratio: float,
+    astrometric_sigma: tuple = (0.0, 0.0),
+    flux_sigma: float = 0.0,
+    workers: int = 1,
+    renormalise: bool = False,
+) -> DifferenceResult:
+    """ZOGY with the PSFs of each region: for a frame whose PSF varies across it (coma,
+    field curvature, tilt), where one PSF per image leaves rings and dipoles around bright
+    stars far from where it was measured.
+
+    The grid is cut into ``regions`` × ``regions``; each region is subtracted with both
+    images' PSFs measured on its own stars (the image's PSF where it has too few), on a cut
+    that reaches two PSF stamps beyond it, so that the Fourier transforms' wrapped edges fall
+    outside it. S and V(S) are put on the flux scale of the central region, so that
+    ``flux = S / F_S`` holds everywhere.
+
+    Parameters
+    ----------
+    new, ref : ImageProduct
+        As for :func:`subtract_images`.
+    stars_new, stars_ref : astropy.table.Table
+        Every source of each image on the grid (the PSF stars are chosen per region).
+    regions : int
+        Regions per side.
+    flux_ratio, astrometric_sigma, flux_sigma, workers, renormalise
+        As for :func:`subtract_images`.
+
+    Returns
+    -------
+    DifferenceResult
+    """
+    shape, size = new.data.shape, new.psf.shape[0]
+    psfs_new = regional_psfs(new.data, stars_new, regions, new.psf)
+    psfs_ref = regional_psfs(ref.data, stars_ref, regions, ref.psf)
+    planes = {
+        name: np.zeros(shape, np.float32) for name in ("difference", "score", "score_corr", "score_std")
+    }
+    apron = 2 * size
+    tiles = []
+    for k, (rows, cols) in enumerate(region_slices(shape, regions)):
+        y0, y1 = max(rows.start - apron, 0), min(rows.stop + apron, shape[0])
+        x0, x1 = max(cols.start - apron, 0), min(cols.stop + apron, shape[1])
+        cut = (slice(y0, y1), slice(x0, x1))
+        tile = subtract_images(
+            _cropped(new, cut, psfs_new[k]),
+            _cropped(ref, cut, psfs_ref[k]),
+            flux_ratio=flux_ratio,
+            astrometric_sigma=astrometric_sigma,
+            flux_sigma=flux_sigma,
+            workers=workers,
+        ).subtraction
+        inner = (slice(rows.start - y0, rows.stop - y0), slice(cols.start - x0, cols.stop - x0))
+        for name, plane in planes.items():
+            plane[rows, cols] = getattr(tile, name)[inner]
+        tiles.append((rows, cols, tile))
+    centre = tiles[len(tiles) // 2][2]
+    for rows, cols, tile in tiles:
+        planes["score"][rows, cols] *= centre.flux_scale / tile.flux_scale
+        planes["score_std"][rows, cols] *= centre.flux_scale / tile.flux_scale
+    result = zogy.Subtraction(
+        **planes, psf_difference=centre.psf_difference, flux_scale=centre.flux_scale, f_d=centre.f_d
+    )
+    bits, bad = combined_mask(new.mask, ref.mask, size, edge=size, workers=workers)
+    return _with_noise(result, bits, bad, renormalise)
+
+
 def subtract_aligned(
     new: ImageProduct,
     reference: "Reference",
@@ -161,6 +293,8 @@ def subtract_aligned(
     flux_error: float,
     workers: int = 1,
     renormalise: bool = False,
+    stars: "Table | None" = None,
+    psf_spread_limit: float | None = 1.05,
 ) -> DifferenceResult:
     """ZOGY of an aligned frame and its reference, as ``align_exposure`` and
     ``build_reference`` write them.
@@ -181,24 +315,33 @@ def subtract_aligned(
     renormalise : bool
         Divide S_corr by its measured spread (``difference.renormalise``: frames resampled
         or stacked by another pipeline, whose noise is correlated).
-    renormalise : bool
-        Divide S_corr by its measured spread (``difference.renormalise``: frames resampled
-        or stacked by another pipeline, whose noise is correlated).
+    stars : astropy.table.Table, optional
+        The aligned frame's sources on the grid; with them the PSF is modelled per region
+        where it varies across either image (:func:`psf_regions_for`).
+    psf_spread_limit : float or None
+        ``difference.psf_spread_limit``; None: one PSF per image.
 
     Returns
     -------
     DifferenceResult
     """
     rms = aligned_header["ALNRMS"]
-    return subtract_images(
-        replace(new, background_rms=aligned_header["BKGRMS"]),
-        reference,
+    new = replace(new, background_rms=aligned_header["BKGRMS"])
+    options = dict(
         flux_ratio=aligned_header["FLXRATIO"],
         astrometric_sigma=(rms, rms),
         flux_sigma=flux_error,
         workers=workers,
         renormalise=renormalise,
     )
+    regions = 1
+    if stars is not None and psf_spread_limit is not None:
+        regions = psf_regions_for(stars, reference.stars, new.data.shape, psf_spread_limit)
+    if regions == 1:
+        return subtract_images(new, reference, **options)
+    result = subtract_by_region(new, reference, stars, reference.stars, regions, **options)
+    result.psf_regions = regions
+    return result
 
 
 def write_difference(
@@ -232,6 +375,7 @@ def write_difference(
     header["F_D"] = (sub.f_d, "zero point of D")
     header["SCORNOIS"] = (diff.score_noise, "robust std of S_corr, unmasked (1 = normalised)")
     header["DIFFNOIS"] = (diff.difference_noise, "robust std of D, unmasked")
+    header["PSFREGN"] = (diff.psf_regions, "regions per side with their own PSFs")
     primary = fits.PrimaryHDU(header=header)
     for key, value, comment in maskbits.header_cards():
         primary.header[key] = (value, comment)

@@ -74,3 +74,106 @@ def psf_fwhm(psf: np.ndarray) -> float:
     fine = ndimage.zoom(psf, 4, order=3)  # count the area on a 4× finer grid
     area = (fine >= fine.max() / 2).sum() / 16.0
     return float(2 * np.sqrt(area / np.pi))
+
+
+def region_slices(shape: tuple[int, int], regions: int) -> list[tuple[slice, slice]]:
+    """The (rows, columns) slices of an image cut into ``regions`` × ``regions`` regions,
+    row by row from the lower left.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's (ny, nx).
+    regions : int
+        Regions per side.
+
+    Returns
+    -------
+    list of (slice, slice)
+    """
+    ys = np.linspace(0, shape[0], regions + 1).round().astype(int)
+    xs = np.linspace(0, shape[1], regions + 1).round().astype(int)
+    return [
+        (slice(ys[i], ys[i + 1]), slice(xs[j], xs[j + 1])) for i in range(regions) for j in range(regions)
+    ]
+
+
+def _stars_in(stars: Table, rows: slice, cols: slice) -> Table:
+    inside = (stars["y"] >= rows.start - 0.5) & (stars["y"] < rows.stop - 0.5)
+    inside &= (stars["x"] >= cols.start - 0.5) & (stars["x"] < cols.stop - 0.5)
+    return stars[inside]
+
+
+def regional_fwhm(
+    stars: Table, shape: tuple[int, int], regions: int, min_stars: int = 8
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median FWHM of the PSF stars of each region (nan where a region has fewer than
+    ``min_stars``), and their number: how much the PSF varies across the frame.
+
+    Parameters
+    ----------
+    stars : astropy.table.Table
+        Every source of the image (:func:`astrid.imaging.sources.find_stars`); the PSF stars
+        are chosen per region, so that a PSF wider in the corners is not taken for galaxies.
+    shape : tuple of int
+        The image's (ny, nx).
+    regions : int
+        Regions per side.
+    min_stars : int
+        Fewest PSF stars for a region's median.
+
+    Returns
+    -------
+    fwhm : numpy.ndarray
+        One FWHM (pixels) per region, in :func:`region_slices` order.
+    counts : numpy.ndarray
+        The PSF stars of each region.
+    """
+    from astrid.imaging.sources import psf_stars
+
+    values, counts = [], []
+    for rows, cols in region_slices(shape, regions):
+        good = psf_stars(_stars_in(stars, rows, cols), max_stars=len(stars))
+        values.append(float(np.median(good["fwhm"])) if len(good) >= min_stars else np.nan)
+        counts.append(len(good))
+    return np.array(values), np.array(counts)
+
+
+def regional_psfs(
+    image: np.ndarray,
+    stars: Table,
+    regions: int,
+    fallback: np.ndarray,
+    min_stars: int = 8,
+) -> list[np.ndarray]:
+    """One empirical PSF per region, from that region's stars; the frame's PSF where a
+    region has too few.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Background-subtracted image.
+    stars : astropy.table.Table
+        Every source of the image, on its grid.
+    regions : int
+        Regions per side.
+    fallback : numpy.ndarray
+        The frame's PSF (its stamp size is used for every region's).
+    min_stars : int
+        Fewest PSF stars for a region's own PSF.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        In :func:`region_slices` order.
+    """
+    from astrid.imaging.sources import psf_stars
+
+    psfs = []
+    for rows, cols in region_slices(image.shape, regions):
+        good = psf_stars(_stars_in(stars, rows, cols), max_stars=50)
+        try:
+            psfs.append(empirical_psf(image, good, size=fallback.shape[0], min_stars=min_stars))
+        except PSFError:
+            psfs.append(fallback)
+    return psfs
