@@ -76,7 +76,7 @@ def test_the_regions_fwhm_show_the_variation_and_where_it_is():
     from astrid.imaging.sources import find_stars
 
     found = find_stars(image, np.full(image.shape, 300.0, np.float32), np.zeros(image.shape, np.uint16), 10.0)
-    fwhm, counts = regional_fwhm(found, image.shape, 3)
+    fwhm, _, counts = regional_fwhm(found, image.shape, 3)
     assert counts.min() >= 50
     # The centre region's stars are the sharpest; the corners', whose mean r² is about half
     # the corners' own, the widest.
@@ -145,3 +145,40 @@ def test_fluxes_are_right_in_every_region_after_the_per_region_flux_scales(varyi
     # The PSF still changes within a region (a seventh of the frame): at S/N 20-60 its
     # model error widens the pulls (measured robust spread 1.35).
     assert mad_std(pulls) < 1.5
+
+
+def _star_table(n, fwhm, rng):
+    """Sources as find_stars lists them: isolated, unmasked, round, bright."""
+    x, y = rng.uniform(0, SIZE, n), rng.uniform(0, SIZE, n)
+    return Table(
+        {
+            "x": x,
+            "y": y,
+            "fwhm": fwhm(x, y) * rng.normal(1.0, 0.08, n),  # 8 % scatter from star to star
+            "snr": np.full(n, 100.0),
+            "elongation": np.ones(n),
+            "isolated": np.ones(n, bool),
+            "masked": np.zeros(n, bool),
+        }
+    )
+
+
+def test_a_spread_that_few_stars_make_by_chance_is_not_taken_for_a_variation():
+    """One PSF: with about 12 stars a region (the demo's 2048² frames have 6-17) or 30, the
+    regions' medians spread by several per cent by chance, which must not split the frame; a
+    real widening of 8 % to the corners, with as many stars as a crowded field, must."""
+    rng = np.random.default_rng(7)
+    chance = []
+    for n in [110] * 25 + [270] * 25:
+        stars = _star_table(n, lambda x, y: np.full(len(x), 4.0), rng)
+        fwhm, _, _ = regional_fwhm(stars, (SIZE, SIZE), 3, min_stars=8)
+        chance.append(np.nanmax(fwhm) / np.nanmin(fwhm))
+        assert psf_regions_for(stars, stars, (SIZE, SIZE)) == 1
+    assert max(chance) > 1.05  # the ratio alone would have split these frames
+
+    def widening(x, y):
+        r2 = ((x - SIZE / 2) ** 2 + (y - SIZE / 2) ** 2) / (2 * (SIZE / 2) ** 2)
+        return 4.0 * (1 + 0.16 * r2)
+
+    crowded = _star_table(3000, widening, rng)
+    assert psf_regions_for(crowded, crowded, (SIZE, SIZE)) >= 4

@@ -106,9 +106,10 @@ def _stars_in(stars: Table, rows: slice, cols: slice) -> Table:
 
 def regional_fwhm(
     stars: Table, shape: tuple[int, int], regions: int, min_stars: int = 8
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Median FWHM of the PSF stars of each region (nan where a region has fewer than
-    ``min_stars``), and their number: how much the PSF varies across the frame.
+    ``min_stars``), its error and the stars' number: how much the PSF varies across the
+    frame, and how well that is known.
 
     Parameters
     ----------
@@ -126,17 +127,23 @@ def regional_fwhm(
     -------
     fwhm : numpy.ndarray
         One FWHM (pixels) per region, in :func:`region_slices` order.
+    errors : numpy.ndarray
+        The error of each median (1.25 × the stars' robust spread / √n).
     counts : numpy.ndarray
         The PSF stars of each region.
     """
+    from astropy.stats import mad_std
+
     from astrid.imaging.sources import psf_stars
 
-    values, counts = [], []
+    values, errors, counts = [], [], []
     for rows, cols in region_slices(shape, regions):
         good = psf_stars(_stars_in(stars, rows, cols), max_stars=len(stars))
-        values.append(float(np.median(good["fwhm"])) if len(good) >= min_stars else np.nan)
+        enough = len(good) >= min_stars
+        values.append(float(np.median(good["fwhm"])) if enough else np.nan)
+        errors.append(1.2533 * float(mad_std(good["fwhm"])) / np.sqrt(len(good)) if enough else np.nan)
         counts.append(len(good))
-    return np.array(values), np.array(counts)
+    return np.array(values), np.array(errors), np.array(counts)
 
 
 def regional_psfs(
