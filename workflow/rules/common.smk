@@ -18,7 +18,6 @@ from astrid.io.names import (
     FIELD_PATTERN,
     frame_band,
 )
-from astrid.imaging.templates import sidecar_paths, supplied_templates
 from astrid.io.provenance import script_digest
 from astrid.pipeline import planning
 
@@ -194,9 +193,14 @@ def differenced_exposures(night):
 def _supplied_templates():
     """The plain templates of reference.templates_dir, read once per run; the files that
     cannot serve are named in the run's log."""
+    folder = REFERENCE["templates_dir"]
+    if not folder or not Path(folder).is_dir():
+        return ()
+    from astrid.imaging.templates import supplied_templates  # astropy: only when needed
+
     ingest = config["ingest"]
     templates, skipped = supplied_templates(
-        REFERENCE["templates_dir"],
+        folder,
         lambda header: frame_band(header, ingest["band_keywords"], ingest["band_map"]),
     )
     for reason in skipped:
@@ -230,6 +234,8 @@ def template_image(wildcards):
             row, REFERENCE["templates_dir"], _supplied_templates()
         )
         if source:
+            from astrid.imaging.templates import sidecar_paths
+
             return {"image": source, "planes": sidecar_paths(source)}
     raise WorkflowError(
         f"no supplied template covers field {wildcards.field} in band {wildcards.band}"

@@ -11,8 +11,11 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from astrid.imaging.templates import SuppliedTemplate, is_reference_product, template_for
+if TYPE_CHECKING:
+    from astrid.imaging.templates import SuppliedTemplate
+
 
 DEMO_RAW = "results/demo/raw"
 CATALOGS = "resources/catalogs"  # the default reference.catalog_dir; the demo writes there too
@@ -304,7 +307,7 @@ def reference_index(
 
 
 def template_source(
-    row: Row, templates_dir: str | None, supplied: Sequence[SuppliedTemplate] = ()
+    row: Row, templates_dir: str | None, supplied: Sequence["SuppliedTemplate"] = ()
 ) -> str | None:
     """The plain image an exposure's reference is imported from, or None.
 
@@ -323,21 +326,29 @@ def template_source(
         ``<field>_<band>.fits`` of the folder where it is not in AstrID's reference layout,
         else the first supplied template of the band that covers the exposure's pointing.
     """
+    # astropy is imported only where a templates folder has something: planning runs on
+    # every parse of the workflow, which should stay quick.
     if templates_dir:
         named = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
         if named.exists():
+            from astrid.imaging.templates import is_reference_product
+
             return None if is_reference_product(named) else str(named)
+    if not supplied:
+        return None
     try:
         ra, dec = float(row["ra"]), float(row["dec"])
     except (KeyError, TypeError, ValueError):
         return None
     if not (math.isfinite(ra) and math.isfinite(dec)):
         return None
+    from astrid.imaging.templates import template_for
+
     template = template_for(supplied, ra, dec, row["band"])
     return template.path if template else None
 
 
-def reference_path(row: Row, templates_dir: str | None, supplied: Sequence[SuppliedTemplate] = ()) -> str:
+def reference_path(row: Row, templates_dir: str | None, supplied: Sequence["SuppliedTemplate"] = ()) -> str:
     """The reference of an exposure's field and band: supplied, imported, else built.
 
     Parameters
@@ -357,11 +368,12 @@ def reference_path(row: Row, templates_dir: str | None, supplied: Sequence[Suppl
         ``results/templates/<field>/<band>.fits`` (imported) where a plain template serves the
         exposure; else ``results/references/<field>/<band>.fits`` (built).
     """
-    if templates_dir:
+    source = template_source(row, templates_dir, supplied)
+    if templates_dir and source is None:
         named = Path(templates_dir) / f"{row['field']}_{row['band']}.fits"
-        if named.exists() and is_reference_product(named):
+        if named.exists():  # in the reference layout (template_source says so)
             return str(named)
-    if template_source(row, templates_dir, supplied):
+    if source:
         return f"results/templates/{row['field']}/{row['band']}.fits"
     return f"results/references/{row['field']}/{row['band']}.fits"
 
