@@ -400,10 +400,10 @@ def field_catalog(field: str, config: Mapping, detector: str = "") -> list[str]:
     ``<catalog_dir>/<field>.<ecsv|fits|fit|parquet|csv>``, the demo's (made by a rule in the
     same folder), the field's cut from the site-wide ``reference.catalog`` (made by a
     rule in ``results/catalogs/``), or its rows fetched from VizieR where
-    ``reference.fetch.archive`` is set (``results/catalogs/fetched/``). A field without one still gets its reference, on the
-    header WCS with instrumental magnitudes, and every product of the field says so. A
-    mosaic's detector field (``<field>-<detector>``) uses its field's file, or a cut of its
-    own.
+    ``reference.fetch.archive`` is set (``results/catalogs/fetched/``). A field without one
+    still gets its reference, on the header WCS with instrumental magnitudes, and every
+    product of the field says so. A mosaic's detector field (``<field>-<detector>``) uses its
+    field's file, or a cut of its own.
 
     Parameters
     ----------
