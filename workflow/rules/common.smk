@@ -217,12 +217,15 @@ def reference_path(night, exposure):
 
 def _field_rows(field, band=None):
     """Manifest rows of the science exposures of a field (in a band) on every night."""
-    return [
+    rows = (
         manifest_row(night, exposure)
         for night in NIGHTS
         for exposure in scheduled_exposures(night)
-        if manifest_row(night, exposure)["field"] == field
-        and (band is None or manifest_row(night, exposure)["band"] == band)
+    )
+    return [
+        row
+        for row in rows
+        if row["field"] == field and (band is None or row["band"] == band)
     ]
 
 

@@ -293,7 +293,7 @@ def subtract_by_region(
         **planes, psf_difference=centre.psf_difference, flux_scale=centre.flux_scale, f_d=centre.f_d
     )
     bits, bad = combined_mask(new.mask, ref.mask, size, edge=size, workers=workers)
-    return _with_noise(result, bits, bad, renormalise)
+    return replace(_with_noise(result, bits, bad, renormalise), psf_regions=regions)
 
 
 def subtract_aligned(
@@ -350,9 +350,7 @@ def subtract_aligned(
         regions = psf_regions_for(stars, reference.stars, new.data.shape, psf_spread_limit)
     if regions == 1:
         return subtract_images(new, reference, **options)
-    result = subtract_by_region(new, reference, stars, reference.stars, regions, **options)
-    result.psf_regions = regions
-    return result
+    return subtract_by_region(new, reference, stars, reference.stars, regions, **options)
 
 
 def write_difference(

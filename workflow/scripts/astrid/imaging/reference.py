@@ -436,7 +436,7 @@ def build_reference(
     coadd = np.where(covered, numerator / np.where(covered, weight_sum, 1), 0.0).astype(np.float32)
     coadd_var = np.where(covered, var_sum / np.where(covered, weight_sum, 1) ** 2, np.inf).astype(np.float32)
     mask = np.where(covered, 0, any_bits).astype(np.uint16)
-    sky, _ = background(coadd, mask != 0)
+    sky, rms = background(coadd, mask != 0)
     coadd = np.where(covered, coadd - sky, 0.0).astype(np.float32)
     header = fits.Header()
     header["NCOMBINE"] = (len(used), "frames coadded")
@@ -449,6 +449,7 @@ def build_reference(
         coadd,
         coadd_var,
         mask,
+        rms,
         base_wcs.celestial,
         [float(d) for d in dates if d is not None],
         header,
@@ -463,6 +464,7 @@ def finish_reference(
     data: np.ndarray,
     variance: np.ndarray,
     mask: np.ndarray,
+    background_rms: float,
     wcs: WCS,
     dates: list[float],
     header: fits.Header,
@@ -478,6 +480,8 @@ def finish_reference(
     ----------
     data, variance, mask : numpy.ndarray
         The background-subtracted image, its variance and mask bits.
+    background_rms : float
+        The image's background noise, from the background it was subtracted with.
     wcs : astropy.wcs.WCS
         The image's celestial WCS (refitted on the catalog when one is given).
     dates : list of float
@@ -496,8 +500,7 @@ def finish_reference(
     astrid.imaging.psf.PSFError
         With too few isolated, unsaturated stars to model the PSF.
     """
-    _, rms = background(data, mask != 0)
-    stars = find_stars(data, variance, mask, threshold=settings.catalog_sigma, background_rms=rms)
+    stars = find_stars(data, variance, mask, threshold=settings.catalog_sigma, background_rms=background_rms)
     psf = empirical_psf(data, psf_stars(stars), size=settings.psf_size)
     fit, n_catalog, note = None, 0, ""
     if catalog is not None and not wcs.has_celestial:
@@ -538,7 +541,7 @@ def finish_reference(
     if note:
         header["PHOTNOTE"] = (note, "why magnitudes are instrumental")
     header["NCATSTAR"] = (n_catalog, "catalog stars matched for WCS and zero point")
-    header["BKGRMS"] = (rms, "[e-] background noise")
+    header["BKGRMS"] = (background_rms, "[e-] background noise")
     log.info(
         "reference of FWHM %.2f px, zero point %s",
         psf_fwhm(psf),
@@ -547,7 +550,7 @@ def finish_reference(
         else "none",
     )
     zeropoint, error = (fit.zeropoint, fit.error) if fit else (np.nan, np.nan)
-    return Reference(data, variance, mask, psf, wcs, stars, zeropoint, rms, header, error)
+    return Reference(data, variance, mask, psf, wcs, stars, zeropoint, background_rms, header, error)
 
 
 def write_reference(path: Path | str, reference: Reference, compression: Compression | None = None) -> None:

@@ -133,6 +133,7 @@ def import_template(
         image.astype(np.float32),
         variance.astype(np.float32),
         mask,
+        rms,
         wcs,
         [mjd] if mjd is not None else [],
         provenance,

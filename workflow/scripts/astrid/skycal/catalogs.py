@@ -258,6 +258,40 @@ def read_catalog(
         ) from None
     if table.meta.get(FETCH_ERROR):
         raise CatalogError(f"{path}: {table.meta[FETCH_ERROR]}")
+    out = catalog_layout(table, path, format, columns, epoch)
+    out.meta["SOURCE"] = os.path.basename(path)
+    return out
+
+
+def catalog_layout(
+    table: Table,
+    source: str,
+    format: str = "auto",
+    columns: Mapping[str, str] | None = None,
+    epoch: float | None = None,
+) -> Table:
+    """A catalog table, as read or as an archive returned it, in AstrID's layout.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        The rows with their own columns.
+    source : str
+        What the rows came from (a file, an archive), for the messages.
+    format, columns, epoch
+        As for :func:`read_catalog`.
+
+    Returns
+    -------
+    astropy.table.Table
+        As :func:`read_catalog` returns, ``meta["SOURCE"]`` set to ``source``.
+
+    Raises
+    ------
+    CatalogError
+        As :func:`read_catalog`, naming ``source``.
+    """
+    path = source
     if columns:
         name = "columns"
         out = _from_mapping(table, columns, 2000.0 if epoch is None else epoch, path)
@@ -284,7 +318,7 @@ def read_catalog(
         raise CatalogError(f"{path}: RA/Dec outside the sky; are they in degrees?")
     out["ra"] = np.mod(out["ra"], 360.0)
     out.meta["FORMAT"] = name
-    out.meta["SOURCE"] = os.path.basename(path)
+    out.meta["SOURCE"] = source
     return out
 
 

@@ -8,7 +8,6 @@ network: a fetch that fails (offline, archive down, no rows) writes a catalog wi
 that says why, and the field keeps instrumental magnitudes with that reason.
 """
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from astrid.skycal.catalogs import FETCH_ERROR, CatalogError, read_catalog, write_catalog
+from astrid.skycal.catalogs import FETCH_ERROR, CatalogError, catalog_layout, write_catalog
 
 
 @dataclass(frozen=True)
@@ -109,10 +108,7 @@ def to_catalog_layout(table: Table, archive: str) -> Table:
         As :func:`astrid.skycal.catalogs.read_catalog` returns.
     """
     spec = ARCHIVES[archive]
-    with tempfile.TemporaryDirectory(prefix="astrid-fetch-") as work:
-        native = Path(work) / "native.ecsv"
-        table.write(native, format="ascii.ecsv")
-        return read_catalog(native, spec.format, dict(spec.columns) or None, spec.epoch)
+    return catalog_layout(table, f"VizieR {spec.vizier}", spec.format, dict(spec.columns) or None, spec.epoch)
 
 
 def fetch_catalog(archive: str, centre: SkyCoord, radius_arcmin: float, timeout: float) -> Table:
