@@ -174,18 +174,24 @@ def test_report_is_self_contained_with_summary_and_plots(demo_run):
         assert needle in text, needle
 
 
-def test_candidates_are_scored_by_the_champion_trained_first(demo_run):
+def test_the_starter_is_champion_first_and_the_demo_model_beats_it_through_the_gate(demo_run):
+    """The shipped starter model became v1 and champion of the empty store; the demo's own
+    model was compared with it on the same test split, passed the gate as v2, and scores
+    every frame."""
     from astropy.table import Table
 
-    from astrid.realbogus.registry import champion
+    from astrid.realbogus.registry import champion, client
 
     workdir = demo_run["dir"]
+    uri = f"sqlite:///{workdir / 'results' / 'mlflow' / 'mlflow.db'}"
+    starter = client(uri).get_model_version("astrid-realbogus-dev", "1")
+    assert starter.tags["trigger"] == "starter" and starter.tags["gate"] == "promoted"
     training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
-    assert training["promoted"] and training["champion_after"] == training["version"] == 1
-    version, run_id = champion(
-        f"sqlite:///{workdir / 'results' / 'mlflow' / 'mlflow.db'}", "astrid-realbogus-dev"
-    )
-    assert (version, run_id) == (1, training["run_id"])
+    assert training["champion_before"] == 1 and training["champion_metrics"] is not None
+    assert training["metrics"]["f1"] >= training["champion_metrics"]["f1"]
+    assert training["promoted"] and training["champion_after"] == training["version"] == 2
+    version, run_id = champion(uri, "astrid-realbogus-dev")
+    assert (version, run_id) == (2, training["run_id"])
     scored = sorted((workdir / "results" / "scored" / "20261127").glob("*.ecsv"))
     assert len(scored) == 3
     for path in scored:
@@ -194,14 +200,14 @@ def test_candidates_are_scored_by_the_champion_trained_first(demo_run):
             workdir / "results" / "candidates" / "20261127" / path.name, format="ascii.ecsv"
         )
         assert list(table["candidate_id"]) == list(candidates["candidate_id"])
-        assert table.meta["RBVERS"] == 1 and table.meta["RBRUNID"] == run_id
+        assert table.meta["RBVERS"] == 2 and table.meta["RBRUNID"] == run_id
         assert np.all((table["rb_score"] >= 0) & (table["rb_score"] <= 1))
-        assert np.all(table["rb_model_version"] == 1)
+        assert np.all(table["rb_model_version"] == 2)
     drift = json.loads((workdir / "results" / "drift" / "20261127.json").read_text())
-    assert drift["model_version"] == 1 and drift["figures"]["samples"] > 0
+    assert drift["model_version"] == 2 and drift["figures"]["samples"] > 0
     retraining = json.loads((workdir / "results" / "models" / "realbogus" / "retraining.json").read_text())
     # The follow-up night is not in the training set; too small here to be judged for drift.
-    assert retraining["new_nights"] == ["20261128"] and retraining["champion"] == 1
+    assert retraining["new_nights"] == ["20261128"] and retraining["champion"] == 2
     assert not retraining["retrain"], retraining["reasons"]
 
 

@@ -362,25 +362,28 @@ def test_the_object_database_holds_the_same_rows(nights, table):
     assert rows(nights["a"] / "objects.sqlite", query) == rows(nights["b"] / "objects.sqlite", query)
 
 
-def test_each_store_holds_one_training_run_and_one_model_version(nights):
-    """The interrupted folder trained and registered once, like the other, and every
-    product names the run its own store registered."""
+def test_each_store_holds_the_starter_and_one_trained_model_version(nights):
+    """The interrupted folder registered the starter and trained once, like the other, and
+    every product names the run its own store registered."""
     for workdir in (nights["a"], nights["b"]):
         store = workdir / "mlflow.db"
-        versions = rows(store, "SELECT name, version, run_id FROM model_versions")
-        assert [(name, version) for name, version, _ in versions] == [("astrid-realbogus", 1)], versions
-        run_id = versions[0][2]
+        versions = rows(store, "SELECT name, version, run_id FROM model_versions ORDER BY version")
+        assert [(name, version) for name, version, _ in versions] == [
+            ("astrid-realbogus", 1),
+            ("astrid-realbogus", 2),
+        ], versions
+        run_id = versions[1][2]
         statuses = rows(store, "SELECT status FROM runs")
         assert all(status == ("FINISHED",) for status in statuses), statuses
         training = json.loads((workdir / "results" / "models" / "realbogus" / "training.json").read_text())
-        assert (training["run_id"], training["version"]) == (run_id, 1)
+        assert (training["run_id"], training["version"], training["champion_before"]) == (run_id, 2, 1)
         exported = json.loads(
-            (workdir / "results" / "models" / "realbogus" / f"v1-{run_id[:12]}.json").read_text()
+            (workdir / "results" / "models" / "realbogus" / f"v2-{run_id[:12]}.json").read_text()
         )
         assert exported["run_id"] == run_id
         for path in sorted((workdir / "results" / "scored" / NIGHT_ID).glob("*.ecsv")):
             meta = Table.read(path, format="ascii.ecsv").meta
-            assert (meta["RBRUNID"], meta["RBVERS"]) == (run_id, 1), path.name
+            assert (meta["RBRUNID"], meta["RBVERS"]) == (run_id, 2), path.name
     # MLflow names runs at random: the count and states are what must agree.
     runs_a, runs_b = (rows(w / "mlflow.db", "SELECT status FROM runs") for w in (nights["a"], nights["b"]))
     assert runs_a == runs_b

@@ -41,7 +41,7 @@ TIMING_FILES = {
 }
 # - MLflow run ids (uuid4) and the store's address: two stores never share them. They are
 #   checked within each folder instead (test_each_store_holds_one_training_run...).
-RUN_ID_KEYS = {"run_id", "tracking_uri", "RBRUNID"}
+RUN_ID_KEYS = {"run_id", "champion_run_id", "tracking_uri", "RBRUNID"}
 # Content hashes of files (the sha256 of a product's bytes) are compared on their own
 # (test_content_hashes_...), so that a failure there names the hash and not every product
 # that records it:

@@ -348,6 +348,31 @@ def training_settings():
     return {**REALBOGUS["training"], "seed": REALBOGUS["seed"]}
 
 
+@lru_cache(maxsize=1)
+def _starter_model():
+    path = REALBOGUS["starter_model"]
+    if not path:
+        return []
+    if not Path(path).is_absolute() and not Path(path).exists():
+        shipped = Path(workflow.basedir).parent / path
+        path = str(shipped) if shipped.exists() else path
+    if not Path(path).is_file():
+        # Not a reason to stop the night: the site's own model is trained as before.
+        logger.warning(
+            f"realbogus.starter_model: {path} does not exist; going without a starter model "
+            "(`make starter-model` trains one; an empty value silences this)"
+        )
+        return []
+    return [path]
+
+
+def starter_model(wildcards):
+    """The starter model registered as champion when the store has none ([] when the
+    config names none or it is missing). A relative path is looked up in the working
+    directory, then in the workflow's own repository (which ships one)."""
+    return _starter_model()
+
+
 def _resolve_champion():
     # scipy, astropy: 1 s; only when no job has inherited the answer
     from astrid.realbogus.lifecycle import ARCHITECTURE
@@ -378,7 +403,9 @@ def champion_model(wildcards):
     with open(checkpoints.train_realbogus.get().output[0]) as handle:
         decision = json.load(handle)
     if decision["champion_after"] is not None:
-        return planning.exported_model(decision["champion_after"], decision["run_id"])
+        # The starter model may stay champion: its run is not this training's.
+        run = decision.get("champion_run_id") or decision["run_id"]
+        return planning.exported_model(decision["champion_after"], run)
     if decision["run_id"] is None:
         return []  # nothing to learn from
     raise WorkflowError(

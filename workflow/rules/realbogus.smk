@@ -55,6 +55,7 @@ rule build_training_set:
 checkpoint train_realbogus:
     input:
         dataset=dataset_manifest,
+        starter=starter_model,
     output:
         "results/models/realbogus/training.json",
     log:

@@ -135,6 +135,7 @@ def train(
     threads: int = 1,
     weights: np.ndarray | None = None,
     device: "torch.device | None" = None,
+    build: "Callable[[float], torch.nn.Module]" = build_network,
 ) -> "tuple[torch.nn.Module, list[dict]]":
     """Train the network on normalised triplets; keep the epoch with the lowest validation loss.
 
@@ -165,6 +166,8 @@ def train(
         ``y_train``.
     device : torch.device, optional
         Where the network learns; by default the CPU.
+    build : callable
+        ``build(dropout)`` makes the untrained network (by default :func:`build_network`).
 
     Returns
     -------
@@ -177,7 +180,7 @@ def train(
     torch.set_num_threads(max(1, threads))
     generator = torch.Generator().manual_seed(settings.seed)
     device = device or torch.device("cpu")
-    net = build_network(settings.dropout).to(device)
+    net = build(settings.dropout).to(device)
     optimiser = torch.optim.AdamW(
         net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
@@ -387,6 +390,38 @@ def operating_threshold(
         return float(floor)
     threshold = float(np.nextafter(bogus[len(bogus) - allowed - 1], np.float32(np.inf)))
     return float(np.clip(threshold, floor, ceiling))
+
+
+def best_f1_threshold(
+    labels: np.ndarray, scores: np.ndarray, floor: float = 0.05, ceiling: float = 0.99
+) -> float:
+    """The threshold that maximises F1 on a labelled split (kept within [floor, ceiling]):
+    the operating point of a model whose validation split is not the site's own data.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        Label of each sample (1 real, 0 bogus).
+    scores : numpy.ndarray
+        Score of each sample, in [0, 1].
+    floor, ceiling : float
+        Bounds of the threshold.
+
+    Returns
+    -------
+    float
+        The threshold: a score passes (is called real) when it is ≥ the threshold.
+    """
+    labels = np.asarray(labels).astype(bool)
+    order = np.argsort(-np.asarray(scores, float), kind="stable")
+    ranked = np.asarray(scores, float)[order]
+    tp = np.cumsum(labels[order])
+    fp = np.cumsum(~labels[order])
+    f1 = 2 * tp / (2 * tp + fp + (labels.sum() - tp))
+    # Only where the next score differs can the threshold fall between them.
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]
+    best = int(np.argmax(np.where(last_of_tie, f1, -1)))
+    return float(np.clip(ranked[best], floor, ceiling))
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

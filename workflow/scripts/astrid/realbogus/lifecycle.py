@@ -18,6 +18,7 @@ from astropy.table import Table, vstack
 from astrid.io.fitsio import atomic_output
 from astrid.realbogus import classifier, registry
 from astrid.realbogus.drift import DRIFT_FEATURES, night_drift
+from astrid.realbogus.survey_cutouts import to_size
 from astrid.realbogus.training_set import SPLITS, load_split, read_samples
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 ARCHITECTURE = "astrid-rb-4"  # classifier.build_network; bump when it changes
 NORMALISATION = "median-mad-asinh5"
+CUTOUT_SIZE = 63  # the network's input side (classifier.build_network)
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,18 @@ def score_cutouts(
 ) -> np.ndarray:
     """Real/bogus scores in [0, 1] of raw cutout triplets: normalised, then scored.
 
+    Cutouts of another size are cropped, or padded with blanks, to 63×63 about their centre
+    (as survey cutouts are, :mod:`astrid.realbogus.survey_cutouts`). Blank (NaN) pixels
+    count as the plane's median. A triplet whose difference plane has no finite pixel at
+    all scores 0: there is nothing in it to call real.
+
     Parameters
     ----------
     net : torch.nn.Module
         The network (:func:`load_bundle`).
     cutouts : numpy.ndarray
-        Cutout triplets (n, 3, size, size), as the candidate search cuts them.
+        Cutout triplets (n, 3, h, w), as the candidate search cuts them (survey cutouts:
+        :func:`astrid.realbogus.survey_cutouts.triplet`).
     batch_size : int
         Triplets scored at a time.
     device : torch.device, optional
@@ -98,8 +106,26 @@ def score_cutouts(
     -------
     numpy.ndarray
         The float32 score of each triplet (:func:`astrid.realbogus.classifier.predict`).
+
+    Raises
+    ------
+    ValueError
+        The cutouts are not (n, 3, h, w) triplets.
     """
-    return classifier.predict(net, classifier.normalise(cutouts), batch_size, device, threads)
+    cutouts = np.asarray(cutouts)
+    if cutouts.ndim != 4 or cutouts.shape[1] != 3 or min(cutouts.shape[2:]) < 1:
+        raise ValueError(
+            "real/bogus cutouts must be (n, 3, h, w) triplets (science, reference, difference), "
+            f"got shape {cutouts.shape}"
+        )
+    if len(cutouts) == 0:
+        return np.zeros(0, np.float32)
+    if cutouts.shape[2:] != (CUTOUT_SIZE, CUTOUT_SIZE):
+        cutouts = to_size(cutouts, CUTOUT_SIZE)
+    scores = classifier.predict(net, classifier.normalise(cutouts), batch_size, device, threads)
+    blank = ~np.isfinite(cutouts[:, 2]).any(axis=(1, 2))
+    scores[blank] = 0.0
+    return scores
 
 
 def _features(table, limit=5000, seed=0):
@@ -260,7 +286,7 @@ def train_and_gate(
     dict
         ``run_id``, ``version``, ``promoted``, ``reason``, ``dataset_version``,
         ``champion_before``, ``champion_after`` (versions, None without a champion),
-        ``metrics``, ``champion_metrics`` (None when no comparable champion) and
+        ``champion_run_id`` (the run of ``champion_after``), ``metrics``, ``champion_metrics`` (None when no comparable champion) and
         ``tracking_uri`` (without credentials).
 
     Raises
@@ -350,7 +376,7 @@ def train_and_gate(
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", f"numpy=={np.__version__}"],
         )
         run_id = run.info.run_id
-    champion_before, _ = registry.champion(uri, settings.model_name)
+    champion_before, champion_run = registry.champion(uri, settings.model_name)
     comparable, _ = registry.champion(uri, settings.model_name, ARCHITECTURE)
     champion_metrics = None
     if comparable is not None:
@@ -389,13 +415,16 @@ def train_and_gate(
         "dataset_version": manifest["version"],
         "champion_before": champion_before,
         "champion_after": version if promote else champion_before,
+        "champion_run_id": run_id if promote else champion_run,
         "metrics": metrics,
         "champion_metrics": champion_metrics,
         "tracking_uri": registry.redacted(uri),
     }
 
 
-def untrained_decision(manifest: dict, reason: str, champion: int | None = None) -> dict:
+def untrained_decision(
+    manifest: dict, reason: str, champion: int | None = None, champion_run: str | None = None
+) -> dict:
     """The decision of a training that could not run (a training set without both classes:
     every frame failed before its difference, say), in the form :func:`train_and_gate`
     returns: nothing registered, the champion unchanged.
@@ -408,6 +437,8 @@ def untrained_decision(manifest: dict, reason: str, champion: int | None = None)
         Why no model was trained.
     champion : int, optional
         The champion's version, if there is one.
+    champion_run : str, optional
+        The id of the run that made it.
 
     Returns
     -------
@@ -421,6 +452,7 @@ def untrained_decision(manifest: dict, reason: str, champion: int | None = None)
         "dataset_version": manifest["version"],
         "champion_before": champion,
         "champion_after": champion,
+        "champion_run_id": champion_run,
         "metrics": None,
         "champion_metrics": None,
     }
