@@ -363,12 +363,12 @@ def _starter_model():
             "(`make starter-model` trains one; an empty value silences this)"
         )
         return []
-    return [path]
+    return path
 
 
 def starter_model(wildcards):
-    """The starter model registered as champion when the store has none ([] when the
-    config names none or it is missing). A relative path is looked up in the working
+    """The starter model registered as champion when the store has none (its path; [] when
+    the config names none or it is missing). A relative path is looked up in the working
     directory, then in the workflow's own repository (which ships one)."""
     return _starter_model()
 

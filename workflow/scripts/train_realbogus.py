@@ -19,8 +19,8 @@ with logged(snakemake.log[0]) as log:
     with open(snakemake.input.dataset) as handle:
         manifest = json.load(handle)
     lifecycle = LifecycleSettings(**snakemake.params.lifecycle)
-    if snakemake.input.starter:
-        register_starter(snakemake.input.starter, lifecycle.model_name, lifecycle.experiment)
+    if snakemake.input.starter:  # a path, or an empty list when there is none
+        register_starter(str(snakemake.input.starter), lifecycle.model_name, lifecycle.experiment)
     try:
         decision = train_and_gate(
             manifest,
