@@ -43,8 +43,9 @@ def mosaic_run(tmp_path_factory):
         fields="[{name: M07, ra: 150.1, dec: 2.2}]",
         camera="mosaic",
         # Three frames train the model: the detectors are under test here, not the model, so
-        # nearly every candidate is alerted.
-        extra="realbogus: {min_f1_score: 0.0, threshold: 0.01}\nproducts: {compression: quantised}\n",
+        # nearly every candidate is alerted (and no starter model competes at the gate).
+        extra='realbogus: {min_f1_score: 0.0, threshold: 0.01, starter_model: ""}\n'
+        "products: {compression: quantised}\n",
     )
     (workdir / "mosaic.yaml").write_text(config)
     result = snakemake("--profile", PROFILE, "--configfile", str(workdir / "mosaic.yaml"), workdir=workdir)

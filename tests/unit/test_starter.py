@@ -214,3 +214,18 @@ def test_a_site_model_replaces_the_starter_only_through_the_gate(tiny_starter, d
     assert site["promoted"] and site["champion_after"] == site["version"] == 3
     assert site["champion_run_id"] == site["run_id"]
     assert registry.champion_version(store, NAME) == 3
+
+
+def test_drift_figures_a_starter_cannot_measure_do_not_decide():
+    """A starter champion has no pipeline features: its KS figures are NaN, read back from
+    JSON as None; the decision judges what was measured and nothing else."""
+    from astrid.realbogus.drift import DRIFT_FEATURES, DriftSettings, retraining_decision
+
+    figures = {
+        "samples": 500,
+        "score_psi": 0.4,
+        "fake_recall": None,
+        **{f"ks_{n}": None for n in DRIFT_FEATURES},
+    }
+    retrain, reasons = retraining_decision({"20261127": figures}, ["20261127"], DriftSettings())
+    assert retrain and reasons == ["20261127: score PSI 0.400 > 0.25"]

@@ -93,6 +93,11 @@ def night_drift(
     return figures
 
 
+def _known(value) -> bool:
+    """A figure that was measured: not None (NaN as read back from JSON) and not NaN."""
+    return value is not None and bool(np.isfinite(value))
+
+
 def retraining_decision(
     nights: Mapping[str, dict], new_nights: list[str], settings: DriftSettings
 ) -> tuple[bool, list[str]]:
@@ -120,13 +125,13 @@ def retraining_decision(
     for night, figures in sorted(nights.items()):
         if figures["samples"] < settings.min_samples:
             continue
-        if figures["score_psi"] > settings.max_psi:
+        if _known(figures["score_psi"]) and figures["score_psi"] > settings.max_psi:
             reasons.append(f"{night}: score PSI {figures['score_psi']:.3f} > {settings.max_psi}")
         for name in DRIFT_FEATURES:
-            value = figures[f"ks_{name}"]
-            if value > settings.max_ks:
+            value = figures[f"ks_{name}"]  # None where not measured (a starter model's)
+            if _known(value) and value > settings.max_ks:
                 reasons.append(f"{night}: KS of {name} {value:.3f} > {settings.max_ks}")
-        if figures["fake_recall"] < settings.min_recall:
+        if _known(figures["fake_recall"]) and figures["fake_recall"] < settings.min_recall:
             reasons.append(
                 f"{night}: recall on injected fakes {figures['fake_recall']:.3f} < {settings.min_recall}"
             )

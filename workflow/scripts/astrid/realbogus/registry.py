@@ -97,7 +97,7 @@ def client(uri: str) -> "MlflowClient":
     ----------
     uri : str
         Tracking and registry URI (:func:`tracking_uri`); it also becomes MLflow's
-        process-wide tracking and registry URI.
+        process-wide tracking and registry URI (the environment is left as it was).
 
     Returns
     -------
@@ -123,8 +123,16 @@ def client(uri: str) -> "MlflowClient":
     import mlflow
     from mlflow import MlflowClient
 
+    exported = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
+    # MLflow also writes the URIs into the environment: put it back as it was, so a process
+    # that reads one store (a test, a report) does not point every process it starts there.
+    for name, value in exported.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
