@@ -1,153 +1,166 @@
-"""Score real ZTF and Rubin alert cutouts with the AstrID champion and compare with the
-surveys' own real/bogus scores (ZTF ``drb``, Rubin ``reliability``). No training on them.
+"""Real/bogus on the real sky: AstrID's models scored on real ZTF and Rubin alerts they never
+saw, beside a braai-sized network trained on the same randomised data, in one run.
 
-    .venv/bin/python benchmarks/real_alerts.py [--model results/models/realbogus/vN.pt]
+    .venv/bin/python benchmarks/real_alerts.py [--starter resources/models/realbogus-starter.pt]
+        [--site results/models/realbogus/vN-<run>.pt] [--peer-samples N] [--no-peer]
 
-Reads ``../shared/data/real/alerts`` (``ASTRID_SHARED`` overrides ``../shared``):
+Reads ``../shared/data/real/alerts`` (``ASTRID_SHARED`` overrides ``../shared``) through
+the one normalisation of survey cutouts (:mod:`astrid.realbogus.survey_cutouts`: 63×63
+about the centre, blanks where a stamp is smaller, ZTF's ``isdiffpos = 'f'`` differences
+negated). The alerts are an evaluation set only: nothing here trains on them or picks a
+threshold from them; each model is called at its own threshold.
 
-* ``ztf_avro/*.avro`` and ``ztf_fink_parquet/*.parquet``: 63×63 gzip-FITS stamps without a
-  WCS; the difference is template − science when ``isdiffpos = 'f'`` and is negated here so
-  that it is always science − template, as AstrID's is.
-* ``rubin_avro/*.avro``: raw FITS stamps of 30×30 to 71×71 pixels, cropped or padded (with
-  blanks, which the normalisation sets to the median) to 63×63 about their centre.
+Prints, per model:
 
-Orientation is not adapted: the CNN is trained with random rotations by 90° and flips, so
-it does not depend on the stamp's orientation. The flux scale does not matter either (each
-plane is normalised by its own median and robust spread).
+* ZTF (25 Avro packets and the Fink rows with a ``drb``): ROC AUC against ``drb > 0.5``
+  (target ≥ 0.90), agreement of the calls (≥ 85 %), the four rows with a spectroscopic TNS
+  class (called real);
+* Rubin (60 Avro packets): ROC AUC against ``reliability > 0.5`` (≥ 0.85);
+* scoring throughput on one CPU thread, normalisation included (≥ 1000 cutouts/s).
 
-Prints, per survey, the Spearman rank correlation between AstrID's score and the survey's,
-and the agreement of the calls (AstrID at its operating threshold, the survey at 0.5).
+The models: the shipped starter; the braai-sized peer (Duev et al. 2019, as in
+``benchmarks/scoring_speed.py``) trained here on the starter's simulated data recipe (same
+seed and sizes unless ``--peer-samples``); and, when ``make run`` has exported one, the
+demo's own champion (a model of one simulated camera). The demo's targets are printed from
+its training decision (``results/models/realbogus/training.json``);
+``benchmarks/demo_transients.py`` checks its per-transient ones.
 """
 
 import argparse
-import glob
-import gzip
-import io
+import json
 import os
+import statistics
 import sys
-import warnings
+import time
+from dataclasses import replace
 from pathlib import Path
-
-import numpy as np
-from astropy.io import fits
-from scipy.stats import spearmanr
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from scoring_speed import braai_network  # noqa: E402
 
 from astrid.realbogus.lifecycle import load_bundle, score_cutouts  # noqa: E402
+from astrid.realbogus.randomised import simulate  # noqa: E402
+from astrid.realbogus.starter import StarterSettings, train_starter  # noqa: E402
+from astrid.realbogus.survey_cutouts import agreement_with_surveys  # noqa: E402
 
 SHARED = Path(os.environ.get("ASTRID_SHARED", REPO.parent / "shared"))
 ALERTS = SHARED / "data" / "real" / "alerts"
-SIZE = 63
 
 
-def stamp(data, gzipped):
-    raw = gzip.decompress(data) if gzipped else data
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ZTF's SIMPLE card is non-standard (harmless)
-        with fits.open(io.BytesIO(raw)) as hdul:
-            return np.asarray(hdul[0].data, np.float32)
+def throughput(net, repeats=3, n=4096):
+    """Cutouts a second on one CPU thread, normalisation included (median of ``repeats``)."""
+    import torch
+
+    cubes, _, _ = simulate(n, 7)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            score_cutouts(net, cubes)
+            times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return n / statistics.median(times)
 
 
-def to_size(image, size=SIZE):
-    """Crop or blank-pad ``image`` to size×size about its centre."""
-    out = np.full((size, size), np.nan, np.float32)
-    ny, nx = image.shape
-    sy, sx = max(0, (ny - size) // 2), max(0, (nx - size) // 2)
-    crop = image[sy : sy + size, sx : sx + size]
-    oy, ox = (size - crop.shape[0]) // 2, (size - crop.shape[1]) // 2
-    out[oy : oy + crop.shape[0], ox : ox + crop.shape[1]] = crop
-    return out
+def verdicts(real):
+    ztf, rubin = real["ztf"], real["rubin"]
+    tns_real = all(s >= real["threshold"] for _, s in real["tns"])
+    return [
+        ("ZTF ROC AUC ≥ 0.90", ztf["roc_auc"] >= 0.90),
+        ("ZTF calls agree ≥ 85 %", ztf["agreement"] >= 0.85),
+        ("Rubin ROC AUC ≥ 0.85", rubin["roc_auc"] >= 0.85),
+        (f"the {len(real['tns'])} TNS-classified ZTF rows called real", tns_real and len(real["tns"]) == 4),
+    ]
 
 
-def ztf_triplet(record):
-    science = stamp(record["cutoutScience"]["stampData"], True)
-    template = stamp(record["cutoutTemplate"]["stampData"], True)
-    difference = stamp(record["cutoutDifference"]["stampData"], True)
-    if record["candidate"]["isdiffpos"] in ("f", "0"):
-        difference = -difference
-    return np.stack([to_size(science), to_size(template), to_size(difference)])
+def report(name, net, threshold):
+    real = agreement_with_surveys(lambda cubes: score_cutouts(net, cubes), threshold, ALERTS)
+    real["threshold"] = threshold
+    print(f"\n## {name} (threshold {threshold:.4f})")
+    for line in real["lines"]:
+        print(f"  {line}")
+    print(f"  throughput on one CPU thread: {throughput(net):.0f} cutouts/s (target ≥ 1000)")
+    for target, met in verdicts(real):
+        print(f"  [{'met' if met else 'NOT met'}] {target}")
+    return real
 
 
-def rubin_triplet(record):
-    planes = [stamp(record[key], False) for key in ("cutoutScience", "cutoutTemplate", "cutoutDifference")]
-    return np.stack([to_size(p) for p in planes])
-
-
-def read_avro(pattern):
-    import fastavro
-
-    for path in sorted(glob.glob(str(pattern))):
-        with open(path, "rb") as handle:
-            yield from fastavro.reader(handle)
-
-
-def ztf_alerts():
-    cubes, scores = [], []
-    for record in read_avro(ALERTS / "ztf_avro" / "*.avro"):
-        cubes.append(ztf_triplet(record))
-        scores.append(record["candidate"]["drb"])
-    print(f"ZTF: {len(cubes)} Avro packets", end="")
-    import pandas as pd
-
-    for path in sorted((ALERTS / "ztf_fink_parquet").glob("*.parquet")):
-        frame = pd.read_parquet(
-            path, columns=["candidate", "cutoutScience", "cutoutTemplate", "cutoutDifference"]
+def demo_targets():
+    path = REPO / "results" / "models" / "realbogus" / "training.json"
+    if not path.exists():
+        print("\n## demo targets: no results/models/realbogus/training.json (run `make run` first)")
+        return
+    decision = json.loads(path.read_text())
+    m = decision.get("metrics") or {}
+    print(f"\n## demo targets (the demo's own model v{decision.get('version')}, its test split)")
+    for key, target, ok in (
+        ("roc_auc", "≥ 0.995", lambda v: v >= 0.995),
+        ("fpr", "≤ 0.01", lambda v: v <= 0.01),
+        ("fnr", "≤ 0.02", lambda v: v <= 0.02),
+        ("completeness_snr6", "≥ 0.90", lambda v: v >= 0.90),
+        ("purity_snr6", "≥ 0.95", lambda v: v >= 0.95),
+    ):
+        value = m.get(key)
+        verdict = "n/a" if value is None else ("met" if ok(value) else "NOT met")
+        print(f"  {key} {value} (target {target}) [{verdict}]")
+    champion = decision.get("champion_metrics")
+    if champion:
+        print(
+            f"  the champion it was gated against (F1 {champion['f1']:.4f} on the same split): "
+            f"{'replaced' if decision['promoted'] else 'kept'} — {decision['reason']}"
         )
-        for _, row in frame.iterrows():
-            if row["candidate"].get("drb") is None:
-                continue
-            cubes.append(ztf_triplet(row))
-            scores.append(row["candidate"]["drb"])
-    print(f", {len(cubes)} with the Fink parquet rows that have a drb")
-    return np.asarray(cubes), np.asarray(scores, float)
 
 
-def rubin_alerts():
-    cubes, scores = [], []
-    for record in read_avro(ALERTS / "rubin_avro" / "*.avro"):
-        cubes.append(rubin_triplet(record))
-        scores.append(record["diaSource"]["reliability"])
-    return np.asarray(cubes), np.asarray(scores, float)
-
-
-def champion_file():
-    """The newest exported model (results/models/realbogus/v<N>-<run>.pt) of `make run`."""
+def site_model():
     exported = sorted(
         REPO.glob("results/models/realbogus/v*-*.pt"), key=lambda p: int(p.stem[1:].split("-")[0])
     )
-    if exported:
-        return exported[-1]
-    sys.exit("no exported model under results/models/realbogus: run `make run` first or pass --model")
+    return exported[-1] if exported else None
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, help="exported model file (default: the demo's champion)")
+    parser.add_argument(
+        "--starter", type=Path, default=REPO / "resources" / "models" / "realbogus-starter.pt"
+    )
+    parser.add_argument(
+        "--site", type=Path, help="an exported site model (default: the newest of `make run`)"
+    )
+    parser.add_argument("--peer-samples", type=int, help="training triplets of the braai-sized peer")
+    parser.add_argument("--no-peer", action="store_true", help="do not train the braai-sized peer")
     args = parser.parse_args()
     if not ALERTS.is_dir():
         sys.exit(f"real alerts folder {ALERTS} is absent (set ASTRID_SHARED to the shared/ folder)")
-    path = args.model or champion_file()
-    net, bundle = load_bundle(path)
-    threshold = bundle["threshold"]
-    print(f"model {bundle.get('model_name')} v{bundle.get('model_version')} ({path}), threshold {threshold}")
-    for survey, (cubes, theirs), name in (
-        ("ZTF", ztf_alerts(), "drb"),
-        ("Rubin", rubin_alerts(), "reliability"),
-    ):
-        keep = np.isfinite(theirs)
-        cubes, theirs = cubes[keep], theirs[keep]
-        ours = score_cutouts(net, cubes)
-        rho, p = spearmanr(ours, theirs)
-        agree = np.mean((ours >= threshold) == (theirs >= 0.5))
-        print(
-            f"{survey}: {len(ours)} alerts; Spearman rho(AstrID, {name}) = {rho:+.3f} (p = {p:.2g}); "
-            f"calls agree on {agree:.0%}; AstrID calls {np.mean(ours >= threshold):.0%} real, "
-            f"the survey {np.mean(theirs >= 0.5):.0%}"
+    results = {}
+    net, bundle = load_bundle(args.starter)
+    results["starter"] = report(f"starter model {args.starter.name}", net, bundle["threshold"])
+    if not args.no_peer:
+        settings = StarterSettings(**bundle["starter"]["settings"])
+        if args.peer_samples:
+            held = max(1000, args.peer_samples // 5)
+            settings = replace(settings, n_train=args.peer_samples, n_validation=held, n_test=held)
+        start = time.perf_counter()
+        peer, peer_bundle = train_starter(
+            settings, "peer", threads=os.cpu_count() or 1, build=lambda dropout: braai_network()
         )
-        for o, t in sorted(zip(theirs, ours, strict=True))[:: max(1, len(ours) // 12)]:
-            print(f"    {name} {o:.3f}  AstrID {t:.3f}")
+        print(
+            f"\n(braai-sized peer trained on {settings.n_train} randomised triplets in "
+            f"{time.perf_counter() - start:.0f} s)"
+        )
+        results["peer"] = report("braai-sized peer, same randomised data", peer, peer_bundle["threshold"])
+    site = args.site or site_model()
+    if site is not None:
+        net, bundle = load_bundle(site)
+        results["site"] = report(
+            f"the demo's champion {site.name} (one simulated camera)", net, bundle["threshold"]
+        )
+    demo_targets()
 
 
 if __name__ == "__main__":
