@@ -15,7 +15,7 @@ from scipy.ndimage import binary_dilation
 import astrid
 from astrid.calibrate.masters import clip_combine, make_master_bias, make_master_dark, make_master_flat
 from astrid.calibrate.raw import CalibrationError, CalibrationSettings, overscan_and_trim, section
-from astrid.calibrate.science import calibrate_science
+from astrid.calibrate.science import calibrate_science, find_cosmic_rays
 from astrid.io import maskbits
 from astrid.realbogus.evaluate import sky_pulls, sky_uniformity
 from astrid.sim.camera import SKY_RATE
@@ -189,3 +189,24 @@ def test_provenance_is_written(tmp_path, calibrated):
     assert back.header["ASTRIDV"].startswith(astrid.__version__ + "+")
     assert fits.getheader(tmp_path / "sci.fits", "SCI")["BUNIT"] == "electron"
     np.testing.assert_array_equal(back.mask, product.mask)
+
+
+def test_cosmic_ray_across_a_block_seam_is_masked_as_in_the_whole_frame():
+    # Sky of 900 e- with its Poisson noise, a star, and a cosmic-ray track running
+    # diagonally across the middle rows, where two threads' row blocks meet.
+    rng = np.random.default_rng(11)
+    n = 256
+    yy, xx = np.mgrid[:n, :n]
+    star = 20_000.0 * np.exp(-((yy - 131) ** 2 + (xx - 60) ** 2) / (2 * 1.5**2))
+    frame = rng.normal(900.0, 30.0, (n, n)) + star
+    track = np.zeros((n, n), bool)
+    rows = np.arange(96, 160)
+    track[rows, 100 + (rows - 96) // 3] = True
+    frame[track] += 2_000.0
+    exclude = np.zeros((n, n), bool)
+    whole = find_cosmic_rays(frame, 5.0, exclude, SETTINGS, threads=1)
+    for threads in (2, 3):
+        blocks = find_cosmic_rays(frame, 5.0, exclude, SETTINGS, threads=threads)
+        np.testing.assert_array_equal(blocks, whole)
+    assert whole[track].all()
+    assert not whole[star > 5 * 30.0].any()

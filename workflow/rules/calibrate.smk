@@ -85,6 +85,8 @@ rule calibrate_exposure:
         "benchmarks/rules/calibrate_exposure/{night}/{exposure}.tsv"
     conda:
         "../envs/astrid.yaml"
+    # L.A.Cosmic and the sky statistics share the frame between threads.
+    threads: 2
     resources:
         mem_mb=grows_on_retry(2000),
         runtime=FRAME_RUNTIME,

@@ -44,7 +44,9 @@ with logged(snakemake.log[0]) as log:
                 dark = read_image_product(inputs.dark)
                 masters.append(("MDARK", "MDARKSHA", inputs.dark))
             bias, flat = read_image_product(inputs.bias), read_image_product(inputs.flat)
-            product, wcs_header, stats = calibrate_science(row, bias, dark, flat, settings)
+            product, wcs_header, stats = calibrate_science(
+                row, bias, dark, flat, settings, threads=snakemake.threads
+            )
             product.header = science_header(row, stats)
             stamp(product.header, params.code, params.settings, [("RAWFILE", "RAWSHA", inputs.raw)] + masters)
             log.info("%s calibrated: %s", row["exposure"], stats)

@@ -49,7 +49,7 @@ class CalibrationSettings:
     cr_sigclip: float = 4.5
     cr_sigfrac: float = 0.3
     cr_objlim: float = 5.0
-    cr_niter: int = 4
+    cr_niter: int = 2
 
 
 @dataclass
