@@ -14,7 +14,7 @@ CONFIGS := $(if $(ASTRID_ENV),config/environments/$(ASTRID_ENV).yaml) $(CONFIG)
 CONFIG_ARGS := $(foreach f,$(CONFIGS),--configfile $(f))
 SNAKEMAKE := $(BIN)/snakemake --profile $(PROFILE) $(if $(strip $(CONFIGS)),--configfile $(CONFIGS))
 
-.PHONY: run test report lint clean mlflow-ui models rollback train starter-model monitor schedule unlock
+.PHONY: run test report lint clean mlflow-ui models rollback train starter-model monitor schedule follow unlock
 
 $(STAMP): requirements.txt constraints.txt
 	@echo "Setting up $(VENV) from requirements.txt (a few minutes the first time; log in $(VENV)/install.log)"
@@ -65,6 +65,12 @@ monitor: $(STAMP)
 # The crontab (SCRON=1: SLURM scrontab) of the scheduled jobs; INSTALL=1 installs it.
 schedule: $(STAMP)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.ops.schedule $(if $(SCRON),--scrontab) $(if $(INSTALL),--install) $(CONFIG_ARGS)
+
+# Follow mode: each frame processed as it lands, alerts as the night goes on (a site config,
+# CONFIG=site.yaml, with demo.enabled false); NIGHT=YYYYMMDD follows that night, else the
+# newest night folder. Runs until Ctrl-C or SIGTERM.
+follow: $(STAMP)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m astrid.ops.follow --profile $(PROFILE) $(CONFIG_ARGS) $(if $(NIGHT),--night $(NIGHT))
 
 # Snakemake's lock left by a killed run; removed only when no live run holds the folder
 # (python -m astrid.pipeline.runlock status says which run does).

@@ -90,3 +90,73 @@ class SmallNight:
         cosmics = self.truth["COSMICS"]
         cosmics = cosmics[cosmics["exposure"] == exposure]
         return np.asarray(cosmics["y"]), np.asarray(cosmics["x"])
+
+
+STREAM_SITE = """demo: {{enabled: false}}
+raw_dir: {raw}
+reference: {{nights: ["{reference}"], catalog_dir: {catalogs}}}
+ingest: {{settle_seconds: 1.0}}
+"""
+
+
+def stream_site(root, size, new_frames, seed=20261206, night="20261127", reference="20261101", extra=""):
+    """A site whose reference night is on disk and whose next night is being observed: its
+    calibration frames are in the night folder already (taken at dusk) and its science
+    frames wait to be written there one by one, as a camera would (the follow mode's test
+    and benchmark). Nothing is processed yet.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The site's working folder: ``raw/`` (the site's raw_dir), ``catalogs/``,
+        ``simulated/`` (the science frames still to arrive), ``truth/`` and ``site.yaml``
+        (with ``extra`` appended).
+    size : int
+        Side of the simulated CCD (512 for the tests, 4096 for the benchmark).
+    new_frames : int
+        Science frames of the night being observed.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The science frames to write into ``raw/<night>``, in time order.
+    """
+    import os
+    import shutil
+    import time
+
+    root = Path(root)
+    field = ("F01", 150.1, 2.2)
+    camera = demo_camera(size)
+    catalog = make_field_catalog(*field, catalog_width(camera), seed)
+    (root / "catalogs").mkdir(parents=True)
+    catalog.write(root / "catalogs" / "F01.ecsv")
+    for name, role, count in ((reference, "reference", 3), (night, "new", new_frames)):
+        plan = NightPlan(
+            night=name,
+            role=role,
+            fields=(field,),
+            bands=("r",),
+            science_per_field_band=count,
+            n_bias=3,
+            n_dark=3,
+            n_flat=3,
+            defects=False,
+        )
+        folder = root / ("raw" if role == "reference" else "simulated") / name
+        simulate_night(plan, camera, {"F01": catalog}, folder, root / "truth" / f"{name}.fits", seed)
+    tonight = root / "raw" / night
+    tonight.mkdir()
+    arriving = []
+    for path in sorted((root / "simulated" / night).glob("*.fits")):
+        if fits.getheader(path)["IMAGETYP"] == "Light Frame":
+            arriving.append(path)
+        else:
+            shutil.copy2(path, tonight / path.name)
+    settled = time.time() - 3600
+    for path in (root / "raw").rglob("*.fits"):
+        os.utime(path, (settled, settled))
+    (root / "site.yaml").write_text(
+        STREAM_SITE.format(raw=root / "raw", reference=reference, catalogs=root / "catalogs") + extra
+    )
+    return arriving

@@ -1,4 +1,4 @@
-"""The crontab / scrontab of the five scheduled jobs (their commands dry-run in the e2e test)."""
+"""The crontab / scrontab of the scheduled jobs (their commands dry-run in the e2e test)."""
 
 from pathlib import Path
 
@@ -85,6 +85,27 @@ def test_every_config_file_reaches_the_jobs_as_snakemake_and_the_monitor_read_th
         else:
             assert command[2] == "astrid.ops.monitor"
             assert [Path(f) for f in argument_parser().parse_args(command[3:]).configfile] == files
+
+
+def test_the_follower_is_scheduled_only_when_asked_and_its_entry_restarts_it_under_its_lock(tmp_path):
+    assert "follow" not in schedule.effective_schedules({**DEFAULTS, "follow": ""}, {})
+    chosen = schedule.effective_schedules(DEFAULTS, {"ASTRID_FOLLOW_SCHEDULE": "*/5 * * * *"})
+    assert chosen["follow"] == "*/5 * * * *"
+    files = [tmp_path / "site.yaml"]
+    block = schedule.crontab_block(chosen, INSTALLED, tmp_path, "/opt/astrid/profiles/slurm", files)
+    (line,) = [entry for entry in block.splitlines() if "astrid.ops.follow" in entry]
+    assert line.startswith("*/5 * * * * ") and f"flock -n {tmp_path}/logs/cron/follow.lock" in line
+    assert "PYTHONPATH=/opt/astrid/lib flock" in line
+    assert (
+        f"-m astrid.ops.follow --configfile {tmp_path}/site.yaml --profile /opt/astrid/profiles/slurm" in line
+    )
+    # The Snakemake jobs queue behind the follower's run in progress; the follower queues itself.
+    (observation,) = [entry for entry in block.splitlines() if "observation.lock" in entry]
+    assert (
+        f"flock -w 3600 {tmp_path}/.snakemake/astrid-queue.lock /opt/envs/astrid/bin/python -m snakemake"
+        in observation
+    )
+    assert "astrid-queue.lock" not in line
 
 
 def test_entries_run_the_installation_they_are_given_and_assume_no_repository_or_venv(tmp_path):

@@ -21,6 +21,8 @@ rule write_alerts:
         "logs/write_alerts/{night}.log",
     benchmark:
         "benchmarks/rules/write_alerts/{night}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     params:
@@ -40,6 +42,8 @@ rule deliver_alerts:
         "logs/deliver_alerts/{night}.log",
     benchmark:
         "benchmarks/rules/deliver_alerts/{night}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     params:

@@ -11,6 +11,8 @@ rule align_exposure:
         "logs/align_exposure/{night}/{exposure}.log",
     benchmark:
         "benchmarks/rules/align_exposure/{night}/{exposure}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     threads: 2

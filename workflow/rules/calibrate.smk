@@ -83,6 +83,8 @@ rule calibrate_exposure:
         "logs/calibrate_exposure/{night}/{exposure}.log",
     benchmark:
         "benchmarks/rules/calibrate_exposure/{night}/{exposure}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     # L.A.Cosmic and the sky statistics share the frame between threads.

@@ -44,6 +44,11 @@ wildcard_constraints:
 FRAME_RUNTIME = min(15, config["processing_timeout_minutes"])
 
 
+# Priority of the rules between a raw frame and its alert: when jobs wait for cores, these
+# go first, and the training samples, drift checks and summaries after them.
+ALERT_PATH = 10
+
+
 def grows_on_retry(mem_mb):
     """mem_mb of a rule: its usual need on the first attempt, twice that on the second...
     A cluster that killed a job at its memory limit gets the retry (profiles set
@@ -350,20 +355,17 @@ def training_settings():
 
 @lru_cache(maxsize=1)
 def _starter_model():
-    path = REALBOGUS["starter_model"]
-    if not path:
-        return []
-    if not Path(path).is_absolute() and not Path(path).exists():
-        shipped = Path(workflow.basedir).parent / path
-        path = str(shipped) if shipped.exists() else path
-    if not Path(path).is_file():
+    path = planning.starter_model_path(
+        REALBOGUS["starter_model"], Path(workflow.basedir).parent
+    )
+    if path is None and REALBOGUS["starter_model"]:
         # Not a reason to stop the night: the site's own model is trained as before.
         logger.warning(
-            f"realbogus.starter_model: {path} does not exist; going without a starter model "
-            "(`make starter-model` trains one; an empty value silences this)"
+            f"realbogus.starter_model: {REALBOGUS['starter_model']} does not exist; going "
+            "without a starter model (`make starter-model` trains one; an empty value "
+            "silences this)"
         )
-        return []
-    return path
+    return path or []
 
 
 def starter_model(wildcards):

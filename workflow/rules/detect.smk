@@ -13,6 +13,8 @@ rule detect_candidates:
         "logs/detect_candidates/{night}/{exposure}.log",
     benchmark:
         "benchmarks/rules/detect_candidates/{night}/{exposure}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     resources:

@@ -11,6 +11,8 @@ rule subtract_reference:
         "logs/subtract_reference/{night}/{exposure}.log",
     benchmark:
         "benchmarks/rules/subtract_reference/{night}/{exposure}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     threads: 2

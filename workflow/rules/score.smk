@@ -12,6 +12,8 @@ rule score_candidates:
         "logs/score_candidates/{night}/{exposure}.log",
     benchmark:
         "benchmarks/rules/score_candidates/{night}/{exposure}.tsv"
+    # On the alert path: before the training samples, drift checks and summaries.
+    priority: ALERT_PATH
     conda:
         "../envs/astrid.yaml"
     resources:

@@ -43,7 +43,18 @@ def exposure_id(path: Path | str) -> str:
     return exposure_name(Path(name).stem)
 
 
-def _looks_like_fits(path):
+def looks_like_fits(path: Path) -> bool:
+    """Whether a folder entry's name is that of a FITS file (hidden files are not).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The entry.
+
+    Returns
+    -------
+    bool
+    """
     return not path.name.startswith(".") and _FITS_NAME.search(path.name) is not None
 
 
@@ -75,7 +86,7 @@ def find_raw_frames(night_dir: Path | str) -> list[Path]:
     night_dir = Path(night_dir)
     if not night_dir.is_dir():
         raise FileNotFoundError(f"raw night folder {night_dir} does not exist")
-    return sorted(p for p in night_dir.iterdir() if _looks_like_fits(p) and _readable(p) and p.is_file())
+    return sorted(p for p in night_dir.iterdir() if looks_like_fits(p) and _readable(p) and p.is_file())
 
 
 def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str, str]]:
@@ -95,7 +106,7 @@ def find_unusable_entries(night_dir: Path | str) -> list[tuple[Path, str, str]]:
     """
     found = []
     for path in sorted(Path(night_dir).iterdir()):
-        if not _looks_like_fits(path) or (path.is_file() and _readable(path)):
+        if not looks_like_fits(path) or (path.is_file() and _readable(path)):
             continue
         if path.is_file():
             code = UNSUPPORTED_FORMAT
@@ -136,7 +147,7 @@ def night_listing(night_dir: Path | str, settle_seconds: float, now: float | Non
     digest = hashlib.sha256()
     if night_dir.is_dir():
         for path in sorted(night_dir.iterdir()):
-            if not _looks_like_fits(path):
+            if not looks_like_fits(path):
                 continue
             try:
                 info = path.stat()

@@ -655,3 +655,28 @@ def exported_model(version: int, run_id: str) -> str:
         ``results/models/realbogus/v<version>-<run id[:12]>.pt``.
     """
     return f"{MODEL_DIR}/v{version}-{run_id[:12]}.pt"
+
+
+def starter_model_path(configured: str | None, repository: Path | str) -> str | None:
+    """The starter model file ``realbogus.starter_model`` names, None when it names none or
+    the file does not exist (not a reason to stop a night: the site's own model is trained
+    as before). A relative path is looked up in the working folder, then in the workflow's
+    repository, which ships one.
+
+    Parameters
+    ----------
+    configured : str or None
+        The configured path; empty or None for no starter model.
+    repository : pathlib.Path or str
+        The workflow's repository (the folder holding ``workflow/``).
+
+    Returns
+    -------
+    str or None
+    """
+    if not configured:
+        return None
+    path = Path(configured)
+    if not path.is_absolute() and not path.exists() and (Path(repository) / path).exists():
+        path = Path(repository) / path
+    return str(path) if path.is_file() else None

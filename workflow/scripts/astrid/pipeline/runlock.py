@@ -10,6 +10,11 @@ The kernel releases it when that process ends, however it ends, so
 * a second run in the same folder stops at once, saying which run holds the folder;
 * ``python -m astrid.pipeline.runlock status`` (``make unlock`` runs it first) tells whether a live run
   holds the folder, i.e. whether Snakemake's lock is stale and safe to remove.
+
+The scheduled runs and the follower's runs (astrid.ops.schedule, astrid.ops.follow) also
+queue on ``.snakemake/astrid-queue.lock`` for their whole life, planning included: the
+02:00 batch waits for the follower's run in progress instead of failing on the folder's
+lock, and the follower waits for the batch.
 """
 
 import argparse
@@ -19,10 +24,12 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_FILE = Path(".snakemake") / "astrid-run.lock"
+QUEUE_FILE = Path(".snakemake") / "astrid-queue.lock"
 
 _held = []  # the open lock file of this process's run: kept open for the run's lifetime
 
@@ -110,6 +117,45 @@ def hold(workdir: str | os.PathLike = ".") -> None:
     handle.write(json.dumps(info))
     handle.flush()
     _held.append(handle)
+
+
+@contextmanager
+def queued(
+    workdir: str | os.PathLike = ".", stop: Callable[[], bool] = lambda: False, poll_seconds: float = 0.5
+) -> Iterator[bool]:
+    """Wait for the folder's run queue (``.snakemake/astrid-queue.lock``, the lock the
+    scheduled entries take with ``flock -w``) and hold it inside the ``with`` block.
+
+    Parameters
+    ----------
+    workdir : str or os.PathLike
+        The runs' working folder.
+    stop : callable
+        Polled while waiting; when it returns True the wait ends without the lock.
+    poll_seconds : float
+        Seconds between tries.
+
+    Yields
+    ------
+    bool
+        Whether the queue is held (False: ``stop`` ended the wait).
+    """
+    path = Path(workdir) / QUEUE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop():
+                    yield False
+                    return
+                time.sleep(poll_seconds)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
