@@ -280,6 +280,8 @@ def test_the_report_times_each_frame_from_exposure_to_its_first_alert(demo_run):
     assert set(timed["exposure"]) == frames_with_alerts
     # The simulated night lies before this run: written after the exposure ended.
     assert (timed["latency_minutes"] > 0).all()
+    # And the figure of its distribution, beside the table in the report.
+    assert (demo_run["dir"] / "results" / "qa" / "20261127" / "latency.png").stat().st_size > 0
 
 
 def test_every_scheduled_job_dry_runs(demo_run):

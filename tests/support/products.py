@@ -29,7 +29,8 @@ from astropy.table import Table
 #   memory table and figure made from the benchmark files.
 # - the model's history (qa/model.tsv and .png): when each version was registered and
 #   each retraining decision made, from each folder's own MLflow store; and each night's
-#   latency table (qa/<night>/latency.tsv): when each frame's first alert was written.
+#   latency table and figure (qa/<night>/latency.tsv, .png): when each frame's first alert
+#   was written.
 TIMING_FILES = {
     ".snakemake_timestamp",
     "qa/operations.tsv",
@@ -37,6 +38,7 @@ TIMING_FILES = {
     "qa/model.tsv",
     "qa/model.png",
     "latency.tsv",
+    "latency.png",
     "report.html",  # the report embeds the timing figures above
 }
 # - MLflow run ids (uuid4) and the store's address: two stores never share them. They are

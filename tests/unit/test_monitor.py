@@ -536,3 +536,19 @@ def test_the_newest_night_is_compared_with_the_median_of_earlier_nights(site):
     entry, _ = run(site, settings(quality={"min_nights": 5}))
     check = check_of(entry, "seeing_ratio")
     assert check["status"] == "ok" and "no band with 5 earlier nights" in check["message"]
+
+
+def test_the_report_draws_the_latency_distribution_of_the_frames_with_alerts(tmp_path):
+    from astrid.report.latency import plot_latency
+
+    rows = [
+        {"exposure": f"F{i}", "exposure_end_utc": f"2026-12-01T03:{i:02d}:00Z", "latency_minutes": f"{m:.1f}"}
+        for i, m in enumerate([0.5, 0.6, 0.7, 0.8, 5.0])
+    ] + [{"exposure": "F9", "exposure_end_utc": "2026-12-01T04:00:00Z", "latency_minutes": ""}]
+    figures = plot_latency(rows, tmp_path / "latency.png", "20261201")
+    assert figures["frames"] == 5 and figures["median"] == pytest.approx(0.7)
+    assert figures["p95"] == pytest.approx(0.8 + 0.8 * 4.2) and figures["max"] == 5.0
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A night without alerts still gets its figure, saying so.
+    assert plot_latency(rows[-1:], tmp_path / "none.png", "20261201")["frames"] == 0
+    assert (tmp_path / "none.png").stat().st_size > 0

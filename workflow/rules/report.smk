@@ -215,12 +215,19 @@ rule summarize_latency:
         alerts="results/alerts/{night}/alerts.tsv",
         manifest="results/manifest/{night}.tsv",
     output:
-        report(
+        table=report(
             "results/qa/{night}/latency.tsv",
             caption="../report/latency.rst",
             category="1. Night summary",
             subcategory="{night}",
             labels={"night": "{night}", "table": "exposure-to-alert latency"},
+        ),
+        figure=report(
+            "results/qa/{night}/latency.png",
+            caption="../report/latency_plot.rst",
+            category="1. Night summary",
+            subcategory="{night}",
+            labels={"night": "{night}", "figure": "exposure-to-alert latency"},
         ),
     log:
         "logs/summarize_latency/{night}.log",
