@@ -44,9 +44,11 @@ def test_the_newest_night_folder_is_followed(tmp_path):
 
 
 def recorder(tmp_path, exit_status=0, seconds=0.0):
-    """A command that appends the night it was run for to runs.txt, sleeps, then exits."""
+    """A command that appends the night it was run for (and its ASTRID_CHAMPION) to
+    runs.txt, sleeps, then exits."""
     script = (
-        "import sys, time; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n'); "
+        "import os, sys, time; open(sys.argv[1], 'a').write(sys.argv[2] + "
+        "os.environ.get('ASTRID_CHAMPION', '') + '\\n'); "
         f"time.sleep({seconds}); sys.exit({exit_status})"
     )
     return lambda night: [sys.executable, "-c", script, str(tmp_path / "runs.txt"), night]
@@ -162,3 +164,33 @@ def test_a_run_waits_in_the_queue_the_scheduled_runs_share(tmp_path):
     threading.Timer(1.0, follower.stop).start()
     assert follower.poll(NOW) is None and runs(tmp_path) == ["20261127"]
     batch.kill()
+
+
+def test_each_run_is_told_the_champion_so_it_need_not_ask_mlflow(tmp_path):
+    raw = tmp_path / "raw"
+    (raw / "20261127").mkdir(parents=True)
+    frame(raw / "20261127", "f1.fits", 60)
+    champions = iter(["1:aaa", "2:bbb"])
+    follower = follow.Follower(
+        raw, 5.0, recorder(tmp_path), environment=lambda: {"ASTRID_CHAMPION": next(champions)}
+    )
+    assert follower.poll(NOW) == 0
+    frame(raw / "20261127", "f2.fits", 60)
+    assert follower.poll(NOW) == 0
+    assert runs(tmp_path) == ["202611271:aaa", "202611272:bbb"]  # asked again before each run
+
+
+def test_a_store_without_champion_gets_the_starter_and_the_runs_are_told_it(tmp_path, monkeypatch):
+    from workflow_runs import REPO
+
+    from astrid.pipeline.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = load_config([], REPO / "config" / "config.yaml")
+    name = config["realbogus"]["model_name"]
+    assert follow.champion_environment(name) == {"ASTRID_CHAMPION": ":"}  # no store yet
+    assert follow.ensure_champion(config, REPO) == 1
+    assert follow.ensure_champion(config, REPO) is None  # a champion is there now
+    version, run_id = follow.champion_environment(name)["ASTRID_CHAMPION"].split(":")
+    assert version == "1" and len(run_id) == 32

@@ -178,8 +178,11 @@ class Follower:
         Returns a description of another AstrID run holding the folder, or None
         (astrid.pipeline.runlock.holder); the follower waits while one does.
     launch : callable
-        Starts a command and returns its process (``subprocess.Popen``; a benchmark passes
-        its own working folder and log).
+        Starts a command (with ``env=`` the run's environment) and returns its process
+        (``subprocess.Popen``; a benchmark passes its own working folder and log).
+    environment : callable
+        Variables to add to each run's environment, asked before each run
+        (:func:`champion_environment`: the champion, so that the run need not ask MLflow).
     workdir : pathlib.Path or None
         The runs' working folder, whose run queue each run waits for and holds
         (astrid.pipeline.runlock.queued); None: no queue.
@@ -191,7 +194,8 @@ class Follower:
     night: str | None = None
     retry_seconds: float = 300.0
     busy: Callable[[], dict | None] = lambda: None
-    launch: Callable[[list[str]], subprocess.Popen] = subprocess.Popen
+    launch: Callable[..., subprocess.Popen] = subprocess.Popen
+    environment: Callable[[], dict[str, str]] = dict
     workdir: Path | None = None
     stopping: bool = False
     child: subprocess.Popen | None = None
@@ -256,7 +260,7 @@ class Follower:
                 return None
             log.info("night %s: %d frame(s) arrived, running the alert path", night, new)
             started = time.monotonic()
-            self.child = self.launch(self.command(night))
+            self.child = self.launch(self.command(night), env={**os.environ, **self.environment()})
             status = self.child.wait()
             self.child = None
         took = time.monotonic() - started
@@ -302,6 +306,35 @@ class Follower:
                 time.sleep(min(0.2, poll_seconds))
         log.info("follower stopped")
         return 0
+
+
+def champion_environment(model_name: str) -> dict[str, str]:
+    """The champion for the next run, as the environment variable a run inherits from its
+    main process (``planning.CHAMPION_ENV``): the run then does not import MLflow to ask
+    the registry itself (seconds of every run's start). Asked before each run, so a new
+    champion is used from the next run on.
+
+    Parameters
+    ----------
+    model_name : str
+        The registered model (``realbogus.model_name``).
+
+    Returns
+    -------
+    dict of str to str
+        ``{ASTRID_CHAMPION: "<version>:<run id>"}`` (empty values without a champion); empty
+        when the registry cannot be read, so that the run asks it and says why.
+    """
+    from astrid.pipeline.planning import CHAMPION_ENV
+    from astrid.realbogus.lifecycle import ARCHITECTURE
+    from astrid.realbogus.registry import RegistryError, champion, tracking_uri
+
+    try:
+        version, run_id = champion(tracking_uri(), model_name, ARCHITECTURE)
+    except RegistryError as error:
+        log.warning("%s; the run will ask the registry itself", error)
+        return {}
+    return {CHAMPION_ENV: f"{version or ''}:{run_id or ''}"}
 
 
 def ensure_champion(config: dict, repository: Path) -> int | None:
@@ -377,6 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         retry_seconds=args.retry_seconds,
         busy=runlock.holder,
         workdir=Path("."),
+        environment=lambda: champion_environment(config["realbogus"]["model_name"]),
     )
     signal.signal(signal.SIGTERM, follower.stop)
     signal.signal(signal.SIGINT, follower.stop)
