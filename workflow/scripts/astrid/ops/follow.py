@@ -308,7 +308,7 @@ class Follower:
         return 0
 
 
-def champion_environment(model_name: str) -> dict[str, str]:
+def champion_environment(model_name: str, results: Path | str = "results") -> dict[str, str]:
     """The champion for the next run, as the environment variable a run inherits from its
     main process (``planning.CHAMPION_ENV``): the run then does not import MLflow to ask
     the registry itself (seconds of every run's start). Asked before each run, so a new
@@ -318,6 +318,9 @@ def champion_environment(model_name: str) -> dict[str, str]:
     ----------
     model_name : str
         The registered model (``realbogus.model_name``).
+    results : pathlib.Path or str
+        The runs' results folder (its embedded store, unless ``MLFLOW_TRACKING_URI`` names
+        a server).
 
     Returns
     -------
@@ -330,7 +333,7 @@ def champion_environment(model_name: str) -> dict[str, str]:
     from astrid.realbogus.registry import RegistryError, champion, tracking_uri
 
     try:
-        version, run_id = champion(tracking_uri(), model_name, ARCHITECTURE)
+        version, run_id = champion(tracking_uri(results), model_name, ARCHITECTURE)
     except RegistryError as error:
         log.warning("%s; the run will ask the registry itself", error)
         return {}
