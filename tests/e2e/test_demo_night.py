@@ -294,7 +294,7 @@ def test_every_scheduled_job_dry_runs(demo_run):
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
     for job, (_, target) in schedule.JOBS.items():
         if job == "follow":
-            continue  # it follows a site's raw_dir until stopped: tests/e2e/test_follow.py runs it
+            continue  # it follows a site's raw_dir until stopped: tests/e2e/test_follow_night.py runs it
         command = schedule.command(job, schedule.Installation(), workdir, PROFILE, [workdir / "demo.yaml"])
         if isinstance(target, list):
             command.append("--dry-run")

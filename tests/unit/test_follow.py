@@ -1,6 +1,6 @@
 """The follower's choices: which frames have arrived, when a run is due, waiting for another
 run, retrying a failure, and stopping (its runs are real child processes here; the workflow
-itself is followed in tests/e2e/test_follow.py)."""
+itself is followed in tests/e2e/test_follow_night.py)."""
 
 import os
 import signal
