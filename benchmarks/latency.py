@@ -263,11 +263,14 @@ def night_throughput(site: Path, frames, stream, snakemake) -> dict:
     return {"frames": done, "wall_s": wall, "frames_per_hour": 3600 * done / wall, "rule_seconds": shares}
 
 
+def section(title: str, labels: list[str]) -> list[str]:
+    """A section's title and the head of its table, one column per code version."""
+    return ["", f"## {title}", "", "| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+
+
 def report(results: list[dict]) -> str:
-    lines = ["", "## Latency (one frame at a time; median of the frames)", ""]
     labels = [r["label"] for r in results]
-    lines.append("| | " + " | ".join(labels) + " |")
-    lines.append("|---|" + "---|" * len(labels))
+    lines = section("Latency (one frame at a time; median of the frames)", labels)
 
     def median_of(key):
         return [statistics.median(row[key] for row in r["latency"]) for r in results]
@@ -284,13 +287,7 @@ def report(results: list[dict]) -> str:
         + " | ".join(f"{r['warm_up_s']:.1f}" for r in results)
         + " |"
     )
-    lines += [
-        "",
-        "## Keeping up (a frame every cadence seconds)",
-        "",
-        "| | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
+    lines += section("Keeping up (a frame every cadence seconds)", labels)
     for key, fmt in [
         ("frames", "{}"),
         ("cadence_s", "{}"),
@@ -300,13 +297,7 @@ def report(results: list[dict]) -> str:
         ("growth", "{:.2f}"),
     ]:
         lines.append(f"| {key} | " + " | ".join(fmt.format(r["keep_up"][key]) for r in results) + " |")
-    lines += [
-        "",
-        "## Night throughput (one batch run of the warm-up and timed frames)",
-        "",
-        "| | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
-    ]
+    lines += section("Night throughput (one batch run of the warm-up and timed frames)", labels)
     lines.append("| frames | " + " | ".join(str(r["throughput"]["frames"]) for r in results) + " |")
     lines.append(
         "| frames per hour | "

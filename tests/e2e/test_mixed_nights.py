@@ -25,7 +25,7 @@ import pytest
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
-from nights import rows_of
+from nights import rows_of, simulate_site_nights
 from wcs_headers import without_wcs
 from workflow_runs import REPO, snakemake
 
@@ -37,7 +37,6 @@ from astrid.ingest.night import ingest_night
 from astrid.io import maskbits
 from astrid.sim.camera import demo_camera
 from astrid.sim.catalogs import catalog_width, make_field_catalog
-from astrid.sim.night import NightPlan, simulate_night
 
 pytestmark = [
     pytest.mark.slow,
@@ -133,20 +132,7 @@ def mixed_site(tmp_path_factory):
     camera = demo_camera(512)
     catalog = make_field_catalog(*FIELD, catalog_width(camera), SEED)
     write_refcat2(catalog, site / "resources" / "catalogs" / "site" / "refcat2.parquet")
-    for night, role, count in (("20261101", "reference", 3), ("20261127", "new", 3)):
-        plan = NightPlan(
-            night=night,
-            role=role,
-            fields=(FIELD,),
-            bands=("r",),
-            science_per_field_band=count,
-            n_bias=3,
-            n_dark=3,
-            n_flat=3,
-            defects=False,
-        )
-        folder = site / ("raw" if role == "reference" else "simulated") / night
-        simulate_night(plan, camera, {"F01": catalog}, folder, site / "truth" / f"{night}.fits", SEED)
+    simulate_site_nights(site, camera, FIELD, catalog, SEED)
     reduce_like_an_archive(site / "simulated" / "20261127", site / "raw" / "20261127")
     for path in (site / "raw" / "20261101").glob("*.fits"):  # a camera that writes no WCS
         with fits.open(path) as hdul:

@@ -92,6 +92,45 @@ class SmallNight:
         return np.asarray(cosmics["y"]), np.asarray(cosmics["x"])
 
 
+def simulate_site_nights(root, camera, field, catalog, seed, reference="20261101", new=("20261127", 3)):
+    """A site's reference night (3 science frames, written into ``raw/``) and its next night
+    (``new`` = (night, science frames), written into ``simulated/`` for the test to deliver
+    as it likes), one field in band r, 3 bias, dark and flat frames each, no defects; their
+    truth tables in ``truth/``.
+
+    Parameters
+    ----------
+    root : pathlib.Path
+        The site's folder.
+    camera : astrid.sim.camera.Camera
+        The simulated camera.
+    field : tuple
+        (name, ra, dec) of the field.
+    catalog : astropy.table.Table
+        The field's catalog.
+    seed : int
+        Seed of both nights.
+    reference : str
+        The reference night.
+    new : tuple of (str, int)
+        The next night and its number of science frames.
+    """
+    for name, role, count in ((reference, "reference", 3), (*new[:1], "new", new[1])):
+        plan = NightPlan(
+            night=name,
+            role=role,
+            fields=(field,),
+            bands=("r",),
+            science_per_field_band=count,
+            n_bias=3,
+            n_dark=3,
+            n_flat=3,
+            defects=False,
+        )
+        folder = Path(root) / ("raw" if role == "reference" else "simulated") / name
+        simulate_night(plan, camera, {field[0]: catalog}, folder, Path(root) / "truth" / f"{name}.fits", seed)
+
+
 STREAM_SITE = """demo: {{enabled: false}}
 raw_dir: {raw}
 reference: {{nights: ["{reference}"], catalog_dir: {catalogs}}}
@@ -131,20 +170,7 @@ def stream_site(root, size, new_frames, seed=20261206, night="20261127", referen
     catalog = make_field_catalog(*field, catalog_width(camera), seed)
     (root / "catalogs").mkdir(parents=True)
     catalog.write(root / "catalogs" / "F01.ecsv")
-    for name, role, count in ((reference, "reference", 3), (night, "new", new_frames)):
-        plan = NightPlan(
-            night=name,
-            role=role,
-            fields=(field,),
-            bands=("r",),
-            science_per_field_band=count,
-            n_bias=3,
-            n_dark=3,
-            n_flat=3,
-            defects=False,
-        )
-        folder = root / ("raw" if role == "reference" else "simulated") / name
-        simulate_night(plan, camera, {"F01": catalog}, folder, root / "truth" / f"{name}.fits", seed)
+    simulate_site_nights(root, camera, field, catalog, seed, reference, (night, new_frames))
     tonight = root / "raw" / night
     tonight.mkdir()
     arriving = []
