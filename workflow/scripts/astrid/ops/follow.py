@@ -256,7 +256,7 @@ class Follower:
         self._waiting_for = None
         new = len(frames - self._done.get(night, frozenset()))
         with self._queue() as ours:
-            if not ours:
+            if not ours or self.stopping:  # stopped while waiting, or just before the run
                 return None
             log.info("night %s: %d frame(s) arrived, running the alert path", night, new)
             started = time.monotonic()
