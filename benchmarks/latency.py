@@ -21,10 +21,11 @@ the night folder; the starter model is the champion. Then, with the follower
    delivered) and whether latency grows over the stream (last third / first third).
 3. **night throughput**: the warm-up and timed frames processed again from scratch by one
    batch run of the whole night (``snakemake`` with the site config, everything a night
-   makes but the training; the stream's frames are moved aside first): frames per hour on
-   this machine, and each rule's share of the job seconds.
+   makes; the stream's frames are moved aside first): frames per hour on this machine, and
+   each rule's share of the job seconds. The retraining check of that batch may retrain
+   (it did in the run the README quotes), which then dominates the figure.
 
-Nothing is trained: the night's own training is the nightly batch's, off the alert path.
+The follower itself trains nothing: training is the nightly batch's, off the alert path.
 ``--before`` checks out REV into a git worktree under the work folder.
 """
 
