@@ -120,3 +120,16 @@ def test_a_product_is_whole_or_absent(tmp_path):
         assert tmp.suffix == ".tsv" and tmp.parent == tmp_path  # same folder: an atomic rename
         tmp.write_text("new\n")
     assert target.read_text() == "new\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_killed_jobs_temporary_file_goes_when_its_product_is_written_again(tmp_path):
+    from astrid.io.fitsio import atomic_output
+
+    # SIGKILL leaves no chance to clean up: the job's temporary file stays, under its pid.
+    stale = tmp_path / ".20261127-0010.tmp11810.fits"
+    stale.write_bytes(b"half a difference image")
+    other = tmp_path / ".20261127-0011.tmp11811.fits"  # another product's: not touched
+    other.write_bytes(b"another job's")
+    with atomic_output(tmp_path / "20261127-0010.fits") as tmp:
+        tmp.write_bytes(b"the whole difference image")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "20261127-0010.fits"]

@@ -15,6 +15,7 @@ Image extensions can be written tile-compressed (config ``products.compression``
   The dither is seeded from each tile's checksum, so the same image gives the same bytes.
 """
 
+import glob
 import gzip
 import os
 from collections.abc import Iterable, Iterator
@@ -70,6 +71,9 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     path : pathlib.Path or str
         The final file; its folder is created if needed.
 
+    A temporary file of the same product left by a job killed earlier is removed first:
+    only one job writes a product at a time (one run per folder, astrid.pipeline.runlock).
+
     Yields
     ------
     pathlib.Path
@@ -78,6 +82,8 @@ def atomic_output(path: Path | str) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.tmp[0-9]*{glob.escape(path.suffix)}"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
         yield tmp
