@@ -28,8 +28,11 @@ run: $(STAMP)
 	$(SNAKEMAKE) --report $(REPORT)
 	@echo "Report of the night: $(abspath $(REPORT))"
 
+# Two pytest-xdist workers, a test module to each (tests/conftest.py orders them);
+# TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 report: $(STAMP)
 	$(SNAKEMAKE) --report $(REPORT)

@@ -148,7 +148,7 @@ class BackgroundNight:
             )
 
     def missing_products(self):
-        return [t for t in SMALL_NIGHT_TARGETS + SMALL_NIGHT_SCORED if not (self.workdir / t).exists()]
+        return missing_products(self.workdir)
 
     def wait(self, timeout=1800):
         """(output, return code) once the run has ended; a run that ended with products
@@ -158,11 +158,25 @@ class BackgroundNight:
         except subprocess.TimeoutExpired:
             self.stop()
             return self.log.read_text(), None
-        output = self.log.read_text()
-        missing = self.missing_products()
-        if returncode == 0 and missing:
-            return f"{output}\n=== ended without an error but {missing} are missing\n", 1
-        return output, returncode
+        return night_outcome(self.workdir, self.log, returncode)
+
+    def share(self, path):
+        """Describe the night in ``path`` (JSON) for another process (a pytest-xdist worker,
+        through :class:`SharedNight`); its return code goes into RETURNCODE in its folder
+        when it ends."""
+        import json
+        import threading
+
+        facts = {"skip_reason": self.skip_reason}
+        if self.process is not None:
+            facts.update(workdir=str(self.workdir), jobcomp=str(self.jobcomp), log=str(self.log))
+
+            def record_returncode():
+                returncode = self.process.wait()
+                atomic_write(self.workdir / RETURNCODE, str(returncode))
+
+            threading.Thread(target=record_returncode, daemon=True).start()
+        atomic_write(Path(path), json.dumps(facts))
 
     def stop(self):
         """Stop a run still going (SIGINT: Snakemake then cancels its SLURM jobs), and the
@@ -178,3 +192,63 @@ class BackgroundNight:
         elif self.process is not None and self.process.returncode == 0 and not self.missing_products():
             shutil.rmtree(self.workdir, ignore_errors=True)  # kept only when something went wrong
         self._stack.close()
+
+
+RETURNCODE = "returncode"
+
+
+class SharedNight:
+    """A worker's view of the BackgroundNight that pytest-xdist's controller started and
+    shared (:meth:`BackgroundNight.share`): the same ``skip_reason``, ``workdir``,
+    ``jobcomp`` and ``wait``; the controller stops it when the session ends."""
+
+    def __init__(self, facts):
+        self.skip_reason = facts["skip_reason"]
+        if not self.skip_reason:
+            self.workdir, self.jobcomp, self.log = (Path(facts[key]) for key in ("workdir", "jobcomp", "log"))
+
+    @classmethod
+    def find(cls, path, timeout=120):
+        """The night described in ``path``, or None when none was started (its file does
+        not appear within ``timeout`` seconds)."""
+        import json
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not Path(path).exists():
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(1)
+        return cls(json.loads(Path(path).read_text()))
+
+    def wait(self, timeout=1800):
+        """As :meth:`BackgroundNight.wait`; (output, None) if it has not ended in ``timeout``
+        seconds (the controller then stops it with the session)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not (self.workdir / RETURNCODE).exists():
+            if time.monotonic() > deadline:
+                return self.log.read_text(), None
+            time.sleep(2)
+        return night_outcome(self.workdir, self.log, int((self.workdir / RETURNCODE).read_text()))
+
+
+def missing_products(workdir):
+    return [t for t in SMALL_NIGHT_TARGETS + SMALL_NIGHT_SCORED if not (workdir / t).exists()]
+
+
+def night_outcome(workdir, log, returncode):
+    """(output, return code) of an ended night; products missing after a return code 0
+    count as a failure (1, with the missing ones in the output)."""
+    output = log.read_text()
+    missing = missing_products(workdir)
+    if returncode == 0 and missing:
+        return f"{output}\n=== ended without an error but {missing} are missing\n", 1
+    return output, returncode
+
+
+def atomic_write(path, text):
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)

@@ -3,7 +3,7 @@
 import yaml
 from workflow_runs import REPO
 
-TEST_TOOLS = {"pytest", "aiosmtpd", "snakefmt", "ruff", "codespell"}
+TEST_TOOLS = {"pytest", "pytest-xdist", "aiosmtpd", "snakefmt", "ruff", "codespell"}
 # Only the Snakemake that submits jobs needs its executor plugin; rule jobs do not.
 SUBMIT_ONLY = {"snakemake-executor-plugin-slurm"}
 
