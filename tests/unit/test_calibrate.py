@@ -6,6 +6,7 @@ science frames of 60 s, and cosmic rays: a calibration that gets any of these wr
 one of the figures below.
 """
 
+import astroscrappy
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -13,8 +14,9 @@ from nights import rows_of
 from scipy.ndimage import binary_dilation
 
 import astrid
+from astrid.calibrate.lacosmic import detect_cosmic_rays
 from astrid.calibrate.masters import clip_combine, make_master_bias, make_master_dark, make_master_flat
-from astrid.calibrate.raw import CalibrationError, CalibrationSettings, overscan_and_trim, section
+from astrid.calibrate.raw import CalibrationError, CalibrationSettings, overscan_and_trim, read_raw, section
 from astrid.calibrate.science import calibrate_science, find_cosmic_rays
 from astrid.io import maskbits
 from astrid.realbogus.evaluate import sky_pulls, sky_uniformity
@@ -210,3 +212,54 @@ def test_cosmic_ray_across_a_block_seam_is_masked_as_in_the_whole_frame():
         np.testing.assert_array_equal(blocks, whole)
     assert whole[track].all()
     assert not whole[star > 5 * 30.0].any()
+
+
+def astroscrappy_mask(frame, exclude, read_noise, niter):
+    """astroscrappy's own L.A.Cosmic on the whole frame, with AstrID's options."""
+    mask, _ = astroscrappy.detect_cosmics(
+        np.asarray(frame, dtype=np.float32),
+        inmask=exclude,
+        gain=1.0,
+        readnoise=read_noise,
+        sigclip=SETTINGS.cr_sigclip,
+        sigfrac=SETTINGS.cr_sigfrac,
+        objlim=SETTINGS.cr_objlim,
+        niter=niter,
+        satlevel=np.inf,
+        sepmed=True,
+        cleantype="meanmask",
+        fsmode="median",
+    )
+    return mask
+
+
+def assert_same_cosmic_rays(frame, exclude, read_noise):
+    for niter in (1, 2, 4):
+        ours = detect_cosmic_rays(
+            frame, exclude, read_noise, SETTINGS.cr_sigclip, SETTINGS.cr_sigfrac, SETTINGS.cr_objlim, niter
+        )
+        theirs = astroscrappy_mask(frame, exclude, read_noise, niter)
+        assert theirs.sum() > 50, niter  # the frame has cosmic rays to find
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"niter {niter}")
+
+
+def test_lacosmic_with_sparse_fine_structure_finds_astroscrappys_pixels(small_night):
+    """Stars (saturated ones too), hot pixels, a dead column and cosmic rays up to the
+    frame's edges: the same mask as astroscrappy's, to the pixel, over 1, 2 and 4 iterations
+    (the later ones work on the frame cleaned by the earlier)."""
+    row = rows_of(small_night.ingest().manifest, "science")[0]
+    raw = read_raw(row, SETTINGS)
+    exclude = maskbits.grow(raw.saturated, 5) | ~np.isfinite(raw.electrons)
+    exclude[:, small_night.camera.bad_column] = True
+    assert_same_cosmic_rays(
+        raw.electrons - np.median(raw.electrons[:, :8]), exclude, float(row["read_noise"])
+    )
+
+
+def test_lacosmic_with_sparse_fine_structure_finds_astroscrappys_pixels_on_a_real_frame(real_data):
+    """The SAAO 1.0 m raw frame of ccdproc's tests (150 s, gain 1.9, read noise 5 e-)."""
+    path = real_data / "raw" / "saao_1m_ccdproc" / "a8280271.fits"
+    raw = fits.getdata(path).astype(float)
+    overscan = np.median(raw[:, 3:13], axis=1, keepdims=True)
+    electrons = (raw[:, 16:528] - overscan) * 1.9
+    assert_same_cosmic_rays(electrons, np.zeros(electrons.shape, bool), 5.0)

@@ -1,0 +1,193 @@
+"""L.A.Cosmic (van Dokkum 2001) as astroscrappy computes it, with its fine-structure image
+made only where it is needed.
+
+astroscrappy's ``detect_cosmics`` builds the fine-structure image (a 5×5 and a 9×9 separable
+median) over the whole frame in each iteration, although it is read only at the pixels that
+passed the Laplacian test; it also takes a 7×7 median of the whole frame to find saturated
+stars, which AstrID masks itself (its own source notes the first as a possible speed-up).
+:func:`detect_cosmic_rays` runs the same steps with astroscrappy's own compiled filters and
+the same float32 arithmetic, but takes the two fine-structure medians on small windows around
+the candidate pixels only, and skips the saturation median. Its mask is astroscrappy's, to
+the pixel (``tests/unit/test_calibrate.py`` compares them), at about half the cost.
+
+The options are AstrID's: gain 1 (the frame is in electrons), no saturation level (saturated
+pixels come masked), separable medians, ``meanmask`` cleaning and ``median`` fine structure.
+"""
+
+from collections.abc import Callable
+from functools import cache
+
+import numpy as np
+from astroscrappy.utils import (
+    dilate3,
+    laplaceconvolve,
+    median,
+    rebin,
+    sepmedfilt5,
+    sepmedfilt7,
+    sepmedfilt9,
+    subsample,
+)
+
+# Fine structure on windows of TILE×TILE pixels around candidates, each widened by the
+# reach of a 9×9 median of a 5×5 median (4 + 2 pixels): inside that margin the windows'
+# medians are the whole frame's.
+TILE = 32
+FINE_STRUCTURE_REACH = 6
+
+
+def detect_cosmic_rays(
+    data: np.ndarray,
+    exclude: np.ndarray,
+    read_noise: float,
+    sigclip: float = 4.5,
+    sigfrac: float = 0.3,
+    objlim: float = 5.0,
+    niter: int = 4,
+) -> np.ndarray:
+    """Cosmic-ray pixels of a frame: ``astroscrappy.detect_cosmics(data, inmask=exclude,
+    gain=1, readnoise=read_noise, sigclip=…, sigfrac=…, objlim=…, niter=…,
+    satlevel=inf, sepmed=True, cleantype="meanmask", fsmode="median")[0]``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The frame in electrons, sky included.
+    exclude : numpy.ndarray of bool
+        Pixels to ignore and never report (grown by one pixel, as astroscrappy does).
+    read_noise : float
+        Read noise (electrons).
+    sigclip, sigfrac, objlim : float
+        L.A.Cosmic's detection limit (in units of the noise), the neighbours' fraction of
+        it, and the contrast limit against the fine structure of stars.
+    niter : int
+        Iterations at most (the frame is cleaned of what was found between them).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        The cosmic-ray pixels.
+    """
+    # astroscrappy's parameters are C floats: the same float32 values, compared as doubles.
+    sigclip, sigfrac, objlim, read_noise = (
+        float(np.float32(v)) for v in (sigclip, sigfrac, objlim, read_noise)
+    )
+    sigcliplow = float(np.float32(np.float32(sigfrac) * np.float32(sigclip)))
+    clean = np.array(data, dtype=np.float32, order="C")
+    read_variance = float(np.float32(read_noise) * np.float32(read_noise))
+    clean_var = clean + read_variance
+    mask = dilate3(np.ascontiguousarray(exclude, dtype=np.uint8)).astype(bool)
+    good = ~mask
+
+    @cache
+    def background(offset: float) -> float:
+        """astroscrappy's fill value of a pixel without good neighbours: the median of the
+        frame's good pixels (plus ``offset``) before any cleaning, found only if needed."""
+        values = np.asarray(data, dtype=np.float32)[good] + np.float32(offset)
+        return median(np.ascontiguousarray(values), len(values))
+
+    found = np.zeros(clean.shape, dtype=bool)
+    for iteration in range(niter):
+        laplacian = laplaceconvolve(subsample(clean))
+        np.maximum(laplacian, 0.0, out=laplacian)
+        s = rebin(laplacian)
+        del laplacian
+        noise = sepmedfilt7(clean_var)
+        np.maximum(noise, 0.00001, out=noise)
+        np.sqrt(noise, out=noise)
+        s /= 2.0 * noise
+        sp = s - sepmedfilt7(s)
+        del s
+        cosmics = (sp > sigclip) & good
+        rows, cols = np.nonzero(cosmics)
+        fine = fine_structure(clean, noise, rows, cols)
+        cosmics[rows, cols] = (sp[rows, cols] / fine) > objlim
+        del noise
+        cosmics = dilate3(cosmics).astype(bool) & good & (sp > sigclip)
+        cosmics = dilate3(cosmics).astype(bool) & good & (sp > sigcliplow)
+        del sp
+        found |= cosmics
+        if not cosmics.any() or iteration == niter - 1:
+            break
+        bad = found | mask
+        clean_mean_masked(clean, found, bad, lambda: background(0))
+        clean_mean_masked(clean_var, found, bad, lambda: background(read_variance))
+    return found
+
+
+def fine_structure(clean: np.ndarray, noise: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """L.A.Cosmic's fine-structure image, (M5 − M9(M5)) / noise clipped below at 0.01, at the
+    given pixels only (M5, M9: separable 5×5 and 9×9 medians of the frame).
+
+    Parameters
+    ----------
+    clean : numpy.ndarray
+        The frame (float32, C order).
+    noise : numpy.ndarray
+        Its noise model.
+    rows, cols : numpy.ndarray of int
+        The pixels.
+
+    Returns
+    -------
+    numpy.ndarray of float32
+        One value per pixel.
+    """
+    values = np.empty(len(rows), dtype=np.float32)
+    if not len(rows):
+        return values
+    ny, nx = clean.shape
+    tiles = (rows // TILE) * ((nx + TILE - 1) // TILE) + cols // TILE
+    order = np.argsort(tiles, kind="stable")
+    starts = np.flatnonzero(np.diff(tiles[order], prepend=-1))
+    for group in np.split(order, starts[1:]):
+        tile_row, tile_col = rows[group[0]] // TILE, cols[group[0]] // TILE
+        y0, x0 = (
+            max(0, tile_row * TILE - FINE_STRUCTURE_REACH),
+            max(0, tile_col * TILE - FINE_STRUCTURE_REACH),
+        )
+        y1 = min(ny, (tile_row + 1) * TILE + FINE_STRUCTURE_REACH)
+        x1 = min(nx, (tile_col + 1) * TILE + FINE_STRUCTURE_REACH)
+        m5 = sepmedfilt5(np.ascontiguousarray(clean[y0:y1, x0:x1]))
+        m9 = sepmedfilt9(m5)
+        y, x = rows[group], cols[group]
+        values[group] = (m5[y - y0, x - x0] - m9[y - y0, x - x0]) / noise[y, x]
+    values[values < 0.01] = 0.01
+    return values
+
+
+def clean_mean_masked(
+    image: np.ndarray, cosmic: np.ndarray, bad: np.ndarray, background: Callable[[], float]
+) -> None:
+    """Replace each cosmic-ray pixel (two pixels or more from the edge) by the mean of the
+    good pixels in its 5×5 box, or by ``background`` when there are none, in place:
+    astroscrappy's ``meanmask`` cleaning, summed in the same order in float32.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        float32 frame, changed in place.
+    cosmic : numpy.ndarray of bool
+        The pixels to replace.
+    bad : numpy.ndarray of bool
+        Pixels left out of the means (cosmic rays and masked pixels).
+    background : callable
+        Returns the value of a pixel with no good neighbour (astroscrappy's median of the
+        good pixels; asked only when there is such a pixel).
+    """
+    ny, nx = image.shape
+    y, x = np.nonzero(cosmic[2 : ny - 2, 2 : nx - 2])
+    y, x = y + 2, x + 2
+    total = np.zeros(len(y), dtype=np.float32)
+    count = np.zeros(len(y), dtype=np.int32)
+    for dy in range(-2, 3):
+        for dx in range(-2, 3):
+            usable = ~bad[y + dy, x + dx]
+            total = np.where(usable, total + image[y + dy, x + dx], total)
+            count += usable
+    lonely = count == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total /= count.astype(np.float32)
+    if lonely.any():
+        total[lonely] = background()
+    image[y, x] = total
