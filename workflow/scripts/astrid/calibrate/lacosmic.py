@@ -14,7 +14,8 @@ The options are AstrID's: gain 1 (the frame is in electrons), no saturation leve
 pixels come masked), separable medians, ``meanmask`` cleaning and ``median`` fine structure.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -28,6 +29,17 @@ from astroscrappy.utils import (
     sepmedfilt9,
     subsample,
 )
+from scipy import ndimage
+
+# A pass's verdict on a pixel reads the frame up to 8 pixels away (two 3×3 growths of the
+# first detections, whose Laplacian S/N is set against its 7×7 median and the noise model's
+# 7×7 median, and whose fine structure is a 9×9 median of a 5×5 one): after a cleaning, the
+# pixels more than that from a cleaned one are decided as before. Zones are made of cells of
+# CELL×CELL pixels (a cell's neighbours cover those 8 pixels), and are decided in windows
+# WINDOW_MARGIN wider, in which the filters reach them as in the whole frame.
+CHANGE_REACH = 8
+CELL = CHANGE_REACH
+WINDOW_MARGIN = 16
 
 # Fine structure on windows of TILE×TILE pixels around candidates, each widened by the
 # reach of a 9×9 median of a 5×5 median (4 + 2 pixels): inside that margin the windows'
@@ -86,26 +98,20 @@ def detect_cosmic_rays(
         values = np.asarray(data, dtype=np.float32)[good] + np.float32(offset)
         return median(np.ascontiguousarray(values), len(values))
 
+    limits = Limits(sigclip, sigcliplow, objlim)
     found = np.zeros(clean.shape, dtype=bool)
     for iteration in range(niter):
-        laplacian = laplaceconvolve(subsample(clean))
-        np.maximum(laplacian, 0.0, out=laplacian)
-        s = rebin(laplacian)
-        del laplacian
-        noise = sepmedfilt7(clean_var)
-        np.maximum(noise, 0.00001, out=noise)
-        np.sqrt(noise, out=noise)
-        s /= 2.0 * noise
-        sp = s - sepmedfilt7(s)
-        del s
-        cosmics = (sp > sigclip) & good
-        rows, cols = np.nonzero(cosmics)
-        fine = fine_structure(clean, noise, rows, cols)
-        cosmics[rows, cols] = (sp[rows, cols] / fine) > objlim
-        del noise
-        cosmics = dilate3(cosmics).astype(bool) & good & (sp > sigclip)
-        cosmics = dilate3(cosmics).astype(bool) & good & (sp > sigcliplow)
-        del sp
+        if iteration == 0:
+            cosmics = one_pass(clean, clean_var, good, limits)
+        else:
+            cosmics = np.zeros(clean.shape, dtype=bool)
+            for window, zone in changed_zones(found):
+                cosmics[window][zone] = one_pass(
+                    np.ascontiguousarray(clean[window]),
+                    np.ascontiguousarray(clean_var[window]),
+                    good[window],
+                    limits,
+                )[zone]
         found |= cosmics
         if not cosmics.any() or iteration == niter - 1:
             break
@@ -113,6 +119,86 @@ def detect_cosmic_rays(
         clean_mean_masked(clean, found, bad, lambda: background(0))
         clean_mean_masked(clean_var, found, bad, lambda: background(read_variance))
     return found
+
+
+@dataclass(frozen=True)
+class Limits:
+    """L.A.Cosmic's thresholds, as the doubles astroscrappy compares with."""
+
+    sigclip: float
+    sigcliplow: float
+    objlim: float
+
+
+def one_pass(clean: np.ndarray, clean_var: np.ndarray, good: np.ndarray, limits: Limits) -> np.ndarray:
+    """One L.A.Cosmic detection on a frame (or a window of one): the pixels whose Laplacian
+    stands above the noise and above the fine structure of stars, and their neighbours that
+    stand above the lower limit.
+
+    Parameters
+    ----------
+    clean, clean_var : numpy.ndarray
+        The frame as cleaned so far and its noise model (float32, C order).
+    good : numpy.ndarray of bool
+        Pixels that may be reported.
+    limits : Limits
+        The thresholds.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+    """
+    laplacian = laplaceconvolve(subsample(clean))
+    np.maximum(laplacian, 0.0, out=laplacian)
+    s = rebin(laplacian)
+    del laplacian
+    noise = sepmedfilt7(clean_var)
+    np.maximum(noise, 0.00001, out=noise)
+    np.sqrt(noise, out=noise)
+    s /= 2.0 * noise
+    sp = s - sepmedfilt7(s)
+    del s
+    cosmics = (sp > limits.sigclip) & good
+    rows, cols = np.nonzero(cosmics)
+    cosmics[rows, cols] = (sp[rows, cols] / fine_structure(clean, noise, rows, cols)) > limits.objlim
+    del noise
+    cosmics = dilate3(cosmics).astype(bool) & good & (sp > limits.sigclip)
+    return dilate3(cosmics).astype(bool) & good & (sp > limits.sigcliplow)
+
+
+def changed_zones(found: np.ndarray) -> Iterator[tuple[tuple[slice, slice], np.ndarray]]:
+    """Where a pass after the frame was cleaned at ``found`` can decide differently from the
+    pass before, and the windows that decide it as the whole frame would.
+
+    Cleaning changes only the ``found`` pixels; a pass reads the frame up to
+    ``CHANGE_REACH`` pixels away, so elsewhere it repeats the previous pass, whose cosmic
+    rays are all in ``found`` already. The zones are groups of CELL×CELL cells within a cell
+    of a cleaned pixel; each comes with its bounding window widened by ``WINDOW_MARGIN``.
+
+    Parameters
+    ----------
+    found : numpy.ndarray of bool
+        The pixels cleaned so far.
+
+    Yields
+    ------
+    (tuple of slice, numpy.ndarray of bool)
+        A window of the frame and the zone's pixels within it.
+    """
+    ny, nx = found.shape
+    rows, cols = np.nonzero(found)
+    cells = np.zeros((-(-ny // CELL), -(-nx // CELL)), dtype=bool)
+    cells[rows // CELL, cols // CELL] = True
+    labels, _ = ndimage.label(ndimage.binary_dilation(cells, np.ones((3, 3), bool)))
+    for number, (cell_rows, cell_cols) in enumerate(ndimage.find_objects(labels), start=1):
+        y0, x0 = (
+            max(0, cell_rows.start * CELL - WINDOW_MARGIN),
+            max(0, cell_cols.start * CELL - WINDOW_MARGIN),
+        )
+        y1 = min(ny, cell_rows.stop * CELL + WINDOW_MARGIN)
+        x1 = min(nx, cell_cols.stop * CELL + WINDOW_MARGIN)
+        zone = labels[np.arange(y0, y1)[:, None] // CELL, np.arange(x0, x1)[None, :] // CELL] == number
+        yield (slice(y0, y1), slice(x0, x1)), zone
 
 
 def fine_structure(clean: np.ndarray, noise: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

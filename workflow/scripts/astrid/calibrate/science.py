@@ -12,7 +12,6 @@ from astropy.wcs import WCS
 
 from astrid.calibrate.lacosmic import detect_cosmic_rays
 from astrid.calibrate.raw import CalibrationError, CalibrationSettings, check_shape, read_raw
-from astrid.imaging.blocks import row_blocks
 from astrid.io import maskbits
 from astrid.io.fitsio import ImageProduct
 
@@ -25,38 +24,20 @@ ROWS_PER_TASK = 256
 MAD_TO_STD = 1.482602218505602
 
 
-# Reach of one L.A.Cosmic iteration, in pixels: its verdict on a pixel depends on the
-# frame within 8 px (7×7 and 9×9 separable medians stacked on a 5×5 one, then two 3×3
-# dilations) and the cleaning that feeds the next iteration reaches 2 px further. Row blocks
-# overlapping by more than this per iteration give the untiled mask (a block's own edge, where
-# astroscrappy leaves its median filters undone, is as far away as the frame's would be).
-CR_REACH_PER_ITERATION = 16
-
-
 def find_cosmic_rays(
     electrons: np.ndarray,
     read_noise: float,
     exclude: np.ndarray,
     settings: CalibrationSettings,
-    *,
-    threads: int = 1,
 ) -> np.ndarray:
     """Cosmic-ray pixels found by L.A.Cosmic (van Dokkum 2001): astroscrappy's, computed by
-    :func:`astrid.calibrate.lacosmic.detect_cosmic_rays` (the same mask at half the cost).
+    :func:`astrid.calibrate.lacosmic.detect_cosmic_rays` (the same mask in a third of the
+    time; astroscrappy's filters share the machine's cores through OpenMP).
 
     ``electrons`` must still contain the sky (the noise model uses it) and must not be
     flat-fielded: cosmic rays deposit charge in the detector, after the optics. The frame is
     mirrored outwards by a few pixels first: at a bare edge, a star cut in half looks as sharp
     as a cosmic ray to the Laplacian.
-
-    With several ``threads`` the frame is cut into one block of rows per thread, each with
-    ``CR_REACH_PER_ITERATION`` × ``cr_niter`` extra rows on either side that are
-    searched but not kept, so a cosmic ray across a seam is found as in the whole frame.
-    astroscrappy's filters already use two OpenMP threads; the blocks add the work between
-    them (measured at 4096², niter 2, two cores: 5.3 s → 4.5 s). One thing does
-    depend on the block: a cosmic-ray pixel with no usable pixel at all in its 5×5 box is
-    refilled, before the next iteration, with the block's median sky instead of the
-    frame's.
 
     Parameters
     ----------
@@ -68,8 +49,6 @@ def find_cosmic_rays(
         Pixels L.A.Cosmic must ignore and never report (already masked, saturated cores).
     settings : CalibrationSettings
         ``cr_sigclip``, ``cr_sigfrac``, ``cr_objlim`` and ``cr_niter`` are used.
-    threads : int
-        Threads sharing the frame (1: the whole frame in one call).
 
     Returns
     -------
@@ -77,33 +56,15 @@ def find_cosmic_rays(
         Cosmic-ray pixels, same shape as ``electrons``.
     """
     pad = 8
-    frame = np.pad(electrons.astype(np.float32, copy=False), pad, mode="reflect")
-    excluded = np.pad(exclude, pad, mode="reflect")
-
-    def detect(start: int, stop: int) -> np.ndarray:
-        return detect_cosmic_rays(
-            frame[start:stop],
-            excluded[start:stop],
-            read_noise,
-            settings.cr_sigclip,
-            settings.cr_sigfrac,
-            settings.cr_objlim,
-            settings.cr_niter,
-        )
-
-    n_rows = frame.shape[0]
-    blocks = row_blocks(n_rows, max(1, threads), block_rows=n_rows)
-    reach = CR_REACH_PER_ITERATION * settings.cr_niter
-
-    def block(rows: tuple[int, int]) -> np.ndarray:
-        low, high = max(0, rows[0] - reach), min(n_rows, rows[1] + reach)
-        return detect(low, high)[rows[0] - low : rows[1] - low]
-
-    if len(blocks) == 1:
-        crmask = detect(0, n_rows)
-    else:
-        with ThreadPoolExecutor(len(blocks)) as pool:
-            crmask = np.concatenate(list(pool.map(block, blocks)))
+    crmask = detect_cosmic_rays(
+        np.pad(electrons.astype(np.float32, copy=False), pad, mode="reflect"),
+        np.pad(exclude, pad, mode="reflect"),
+        read_noise,
+        settings.cr_sigclip,
+        settings.cr_sigfrac,
+        settings.cr_objlim,
+        settings.cr_niter,
+    )
     return crmask[pad:-pad, pad:-pad] & ~exclude
 
 
@@ -131,7 +92,7 @@ def _row_medians(values: np.ndarray, groups: list[np.ndarray], threads: int = 1)
     numpy.ndarray
         The median of each row's finite values.
     """
-    medians = np.empty(values.shape[0])
+    medians = np.empty(values.shape[0], dtype=values.dtype)
 
     def median_of(rows: np.ndarray) -> None:
         n = int(np.isfinite(values[rows[0]]).sum())
@@ -238,8 +199,8 @@ def calibrate_science(
     settings : CalibrationSettings
         The calibration settings (``cosmic_rays`` and the ``cr_*`` values among them).
     threads : int
-        Threads for the cosmic-ray search and the sky statistics (the job's threads); the
-        result does not depend on them (see :func:`find_cosmic_rays`).
+        Threads for the sky statistics (the job's threads); the result does not depend on
+        them. The cosmic-ray search shares the cores through astroscrappy's OpenMP filters.
 
     Returns
     -------
@@ -261,8 +222,9 @@ def calibrate_science(
             f"{row['exposure']} is a {row['band']} frame but the master flat is for {flat.header['FILTER']}"
         )
     t = float(row["exptime"])
-    charge = frame.electrons - bias.data
-    variance = frame.read_variance + np.maximum(charge, 0.0) + bias.variance
+    # float32 throughout, as the product is written: half the memory traffic of float64.
+    charge = frame.electrons.astype(np.float32) - bias.data
+    variance = np.asarray(frame.read_variance, dtype=np.float32) + np.maximum(charge, 0.0) + bias.variance
     mask = bias.mask | flat.mask
     if dark is not None:
         charge = charge - dark.data * t
@@ -278,7 +240,7 @@ def calibrate_science(
         # The clipped core of a saturated star is as sharp as a cosmic ray; keep L.A.Cosmic
         # away from it (the core is masked as saturated anyway).
         protected = (mask != 0) | maskbits.grow(saturated, 5)
-        cosmic = find_cosmic_rays(charge, float(row["read_noise"]), protected, settings, threads=threads)
+        cosmic = find_cosmic_rays(charge, float(row["read_noise"]), protected, settings)
         # The faint ends of a track often stay below the neighbour threshold: grow by a pixel.
         cosmic = maskbits.grow(cosmic, 1) & ~protected
         mask[cosmic] |= maskbits.COSMIC_RAY
