@@ -23,31 +23,14 @@ from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.table import Table
 from feder import FEDER, index_from_solved_frame
+from real_sites import ARCHIVE_SITE, DECAM_FILTER, link
 from wcs_headers import frame_wcs, without_wcs
 from workflow_runs import REPO, snakemake
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 PROFILE = str(REPO / "profiles" / "test")
-DECAM_FILTER = "i DECam SDSS c0003 7835.0 1470.0"
 # The bright star that sfft's own DECam difference leaves as a +53/-41σ dipole (PROVENANCE).
 DIPOLE_STAR = (318.11762, -66.01062)
-ARCHIVE_SITE = """demo: {{enabled: false}}
-raw_dir: {raw}
-reduced: {{all_nights: true}}
-ingest:
-  band_map: {{"{decam_filter}": i}}
-reference: {{nights: ["20160818"]}}
-# 256² stamps hold a few dozen stars: register on fainter ones, with a looser residual.
-align: {{max_rms_px: 1.0, min_matches: 6, detect_sigma: 7.0}}
-# The frames were resampled by SWarp (DECam) or drizzled (JWST): correlated noise.
-difference: {{renormalise: true}}
-realbogus:
-  min_f1_score: 0.0
-  threshold: 0.01  # the plumbing is under test here, not the model: nearly every candidate alerts
-  injection: {{per_megapixel: 200.0, min_separation: 20.0}}
-  samples: {{passes: 2, spoiled_passes: 1}}
-  training: {{epochs: 5, batch_size: 16}}
-"""
 FEDER_SITE = """demo: {{enabled: false}}
 raw_dir: {raw}
 ingest: {{gain: 1.5, read_noise: 10.0, saturate: 255}}
@@ -55,11 +38,6 @@ reference: {{nights: ["20130704"], fetch: {{archive: refcat2, timeout_seconds: 1
 astrometry: {{index_dirs: [{index}]}}
 realbogus: {{min_f1_score: 0.0, training: {{epochs: 2, batch_size: 16}}}}
 """
-
-
-def link(source, night_dir):
-    night_dir.mkdir(parents=True, exist_ok=True)
-    (night_dir / source.name).symlink_to(source)
 
 
 def run_site(site, config):
