@@ -12,9 +12,16 @@ import csv
 import shutil
 
 import pytest
-from following import ALERT_PATH, follow_night, frame_jobs, webhook_receiver
+from following import (
+    ALERT_PATH,
+    assert_the_batch_finds_the_alert_path_done,
+    build_references,
+    follow_night,
+    frame_jobs,
+    webhook_receiver,
+)
 from nights import stream_site
-from workflow_runs import REPO, jobs_in_dry_run, snakemake
+from workflow_runs import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +42,7 @@ def site(tmp_path_factory):
     site = tmp_path_factory.mktemp("follow_site")
     arriving = stream_site(site, 512, 3, SEED, NIGHT, extra=SITE)
     # The batch of the reference night (references built; no science frame tonight yet).
-    batch = snakemake(
-        "results/references/F01/r.fits",
-        "--profile",
-        PROFILE,
-        "--configfile",
-        str(site / "site.yaml"),
-        workdir=site,
-    )
-    assert batch.returncode == 0, batch.stdout[-3000:] + batch.stderr[-3000:]
+    build_references(site, "results/references/F01/r.fits", PROFILE)
     return site, arriving
 
 
@@ -68,9 +67,4 @@ def test_frames_are_alerted_as_they_arrive_once_each_through_a_restart(site, mon
     assert {row["exposure"] for row in rows} == {p.stem for p in arriving}, text[-4000:]
     assert sorted(delivered) == alert_ids, (delivered, alert_ids)
     assert "run failed" not in text, text[-4000:]
-    # The nightly batch finds the alert path done: only work off it (training samples,
-    # summaries) is left.
-    dry = snakemake("--profile", PROFILE, "--configfile", str(site / "site.yaml"), "--dry-run", workdir=site)
-    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
-    left = jobs_in_dry_run(dry.stdout) if "Job stats:" in dry.stdout else {}
-    assert not set(left) & {*ALERT_PATH, "write_alerts"}, left
+    assert_the_batch_finds_the_alert_path_done(site, PROFILE)

@@ -9,9 +9,16 @@ alert path done. Skipped, saying why, without ../shared/data/real (set ASTRID_SH
 import csv
 
 import pytest
-from following import ALERT_PATH, follow_night, frame_jobs, webhook_receiver
+from following import (
+    ALERT_PATH,
+    assert_the_batch_finds_the_alert_path_done,
+    build_references,
+    follow_night,
+    frame_jobs,
+    webhook_receiver,
+)
 from real_sites import ARCHIVE_SITE, DECAM_FILTER, link
-from workflow_runs import REPO, jobs_in_dry_run, snakemake
+from workflow_runs import REPO
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
 PROFILE = str(REPO / "profiles" / "test")
@@ -32,15 +39,7 @@ def site(real_data, tmp_path_factory):
     (site / "raw" / NIGHT).mkdir()
     config = ARCHIVE_SITE.format(raw=site / "raw", decam_filter=DECAM_FILTER) + WEBHOOK
     (site / "site.yaml").write_text(config)
-    batch = snakemake(
-        "results/references/p318d1-66d0/i.fits",
-        "--profile",
-        PROFILE,
-        "--configfile",
-        str(site / "site.yaml"),
-        workdir=site,
-    )
-    assert batch.returncode == 0, batch.stdout[-3000:] + batch.stderr[-3000:]
+    build_references(site, "results/references/p318d1-66d0/i.fits", PROFILE)
     return site, [decam / f"DEC-OBS04{letter}.mini.fits" for letter in "abcde"]
 
 
@@ -60,7 +59,4 @@ def test_real_frames_are_differenced_scored_and_alerted_as_they_land(site, monke
     assert {row["exposure"] for row in rows} <= set(exposures)
     assert sorted(delivered) == sorted(int(row["alert_id"]) for row in rows)
     assert "run failed" not in text, text[-4000:]
-    dry = snakemake("--profile", PROFILE, "--configfile", str(site / "site.yaml"), "--dry-run", workdir=site)
-    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
-    left = jobs_in_dry_run(dry.stdout) if "Job stats:" in dry.stdout else {}
-    assert not set(left) & {*ALERT_PATH, "write_alerts"}, left
+    assert_the_batch_finds_the_alert_path_done(site, PROFILE)

@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from workflow_runs import REPO
+from workflow_runs import REPO, jobs_in_dry_run, snakemake
 
 from astrid.ingest.files import exposure_id
 
@@ -54,6 +54,26 @@ def webhook_receiver(monkeypatch, variable):
         yield received
     finally:
         server.shutdown()
+
+
+def build_references(site, reference, profile):
+    """The batch of the reference night, as a site runs it before following the next one:
+    ``reference`` (a reference image's path) made with the site's config."""
+    batch = snakemake(
+        reference, "--profile", str(profile), "--configfile", str(site / "site.yaml"), workdir=site
+    )
+    assert batch.returncode == 0, batch.stdout[-3000:] + batch.stderr[-3000:]
+
+
+def assert_the_batch_finds_the_alert_path_done(site, profile):
+    """A dry run of the nightly batch after following plans no alert-path job: only work
+    off it (training samples, summaries) is left."""
+    dry = snakemake(
+        "--profile", str(profile), "--configfile", str(site / "site.yaml"), "--dry-run", workdir=site
+    )
+    assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+    left = jobs_in_dry_run(dry.stdout) if "Job stats:" in dry.stdout else {}
+    assert not set(left) & {*ALERT_PATH, "write_alerts", "deliver_alerts"}, left
 
 
 def start_follower(site, log, profile):
