@@ -359,6 +359,7 @@ def main():
         tree = args.work / "before-code"
         if tree.exists():
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
+        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=True)  # a removed work folder's
         subprocess.run(
             ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.before], check=True
         )
