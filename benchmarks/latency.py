@@ -359,7 +359,8 @@ def main():
         tree = args.work / "before-code"
         if tree.exists():
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
-        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=True)  # a removed work folder's
+        # A work folder removed by hand leaves its worktree registered: forget it first.
+        subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], check=True)
         subprocess.run(
             ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), args.before], check=True
         )
