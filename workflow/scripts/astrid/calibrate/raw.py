@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
-from ccdproc.utils.slices import slice_from_string
 from scipy.ndimage import median_filter
 
 from astrid.io.fitsio import exposure_header
-from astrid.io.sections import parse_section
+from astrid.io.sections import SectionError, parse_section
 
 if TYPE_CHECKING:
     from astrid.io.fitsio import ImageProduct
@@ -87,11 +86,11 @@ def section(text: str, shape: tuple[int, ...]) -> tuple[slice, slice]:
     if not text:
         return (slice(0, shape[0]), slice(0, shape[1]))
     try:
-        ys, xs = slice_from_string(text, fits_convention=True)
-    except ValueError as error:
+        ys, xs = parse_section(text).slices
+    except SectionError as error:
         raise CalibrationError(f"cannot parse the FITS section {text!r}: {error}") from None
     for s, n, axis in ((ys, shape[0], "rows"), (xs, shape[1], "columns")):
-        if s.start < 0 or s.stop > n or s.start >= s.stop:
+        if s.stop > n:
             raise CalibrationError(f"section {text!r} lies outside the frame's {n} {axis}")
     return ys, xs
 

@@ -32,7 +32,8 @@ def find_cosmic_rays(
 ) -> np.ndarray:
     """Cosmic-ray pixels found by L.A.Cosmic (van Dokkum 2001): astroscrappy's, computed by
     :func:`astrid.calibrate.lacosmic.detect_cosmic_rays` (the same mask in a third of the
-    time; astroscrappy's filters share the machine's cores through OpenMP).
+    time). astroscrappy's filters share the job's threads through OpenMP (Snakemake sets
+    ``OMP_NUM_THREADS`` to the rule's ``threads``).
 
     ``electrons`` must still contain the sky (the noise model uses it) and must not be
     flat-fielded: cosmic rays deposit charge in the detector, after the optics. The frame is

@@ -4,7 +4,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import ks_2samp
 
 DRIFT_FEATURES = ("snr", "elongation", "neg_frac", "dipole_min")
 
@@ -79,6 +78,10 @@ def night_drift(
         (number of samples) and ``ks_<name>`` for each of :data:`DRIFT_FEATURES` (two-sample
         Kolmogorov–Smirnov statistic of the finite values, NaN when either side has none).
     """
+    # scipy.stats takes half a second to import: only the drift check needs it, not every
+    # job that imports this module's names (score_candidates, through lifecycle).
+    from scipy.stats import ks_2samp
+
     figures = {
         "score_psi": psi(reference["scores"], scores),
         "fake_recall": float(np.mean(np.asarray(fake_scores) >= threshold))
