@@ -95,8 +95,8 @@ def is_xdist_worker(config):
 def start_slurm_night(config):
     from slurm import BackgroundNight
 
-    night = config.stash[SLURM_NIGHT] = BackgroundNight()
-    return night
+    config.stash[SLURM_NIGHT] = BackgroundNight()
+    return config.stash[SLURM_NIGHT]
 
 
 def shared_night_file(config):

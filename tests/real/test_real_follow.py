@@ -17,7 +17,7 @@ from following import (
     frame_jobs,
     webhook_receiver,
 )
-from real_sites import ARCHIVE_SITE, DECAM_FILTER, link
+from real_sites import ARCHIVE_SITE, DECAM_FILTER, decam_frames, link
 from workflow_runs import REPO
 
 pytestmark = [pytest.mark.real_data, pytest.mark.slow]
@@ -33,14 +33,13 @@ WEBHOOK = """alerts:
 def site(real_data, tmp_path_factory):
     """The site with its reference built from the 2016 frames; the 2018 frames to land."""
     site = tmp_path_factory.mktemp("real_follow_site")
-    decam = real_data / "pairs" / "decam_sfft_ccdN6"
-    for letter in "abcde":
-        link(decam / f"DEC-OBS18{letter}.mini.fits", site / "raw" / "20160818")
+    for frame in decam_frames(real_data, "18"):
+        link(frame, site / "raw" / "20160818")
     (site / "raw" / NIGHT).mkdir()
     config = ARCHIVE_SITE.format(raw=site / "raw", decam_filter=DECAM_FILTER) + WEBHOOK
     (site / "site.yaml").write_text(config)
     build_references(site, "results/references/p318d1-66d0/i.fits", PROFILE)
-    return site, [decam / f"DEC-OBS04{letter}.mini.fits" for letter in "abcde"]
+    return site, decam_frames(real_data, "04")
 
 
 def test_real_frames_are_differenced_scored_and_alerted_as_they_land(site, monkeypatch):

@@ -23,7 +23,7 @@ from astropy.io import fits
 from astropy.stats import mad_std
 from astropy.table import Table
 from feder import FEDER, index_from_solved_frame
-from real_sites import ARCHIVE_SITE, DECAM_FILTER, link
+from real_sites import ARCHIVE_SITE, DECAM_FILTER, decam_frames, link
 from wcs_headers import frame_wcs, without_wcs
 from workflow_runs import REPO, snakemake
 
@@ -50,12 +50,11 @@ def run_site(site, config):
 @pytest.fixture(scope="module")
 def archive_site(real_data, tmp_path_factory):
     site = tmp_path_factory.mktemp("archive_site")
-    decam = real_data / "pairs" / "decam_sfft_ccdN6"
-    for letter in "abcde":
-        link(decam / f"DEC-OBS18{letter}.mini.fits", site / "raw" / "20160818")
-        link(decam / f"DEC-OBS04{letter}.mini.fits", site / "raw" / "20180804")
+    for epoch, night in (("18", "20160818"), ("04", "20180804")):
+        for frame in decam_frames(real_data, epoch):
+            link(frame, site / "raw" / night)
     # A reduced frame whose transfer kept only its primary header: no science HDU.
-    header = fits.getheader(decam / "DEC-OBS04a.mini.fits")
+    header = fits.getheader(decam_frames(real_data, "04")[0])
     fits.PrimaryHDU(header=header).writeto(site / "raw" / "20180804" / "headeronly.fits")
     os.utime(site / "raw" / "20180804" / "headeronly.fits", (time.time() - 3600,) * 2)  # settled
     jwst = real_data / "pairs" / "jwst_nircam_abell2744"

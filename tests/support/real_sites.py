@@ -29,3 +29,11 @@ def link(source, night_dir):
     """``source`` linked into ``night_dir`` under its own name (the folder made if needed)."""
     night_dir.mkdir(parents=True, exist_ok=True)
     (night_dir / source.name).symlink_to(source)
+
+
+def decam_frames(real_data, epoch):
+    """The five DECam frames of one epoch in ../shared/data/real/pairs: "18" (2016 August 18,
+    the reference night) or "04" (2018 August 4)."""
+    return [
+        real_data / "pairs" / "decam_sfft_ccdN6" / f"DEC-OBS{epoch}{letter}.mini.fits" for letter in "abcde"
+    ]

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from nights import small_night
 
+from astrid.io.fitsio import atomic_output
+
 REPO = Path(__file__).resolve().parents[2]
 START, STOP = REPO / "tools" / "local-slurm" / "start", REPO / "tools" / "local-slurm" / "stop"
 CLUSTER_NAME = "astrid-local"
@@ -173,10 +175,12 @@ class BackgroundNight:
 
             def record_returncode():
                 returncode = self.process.wait()
-                atomic_write(self.workdir / RETURNCODE, str(returncode))
+                with atomic_output(self.workdir / RETURNCODE) as partial:
+                    partial.write_text(str(returncode))
 
             threading.Thread(target=record_returncode, daemon=True).start()
-        atomic_write(Path(path), json.dumps(facts))
+        with atomic_output(path) as partial:
+            partial.write_text(json.dumps(facts))
 
     def stop(self):
         """Stop a run still going (SIGINT: Snakemake then cancels its SLURM jobs), and the
@@ -246,9 +250,3 @@ def night_outcome(workdir, log, returncode):
     if returncode == 0 and missing:
         return f"{output}\n=== ended without an error but {missing} are missing\n", 1
     return output, returncode
-
-
-def atomic_write(path, text):
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    partial.replace(path)
