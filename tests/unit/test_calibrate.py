@@ -17,7 +17,7 @@ import astrid
 from astrid.calibrate.lacosmic import detect_cosmic_rays
 from astrid.calibrate.masters import clip_combine, make_master_bias, make_master_dark, make_master_flat
 from astrid.calibrate.raw import CalibrationError, CalibrationSettings, overscan_and_trim, read_raw, section
-from astrid.calibrate.science import calibrate_science, find_cosmic_rays
+from astrid.calibrate.science import calibrate_science, find_cosmic_rays, sky_statistics
 from astrid.io import maskbits
 from astrid.realbogus.evaluate import sky_pulls, sky_uniformity
 from astrid.sim.camera import SKY_RATE
@@ -259,3 +259,24 @@ def test_lacosmic_with_sparse_fine_structure_finds_astroscrappys_pixels_on_a_rea
     overscan = np.median(raw[:, 3:13], axis=1, keepdims=True)
     electrons = (raw[:, 16:528] - overscan) * 1.9
     assert_same_cosmic_rays(electrons, np.zeros(electrons.shape, bool), 5.0)
+
+
+def test_sky_statistics_of_a_large_frame_come_from_a_grid_of_its_boxes():
+    """Beyond ``max_pixels`` the figures are measured in every n-th box row and column:
+    they still find the sky's level, noise and pulls, and move by far less than the noise."""
+    rng = np.random.default_rng(7)
+    sky, noise = 900.0, 30.0
+    data = (sky + noise * rng.standard_normal((1024, 1024))).astype(np.float32)
+    variance = np.full(data.shape, noise**2, dtype=np.float32)
+    mask = np.zeros(data.shape, dtype=np.uint16)
+    mask[:, :64] = maskbits.BAD  # a dead strip: left out wherever it falls
+    data[:, :64] = 0.0
+    whole = sky_statistics(data, variance, mask, max_pixels=data.size)
+    sampled = sky_statistics(data, variance, mask, max_pixels=data.size // 4)
+    assert sampled != whole  # a quarter of the boxes were measured, not all of them
+    for figures in (whole, sampled):
+        assert figures["sky_level"] == pytest.approx(sky, abs=0.05 * noise)
+        assert figures["sky_noise"] == pytest.approx(noise, rel=0.02)
+        assert figures["expected_noise"] == pytest.approx(noise, rel=1e-6)
+        assert figures["pull_std"] == pytest.approx(1.0, abs=0.02)
+    assert sampled["sky_level"] == pytest.approx(whole["sky_level"], abs=0.01 * noise)

@@ -119,21 +119,22 @@ def overscan_and_trim(
     Returns
     -------
     (numpy.ndarray, (slice, slice))
-        The trimmed frame in ADU (float64) and the slices of the active area in ``raw``.
+        The trimmed frame in ADU (float32: exact for 16-bit counts, and the precision the
+        products are written in) and the slices of the active area in ``raw``.
 
     Raises
     ------
     CalibrationError
         When a section cannot be parsed or lies outside the frame.
     """
-    raw = np.asarray(raw, dtype=np.float64)
+    raw = np.asarray(raw, dtype=np.float32)
     trim = section(trimsec, raw.shape)
     if biassec:
         ys, xs = section(biassec, raw.shape)
         level = np.median(raw[ys, xs], axis=1)
         if smoothing_rows > 1:
             level = median_filter(level, size=smoothing_rows, mode="nearest")
-        full = np.full(raw.shape[0], np.median(level))
+        full = np.full(raw.shape[0], np.median(level), dtype=np.float32)
         full[ys] = level
         raw = raw - full[:, None]
     return raw[trim], trim
@@ -181,7 +182,7 @@ def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
         if amplifiers:
             return _assemble_amplifiers(hdul, row, amplifiers, settings)
         index = _hdu_index(hdul, row.get("hdu"))
-        raw = np.asarray(hdul[index].data, dtype=np.float64)
+        raw = np.asarray(hdul[index].data, dtype=np.float32)
         header = exposure_header(hdul, index)
     if raw.shape != (int(row["ny"]), int(row["nx"])):
         raise CalibrationError(f"{row['path']}: shape {raw.shape} differs from the manifest's")
@@ -200,14 +201,14 @@ def read_raw(row: Mapping, settings: CalibrationSettings) -> RawElectrons:
 
 def _assemble_amplifiers(hdul, row, amplifiers, settings):
     shape = (int(row["ny"]), int(row["nx"]))
-    electrons = np.zeros(shape)
+    electrons = np.zeros(shape, dtype=np.float32)
     saturated = np.zeros(shape, dtype=bool)
     nonfinite = np.zeros(shape, dtype=bool)
     read_variance = np.zeros(shape)
     sections = [parse_section(a["detsec"]) for a in amplifiers]
     y0, x0 = min(s.y0 for s in sections), min(s.x0 for s in sections)
     for amplifier, detsec in zip(amplifiers, sections, strict=True):
-        raw = np.asarray(hdul[int(amplifier["hdu"])].data, dtype=np.float64)
+        raw = np.asarray(hdul[int(amplifier["hdu"])].data, dtype=np.float32)
         bad = ~np.isfinite(raw)
         raw[bad] = 0.0
         adu, trim = overscan_and_trim(

@@ -23,6 +23,12 @@ ROWS_PER_TASK = 256
 # A Gaussian's standard deviation over its median absolute deviation (astropy's mad_std).
 MAD_TO_STD = 1.482602218505602
 
+# Pixels the sky statistics look at, at most: beyond, every n-th row and column of boxes. A
+# 2048² frame is measured whole; a 4096² frame in every second box row and column (1024
+# boxes of 64², a quarter of the pixels, 1.2 s less): the median over a thousand boxes
+# moves by less than a thousandth of the noise.
+SKY_STATISTICS_PIXELS = 2048 * 2048
+
 
 def find_cosmic_rays(
     electrons: np.ndarray,
@@ -118,7 +124,13 @@ def _count_groups(values: np.ndarray) -> list[np.ndarray]:
 
 
 def sky_statistics(
-    data: np.ndarray, variance: np.ndarray, mask: np.ndarray, box: int = 64, *, threads: int = 1
+    data: np.ndarray,
+    variance: np.ndarray,
+    mask: np.ndarray,
+    box: int = 64,
+    *,
+    threads: int = 1,
+    max_pixels: int = SKY_STATISTICS_PIXELS,
 ) -> dict[str, float]:
     """Sky level, its noise, the noise the variance plane predicts, and the pull scatter.
 
@@ -141,6 +153,9 @@ def sky_statistics(
         out, and so are boxes with half their pixels or fewer usable.
     threads : int
         Threads sharing the medians; the figures do not depend on them.
+    max_pixels : int
+        Pixels measured at most: a larger frame is measured in every n-th row and column
+        of boxes, the smallest n that fits (a regular grid over the whole frame).
 
     Returns
     -------
@@ -149,13 +164,16 @@ def sky_statistics(
         (dimensionless; 1 when the variance plane is right).
     """
     ny, nx = (s - s % box for s in data.shape)
-    good = (mask == 0) & np.isfinite(variance) & (variance > 0)
+    stride = max(1, int(np.ceil(np.sqrt(ny * nx / max_pixels))))
 
-    def boxes(array):
-        values = np.where(good, array, np.nan)[:ny, :nx]
-        return values.reshape(ny // box, box, nx // box, box).swapaxes(1, 2).reshape(-1, box * box)
+    def sampled(array):
+        """The array's boxes in every ``stride``-th box row and column, one box per row."""
+        blocks = array[:ny, :nx].reshape(ny // box, box, nx // box, box)[::stride, :, ::stride, :]
+        return blocks.swapaxes(1, 2).reshape(-1, box * box)
 
-    values, var = boxes(data), boxes(variance)
+    var = sampled(variance)
+    good = (sampled(mask) == 0) & np.isfinite(var) & (var > 0)
+    values, var = np.where(good, sampled(data), np.nan), np.where(good, var, np.nan)
     enough = np.sum(np.isfinite(values), axis=1) > box * box // 2
     values, var = values[enough], var[enough]
     groups = _count_groups(values)
@@ -223,15 +241,19 @@ def calibrate_science(
             f"{row['exposure']} is a {row['band']} frame but the master flat is for {flat.header['FILTER']}"
         )
     t = float(row["exptime"])
-    # float32 throughout, as the product is written: half the memory traffic of float64.
-    charge = frame.electrons.astype(np.float32) - bias.data
-    variance = np.asarray(frame.read_variance, dtype=np.float32) + np.maximum(charge, 0.0) + bias.variance
-    mask = bias.mask | flat.mask
+    # float32 throughout, as the product is written, and in place where the operands allow:
+    # a new 4096² plane costs its page faults, half the time of the arithmetic itself.
+    charge = np.subtract(frame.electrons, bias.data, dtype=np.float32)
+    variance = np.maximum(charge, 0.0)
+    variance += np.asarray(frame.read_variance, dtype=np.float32)
+    variance += bias.variance
+    mask = bias.mask.astype(np.uint16)
+    mask |= flat.mask
     if dark is not None:
-        charge = charge - dark.data * t
-        variance = variance + dark.variance * t**2
-        mask = mask | dark.mask
-    mask = mask.astype(np.uint16)
+        scratch = np.multiply(dark.data, t, dtype=np.float32)
+        charge -= scratch
+        variance += np.multiply(dark.variance, t**2, out=scratch)
+        mask |= dark.mask
     # A bleed trail ends in a partly filled pixel below the saturation level: grow the
     # saturated area by one pixel so that the trail's end is masked too.
     saturated = maskbits.grow(frame.saturated, 1)
@@ -245,8 +267,14 @@ def calibrate_science(
         # The faint ends of a track often stay below the neighbour threshold: grow by a pixel.
         cosmic = maskbits.grow(cosmic, 1) & ~protected
         mask[cosmic] |= maskbits.COSMIC_RAY
-    data = charge / flat.data
-    variance = variance / flat.data**2 + data**2 * flat.variance / flat.data**2
+    data = np.divide(charge, flat.data, out=charge)
+    # variance / flat² + data² × flat variance / flat², in that order.
+    flat_squared = np.square(flat.data)
+    variance /= flat_squared
+    term = np.square(data)
+    term *= flat.variance
+    term /= flat_squared
+    variance += term
     stats = sky_statistics(data, variance, mask, threads=threads)
     stats["n_cosmic_pixels"] = int(((mask & maskbits.COSMIC_RAY) != 0).sum())
     stats["masked_fraction"] = float((mask != 0).mean())
@@ -258,7 +286,7 @@ def calibrate_science(
             wcs_header = wcs.celestial[frame.trim].to_header(relax=True)
     except Exception as error:  # noqa: BLE001 - a broken WCS is not fatal at this stage
         log.warning("%s: header WCS ignored (%s)", row["exposure"], error)
-    product = ImageProduct(data.astype(np.float32), variance.astype(np.float32), mask, fits.Header())
+    product = ImageProduct(data, variance, mask, fits.Header())
     return product, wcs_header, stats
 
 
