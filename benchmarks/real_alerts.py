@@ -41,8 +41,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from scoring_speed import braai_network  # noqa: E402
 
-from astrid.realbogus.lifecycle import load_bundle, score_cutouts  # noqa: E402
 from astrid.realbogus.randomised import simulate  # noqa: E402
+from astrid.realbogus.scoring import load_bundle, score_cutouts  # noqa: E402
 from astrid.realbogus.starter import StarterSettings, train_starter  # noqa: E402
 from astrid.realbogus.survey_cutouts import agreement_with_surveys  # noqa: E402
 

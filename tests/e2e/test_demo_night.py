@@ -300,7 +300,9 @@ def test_every_scheduled_job_dry_runs(demo_run):
     for job, (_, target) in schedule.JOBS.items():
         if job == "follow":
             continue  # it follows a site's raw_dir until stopped: tests/e2e/test_follow_night.py runs it
-        command = schedule.command(job, schedule.Installation(), workdir, PROFILE, [workdir / "demo.yaml", host])
+        command = schedule.command(
+            job, schedule.Installation(), workdir, PROFILE, [workdir / "demo.yaml", host]
+        )
         if isinstance(target, list):
             command.append("--dry-run")
         done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)

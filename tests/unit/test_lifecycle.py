@@ -20,7 +20,7 @@ import pytest
 from synthetic_samples import synthetic_triplets, write_frame
 from workflow_runs import REPO
 
-from astrid.realbogus import drift, lifecycle, registry
+from astrid.realbogus import drift, lifecycle, registry, scoring
 from astrid.realbogus.classifier import TrainSettings
 from astrid.realbogus.training_set import DatasetError, build_manifest, load_split
 
@@ -89,19 +89,19 @@ def test_rollback_is_one_command_and_export_carries_the_version(dataset, store, 
     with pytest.raises(subprocess.CalledProcessError):
         subprocess.run([*command, "rollback", "9"], env=env, capture_output=True, check=True)
     bundle = registry.export_version(store, NAME, 1, tmp_path / "v1.pt")
-    net, loaded = lifecycle.load_bundle(tmp_path / "v1.pt")
+    net, loaded = scoring.load_bundle(tmp_path / "v1.pt")
     assert loaded["model_version"] == bundle["model_version"] == 1
     assert loaded["dataset_version"] == dataset["version"]
     rng = np.random.default_rng(4)
-    real = lifecycle.score_cutouts(net, synthetic_triplets(rng, 50, True))
-    bogus = lifecycle.score_cutouts(net, synthetic_triplets(rng, 50, False))
+    real = scoring.score_cutouts(net, synthetic_triplets(rng, 50, True))
+    bogus = scoring.score_cutouts(net, synthetic_triplets(rng, 50, False))
     assert np.mean(real >= 0.5) > 0.9 and np.mean(bogus < 0.5) > 0.9
 
 
 def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, store, tmp_path):
     lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
     registry.export_version(store, NAME, 1, tmp_path / "v1.pt")
-    net, bundle = lifecycle.load_bundle(tmp_path / "v1.pt")
+    net, bundle = scoring.load_bundle(tmp_path / "v1.pt")
     rng = np.random.default_rng(8)
 
     def night_figures(blur):
@@ -109,7 +109,7 @@ def test_drift_check_retrains_a_drifted_night_and_not_an_undrifted_one(dataset, 
         from astrid.realbogus.training_set import read_samples
 
         table, cube = read_samples(path)
-        scores = lifecycle.score_cutouts(net, cube)
+        scores = scoring.score_cutouts(net, cube)
         features = {name: np.asarray(table[name], float) for name in drift.DRIFT_FEATURES}
         return drift.night_drift(bundle["reference"], scores, features, scores[table["label"] == 1], 0.5)
 

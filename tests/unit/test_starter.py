@@ -13,7 +13,7 @@ import test_lifecycle
 from astropy.io import fits
 from test_lifecycle import FAST, NAME
 
-from astrid.realbogus import classifier, lifecycle, randomised, registry, starter
+from astrid.realbogus import classifier, lifecycle, randomised, registry, scoring, starter
 from astrid.realbogus.survey_cutouts import CutoutError, to_size, triplet
 
 dataset = test_lifecycle.dataset  # its fixture, used here too
@@ -152,22 +152,22 @@ def tiny_starter(tmp_path_factory):
 
 
 def test_the_scorer_answers_bad_input_with_an_error_or_a_documented_score(tiny_starter):
-    net, _ = lifecycle.load_bundle(tiny_starter)
+    net, _ = scoring.load_bundle(tiny_starter)
     cubes, _, _ = randomised.simulate(4, 9)
     with pytest.raises(ValueError, match=r"\(n, 3, h, w\) triplets .* got shape \(4, 2, 63, 63\)"):
-        lifecycle.score_cutouts(net, cubes[:, :2])
+        scoring.score_cutouts(net, cubes[:, :2])
     # Another size is cropped or padded with blanks about the centre, as survey stamps are.
     small = cubes[:, :, 16:47, 16:47]
     np.testing.assert_allclose(
-        lifecycle.score_cutouts(net, small), lifecycle.score_cutouts(net, to_size(small)), rtol=1e-5
+        scoring.score_cutouts(net, small), scoring.score_cutouts(net, to_size(small)), rtol=1e-5
     )
     # A blank difference has nothing to call real; a blank science plane is still scored.
     blank = cubes.copy()
     blank[:2, 2] = np.nan
     blank[2:, 0] = np.nan
-    scores = lifecycle.score_cutouts(net, blank)
+    scores = scoring.score_cutouts(net, blank)
     assert list(scores[:2]) == [0.0, 0.0] and np.all(np.isfinite(scores[2:]))
-    assert lifecycle.score_cutouts(net, np.zeros((0, 3, 63, 63))).shape == (0,)
+    assert scoring.score_cutouts(net, np.zeros((0, 3, 63, 63))).shape == (0,)
 
 
 @pytest.fixture
@@ -180,7 +180,7 @@ def store(tmp_path, monkeypatch):
 def test_the_starter_becomes_champion_of_an_empty_store_only(tiny_starter, store, tmp_path):
     assert registry.champion_version(store, NAME) is None
     assert starter.register_starter(tiny_starter, NAME, "test") == 1
-    version, _ = registry.champion(store, NAME, lifecycle.ARCHITECTURE)
+    version, _ = registry.champion(store, NAME, scoring.ARCHITECTURE)
     assert version == 1
     tags = registry.client(store).get_model_version(NAME, "1").tags
     assert tags["trigger"] == "starter" and tags["gate"] == "promoted"
@@ -189,13 +189,11 @@ def test_the_starter_becomes_champion_of_an_empty_store_only(tiny_starter, store
     assert [row["version"] for row in registry.status(store, NAME)] == [1]
     # What the workflow exports scores as the shipped file does.
     bundle = registry.export_version(store, NAME, 1, tmp_path / "v1.pt")
-    net, shipped = lifecycle.load_bundle(tiny_starter)
+    net, shipped = scoring.load_bundle(tiny_starter)
     assert bundle["threshold"] == shipped["threshold"] and bundle["model_version"] == 1
     cubes, _, _ = randomised.simulate(8, 1)
-    exported, _ = lifecycle.load_bundle(tmp_path / "v1.pt")
-    np.testing.assert_array_equal(
-        lifecycle.score_cutouts(exported, cubes), lifecycle.score_cutouts(net, cubes)
-    )
+    exported, _ = scoring.load_bundle(tmp_path / "v1.pt")
+    np.testing.assert_array_equal(scoring.score_cutouts(exported, cubes), scoring.score_cutouts(net, cubes))
 
 
 def test_a_site_model_replaces_the_starter_only_through_the_gate(tiny_starter, dataset, store):

@@ -377,7 +377,7 @@ def starter_model(wildcards):
 
 def _resolve_champion():
     # scipy, astropy: 1 s; only when no job has inherited the answer
-    from astrid.realbogus.lifecycle import ARCHITECTURE
+    from astrid.realbogus.scoring import ARCHITECTURE
     from astrid.realbogus.registry import champion, tracking_uri
 
     # A champion of another network (from before an upgrade) cannot score: the run then

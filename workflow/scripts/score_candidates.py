@@ -11,7 +11,7 @@ from astropy.table import Table
 from astrid.io.fitsio import atomic_output
 from astrid.pipeline.runtime import logged
 from astrid.realbogus.classifier import requested_gpus, resolve_device
-from astrid.realbogus.lifecycle import score_table
+from astrid.realbogus.scoring import score_table
 
 with logged(snakemake.log[0]) as log:
     inputs = snakemake.input

@@ -329,8 +329,8 @@ def champion_environment(model_name: str, results: Path | str = "results") -> di
         when the registry cannot be read, so that the run asks it and says why.
     """
     from astrid.pipeline.planning import CHAMPION_ENV
-    from astrid.realbogus.lifecycle import ARCHITECTURE
     from astrid.realbogus.registry import RegistryError, champion, tracking_uri
+    from astrid.realbogus.scoring import ARCHITECTURE
 
     try:
         version, run_id = champion(tracking_uri(results), model_name, ARCHITECTURE)

@@ -134,7 +134,7 @@ def train_starter(
         keys; ``reference`` holds the simulated test scores and no candidate features),
         with ``starter`` metrics of the simulated test split.
     """
-    from astrid.realbogus.lifecycle import ARCHITECTURE, NORMALISATION
+    from astrid.realbogus.scoring import ARCHITECTURE, NORMALISATION
 
     train_settings = classifier.TrainSettings(epochs=settings.epochs, seed=settings.seed)
     splits = simulated_splits(settings)
@@ -212,7 +212,7 @@ def register_starter(
     import mlflow.pytorch
     import torch
 
-    from astrid.realbogus.lifecycle import ARCHITECTURE, CUTOUT_SIZE, load_bundle
+    from astrid.realbogus.scoring import ARCHITECTURE, CUTOUT_SIZE, load_bundle
 
     uri = registry.tracking_uri(results)
     if registry.champion(uri, model_name)[0] is not None:
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from astrid.io.provenance import library_digest
-    from astrid.realbogus.lifecycle import score_cutouts
+    from astrid.realbogus.scoring import score_cutouts
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", type=Path, help="bundle to write (resources/models/realbogus-starter.pt)")
