@@ -1,5 +1,7 @@
 """Provenance: the code digest follows the library modules a rule really uses."""
 
+import pytest
+
 from astrid.io import provenance
 
 
@@ -133,3 +135,27 @@ def test_a_killed_jobs_temporary_file_goes_when_its_product_is_written_again(tmp
     with atomic_output(tmp_path / "20261127-0010.fits") as tmp:
         tmp.write_bytes(b"the whole difference image")
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "20261127-0010.fits"]
+
+
+def test_a_file_digest_is_kept_beside_the_file_and_read_again_when_the_file_changes(tmp_path):
+    import hashlib
+    import os
+
+    from astrid.io.provenance import DIGEST_ATTRIBUTE, file_digest
+
+    path = tmp_path / "master.fits"
+    path.write_bytes(b"A" * 3_000_000)
+    assert file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    try:
+        kept = os.getxattr(path, DIGEST_ATTRIBUTE).decode()
+    except OSError as error:
+        pytest.skip(f"{tmp_path} keeps no extended attributes ({error}): the digest is computed each time")
+    status = path.stat()
+    assert kept == f"{status.st_size}:{status.st_mtime_ns}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+    # The kept digest is what a second reader gets: the file is not read again...
+    os.setxattr(path, DIGEST_ATTRIBUTE, f"{status.st_size}:{status.st_mtime_ns}:{'0' * 64}".encode())
+    assert file_digest(path) == "0" * 16
+    # ...until the file changes: same size, new bytes, a new modification time.
+    path.write_bytes(b"B" * 3_000_000)
+    os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 1))
+    assert file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -11,6 +11,7 @@ every product as ``ASTRIDV``.
 import ast
 import hashlib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -214,8 +215,20 @@ def config_digest(params: Mapping) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+# The extended attribute a file's digest is kept in, with the size and modification time it
+# was computed for: "<size>:<mtime_ns>:<sha256 hex>".
+DIGEST_ATTRIBUTE = "user.astrid.sha256"
+
+
 def file_digest(path: Path | str, length: int = 16) -> str:
     """SHA-256 of a file's bytes (first ``length`` hex digits), to name an input exactly.
+
+    The digest is kept in the file's extended attribute ``user.astrid.sha256`` beside the
+    size and modification time it was computed for, so that a master or a reference that
+    every frame of a night names is read once, not once per frame (0.15 s for a 4096²
+    product). A file changed since (another size or time, or a new file in its place) is
+    read again; where the file system keeps no extended attributes, or the file cannot be
+    written, the digest is computed every time.
 
     Parameters
     ----------
@@ -229,10 +242,23 @@ def file_digest(path: Path | str, length: int = 16) -> str:
     str
         The first ``length`` hex digits of the digest.
     """
+    path = os.fspath(path)
+    status = os.stat(path)
+    key = f"{status.st_size}:{status.st_mtime_ns}:"
+    try:
+        kept = os.getxattr(path, DIGEST_ATTRIBUTE).decode()
+    except (OSError, AttributeError, UnicodeDecodeError):  # none yet, or none here
+        kept = ""
+    if kept.startswith(key):
+        return kept[len(key) :][:length]
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    try:
+        os.setxattr(path, DIGEST_ATTRIBUTE, (key + digest.hexdigest()).encode())
+    except (OSError, AttributeError):  # a read-only file, or a file system without them
+        pass
     return digest.hexdigest()[:length]
 
 
