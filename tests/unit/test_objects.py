@@ -135,8 +135,8 @@ def test_parallel_writers_never_duplicate_an_object_or_lose_a_detection(database
 
 def test_forced_photometry_reads_the_matched_filter_at_the_position():
     score = np.zeros((50, 60))
-    score_std = np.full((50, 60), 2.0)
+    variance = np.full((50, 60), 4.0)
     score[20, 30] = 500.0
-    flux, error, inside = objects.forced_fluxes(score, score_std, 5.0, [30.2, 10, 70], [19.8, 10, 10])
+    flux, error, inside = objects.forced_fluxes(score, variance, 5.0, [30.2, 10, 70], [19.8, 10, 10])
     assert flux[0] == 100.0 and error[0] == 0.4 and flux[1] == 0.0
     assert list(inside) == [True, True, False] and np.isnan(flux[2])

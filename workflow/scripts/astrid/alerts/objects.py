@@ -333,6 +333,23 @@ def migrate(db: Database) -> int:
     return max(version for version, _ in MIGRATIONS)
 
 
+def identity(db: Database) -> str:
+    """What tells this database from another one at the same address: its address and the
+    time its schema was first created (a database made anew gets a new one).
+
+    Parameters
+    ----------
+    db : Database
+        The object database, migrated.
+
+    Returns
+    -------
+    str
+    """
+    row = db.execute("SELECT applied_mjd FROM schema_migrations WHERE version = 1").fetchone()
+    return f"{db.where} created {row[0] if row else 'never'}"
+
+
 def now_mjd() -> float:
     """The current time as an MJD (days; from the system clock, UTC).
 
@@ -612,15 +629,16 @@ def history(
 
 
 def forced_fluxes(
-    score: np.ndarray, score_std: np.ndarray, flux_scale: float, x: ArrayLike, y: ArrayLike
+    score: np.ndarray, variance: np.ndarray, flux_scale: float, x: ArrayLike, y: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Forced PSF flux and error at pixel positions: the matched-filter score S there over F_S
-    (the same estimator as a detection's flux), nan outside the image.
+    (the same estimator as a detection's flux), nan outside the image. Only the positions'
+    pixels are read: the planes may be memory-mapped.
 
     Parameters
     ----------
-    score, score_std : numpy.ndarray
-        The difference's matched-filter score image S and its standard deviation.
+    score, variance : numpy.ndarray
+        The difference's matched-filter score image S and its variance.
     flux_scale : float
         F_S: a point source's flux is S / F_S (reference electrons).
     x, y : array_like
@@ -637,5 +655,5 @@ def forced_fluxes(
     flux = np.full(len(xi), np.nan)
     error = np.full(len(xi), np.nan)
     flux[inside] = score[yi[inside], xi[inside]] / flux_scale
-    error[inside] = score_std[yi[inside], xi[inside]] / flux_scale
+    error[inside] = np.sqrt(variance[yi[inside], xi[inside]]) / flux_scale
     return flux, error, inside

@@ -346,6 +346,55 @@ def _nondetection(row):
     }
 
 
+def forced_rows(
+    meta: dict, difference_path: Path | str, targets: list[tuple[str, float, float]], detected: set[str]
+) -> list[tuple]:
+    """Forced photometry of one frame at objects' positions, as rows for
+    :func:`astrid.alerts.objects.record_forced`: the matched-filter flux (nJy), its error and
+    the frame's limiting magnitude; objects outside the frame have no row. Only the objects'
+    pixels are read from the difference.
+
+    Parameters
+    ----------
+    meta : dict
+        The frame's scored-table metadata (``EXPOSURE``, ``FILTER``, ``LIMMAG``, times and
+        photometric calibration).
+    difference_path : pathlib.Path or str
+        The frame's difference (FITS with ``DIFF``, ``SCORE`` and ``VAR`` extensions).
+    targets : list of (str, float, float)
+        Object id, RA and Dec (degrees).
+    detected : set of str
+        The objects detected in this frame.
+
+    Returns
+    -------
+    list of tuple
+        (object_id, exposure, mjd, band, flux, flux_err, limiting_mag, detected).
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from astrid.alerts import objects
+
+    if not targets:
+        return []
+    ids, ra, dec = zip(*targets, strict=True)
+    with fits.open(difference_path) as hdul:
+        wcs = WCS(hdul["DIFF"].header)
+        x, y = wcs.all_world2pix(np.asarray(ra), np.asarray(dec), 0)
+        flux, error, inside = objects.forced_fluxes(
+            hdul["SCORE"].data, hdul["VAR"].data, float(hdul[0].header["FLUXSCAL"]), x, y
+        )
+    scale = njy_per_electron(meta)
+    limit = _finite(meta.get("LIMMAG", np.nan))
+    exposure, mjd, band = str(meta["EXPOSURE"]), midpoint_mjd_tai(meta), str(meta["FILTER"])
+    return [
+        (object_id, exposure, mjd, band, _finite(f * scale), _finite(e * scale), limit, object_id in detected)
+        for object_id, f, e, ok in zip(ids, flux, error, inside, strict=True)
+        if ok
+    ]
+
+
 def alert_frame(
     db: "Database",
     table: "Table",
@@ -354,10 +403,16 @@ def alert_frame(
     packet_dir: Path | str,
     radius_arcsec: float = 1.5,
     history_days: float = 30.0,
+    earlier: Iterable[tuple[dict, Path | str]] = (),
 ) -> list[dict]:
     """Associate one scored frame's real candidates, record forced photometry of the field's
     other objects, and write one packet per real candidate (atomically, named by its
     deterministic id; a rerun rewrites it identical).
+
+    An object first seen in this frame is measured in the night's earlier frames of its
+    field too (``earlier``; forced photometry before its discovery), so that its first
+    packet carries the night's non-detections before it, whether the night runs frame by
+    frame or at once.
 
     Returns one summary dict per alert of the frame; :func:`emit_alerts` then emits them.
 
@@ -377,6 +432,8 @@ def alert_frame(
         Association radius (arcseconds).
     history_days : float
         How far back a packet's history goes (days).
+    earlier : iterable of (dict, pathlib.Path or str)
+        Metadata and difference of the night's frames before this one.
 
     Returns
     -------
@@ -389,6 +446,7 @@ def alert_frame(
     from astrid.alerts import objects
 
     meta = table.meta
+    field = str(meta["FIELD"])
     real = [i for i in range(len(table)) if bool(table["rb_real"][i])]
     records = [detection_record(table[i], meta) for i in real]
     detections = [
@@ -410,42 +468,23 @@ def alert_frame(
         }
         for r in records
     ]
-    associated = objects.associate(db, detections, str(meta["FIELD"]), radius_arcsec)
+    associated = objects.associate(db, detections, field, radius_arcsec)
     detected_objects = {object_id for _, object_id, _ in associated}
+    new_objects = {object_id for _, object_id, created in associated if created}
 
-    # Forced photometry at every other object of the field: non-detections with their limit.
-    with fits.open(difference_path) as hdul:
-        wcs = WCS(hdul["DIFF"].header)
-        score, score_std = hdul["SCORE"].data, np.sqrt(hdul["VAR"].data)
-        flux_scale = float(hdul[0].header["FLUXSCAL"])
-    field_objects = objects.objects_in_field(db, str(meta["FIELD"]))
-    mjd = midpoint_mjd_tai(meta)
-    if field_objects:
-        ids, ra, dec = zip(*field_objects, strict=True)
-        x, y = wcs.all_world2pix(np.asarray(ra), np.asarray(dec), 0)
-        flux, error, inside = objects.forced_fluxes(score, score_std, flux_scale, x, y)
-        scale = njy_per_electron(meta)
-        limit = _finite(meta.get("LIMMAG", np.nan))
-        objects.record_forced(
-            db,
-            [
-                (
-                    object_id,
-                    str(meta["EXPOSURE"]),
-                    mjd,
-                    str(meta["FILTER"]),
-                    _finite(f * scale),
-                    _finite(e * scale),
-                    limit,
-                    object_id in detected_objects,
-                )
-                for object_id, f, e, ok in zip(ids, flux, error, inside, strict=True)
-                if ok
-            ],
-        )
+    # Forced photometry at every other object of the field: non-detections with their limit;
+    # a new object's also in the night's earlier frames of its field.
+    field_objects = objects.objects_in_field(db, field)
+    rows = forced_rows(meta, difference_path, field_objects, detected_objects)
+    discovered = [target for target in field_objects if target[0] in new_objects]
+    for earlier_meta, earlier_difference in earlier:
+        if discovered and str(earlier_meta["FIELD"]) == field:
+            rows += forced_rows(earlier_meta, earlier_difference, discovered, set())
+    objects.record_forced(db, rows)
 
     summaries = []
     packet_dir = Path(packet_dir)
+    wcs = WCS(fits.getheader(difference_path, "DIFF")) if real else None
     for index, record, (candidate_id, object_id, _) in zip(real, records, associated, strict=True):
         identifier = alert_id(candidate_id)
         path = packet_dir / f"{identifier}.avro"
@@ -557,92 +596,6 @@ SUMMARY_FIELDS = (
     "n_nondetections",
     "packet",
 )
-
-
-def alertable_frames(
-    scored_paths: Iterable[Path | str],
-    cutout_paths: Iterable[Path | str],
-    difference_paths: Iterable[Path | str],
-) -> list[tuple["Table", Path | str, Path | str]]:
-    """(table, cutout path, difference path) of each differenced and scored frame, oldest
-    first (objects are named by their first detection); a frame that stopped before its
-    difference (a reason code in its table) has no alerts.
-
-    Parameters
-    ----------
-    scored_paths, cutout_paths, difference_paths : iterable of pathlib.Path or str
-        The night's scored tables (ECSV), cutouts and differences, one of each per frame, in
-        the same order.
-
-    Returns
-    -------
-    list of (astropy.table.Table, pathlib.Path or str, pathlib.Path or str)
-        The frames that have alerts, by MJD-OBS.
-    """
-    from astropy.table import Table
-
-    frames = []
-    for table_path, cutout_path, difference_path in zip(
-        scored_paths, cutout_paths, difference_paths, strict=True
-    ):
-        table = Table.read(table_path, format="ascii.ecsv")
-        if "rb_score" not in table.colnames or "MJD-OBS" not in table.meta or "QCODE" in table.meta:
-            continue
-        frames.append((float(table.meta["MJD-OBS"]), table, cutout_path, difference_path))
-    return [frame[1:] for frame in sorted(frames, key=lambda f: f[0])]
-
-
-def alert_night(
-    db: "Database",
-    frames: Iterable[tuple["Table", Path | str, Path | str]],
-    packet_dir: Path | str,
-    table_path: Path | str,
-    radius_arcsec: float = 1.5,
-    history_days: float = 30.0,
-) -> list[dict]:
-    """Associate, write and emit the alerts of a night's frames (:func:`alertable_frames`),
-    and its alert table at ``table_path`` (TSV, :data:`SUMMARY_FIELDS`), written inside the
-    emitting transaction (:func:`emit_alerts`).
-
-    Parameters
-    ----------
-    db : Database
-        The object database.
-    frames : iterable of (astropy.table.Table, pathlib.Path or str, pathlib.Path or str)
-        (table, cutout path, difference path) of each frame, oldest first.
-    packet_dir : pathlib.Path or str
-        Where the packets are written; created even for a night without alerts.
-    table_path : pathlib.Path or str
-        The night's alert table (TSV).
-    radius_arcsec : float
-        Association radius (arcseconds).
-    history_days : float
-        How far back a packet's history goes (days).
-
-    Returns
-    -------
-    list of dict
-        One summary per alert.
-    """
-    import csv
-
-    from astropy.io import fits
-
-    from astrid.io.fitsio import atomic_output
-
-    Path(packet_dir).mkdir(parents=True, exist_ok=True)  # an empty night still has its folder
-    summaries = []
-    for table, cutout_path, difference_path in frames:
-        cutouts = np.asarray(fits.getdata(cutout_path, 0), np.float32)
-        summaries += alert_frame(db, table, cutouts, difference_path, packet_dir, radius_arcsec, history_days)
-
-    def write_table(rows):
-        with atomic_output(table_path) as tmp, open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, SUMMARY_FIELDS, delimiter="\t", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-    return emit_alerts(db, summaries, write_table)
 
 
 def describe_packet(path: Path | str) -> dict:
