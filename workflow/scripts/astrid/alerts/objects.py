@@ -345,6 +345,7 @@ def identity(db: Database) -> str:
     Returns
     -------
     str
+        The address (without credentials) and the creation time (MJD).
     """
     row = db.execute("SELECT applied_mjd FROM schema_migrations WHERE version = 1").fetchone()
     return f"{db.where} created {row[0] if row else 'never'}"

@@ -25,8 +25,8 @@ MAD_TO_STD = 1.482602218505602
 
 # Pixels the sky statistics look at, at most: beyond, every n-th row and column of boxes. A
 # 2048² frame is measured whole; a 4096² frame in every second box row and column (1024
-# boxes of 64², a quarter of the pixels, 1.2 s less): the median over a thousand boxes
-# moves by less than a thousandth of the noise.
+# boxes of 64², a quarter of the pixels, 1.4 s less): on the seeded 4096² frame the sky
+# level moved by 0.002 of the noise and the pull scatter by 1e-4.
 SKY_STATISTICS_PIXELS = 2048 * 2048
 
 
@@ -242,7 +242,7 @@ def calibrate_science(
         )
     t = float(row["exptime"])
     # float32 throughout, as the product is written, and in place where the operands allow:
-    # a new 4096² plane costs its page faults, half the time of the arithmetic itself.
+    # every new 4096² plane costs its page faults (in place: about 0.6 s less at 4096²).
     charge = np.subtract(frame.electrons, bias.data, dtype=np.float32)
     variance = np.maximum(charge, 0.0)
     variance += np.asarray(frame.read_variance, dtype=np.float32)
