@@ -2,9 +2,9 @@
 and add the scores to a frame's candidate table.
 
 The alert path's share of the real/bogus library, kept apart from training and the model's
-lifecycle (:mod:`astrid.realbogus.lifecycle`) so that scoring a frame imports neither the
-training set's simulation nor MLflow: torch is the only heavy import, and only when a model
-is loaded.
+lifecycle (:mod:`astrid.realbogus.lifecycle`) so that scoring a frame does not import the
+training set's simulation (detection, subtraction, injection): torch is its one heavy
+import, and only when a model is loaded.
 """
 
 from pathlib import Path
