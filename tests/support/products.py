@@ -54,6 +54,11 @@ RUN_ID_KEYS = {"run_id", "champion_run_id", "tracking_uri", "RBRUNID"}
 #   "version" and file name, and the drift figure's "training set <version>" label.
 HASH_KEYWORDS = ["*SHA"]
 HASH_FIELDS = {"sha256", "reference_sha256", "dataset_version", "champion_dataset"}
+# - the keys of the alerts' ledger entries (alerts/<night>/frames/<exposure>/entry.json,
+#   astrid.alerts.night): hashes of the frame's input files (whose bytes name the MLflow
+#   run) and of the run's context, which names the object database by its creation time.
+LEDGER_KEYS = {"digest", "key"}
+LEDGER_ENTRY = re.compile(r"^alerts/[0-9]{8}/frames/[^/]+/entry\.json$")
 DATASET_FILE = re.compile(r"^training/datasets/[0-9a-f]{12}\.json$")
 # Exported models are named by version and MLflow run (v1-<12 hex>.pt): compared by version.
 EXPORTED_MODEL = re.compile(r"^(models/realbogus/v[0-9]+)-[0-9a-f]{12}(\.pt|\.json)$")
@@ -140,6 +145,8 @@ def json_differences(relative, path_a, path_b):
     keys = RUN_ID_KEYS | HASH_FIELDS
     if relative.startswith("training/"):
         keys = keys | {"version"}  # a training-set manifest: "version" is the set's hash
+    if LEDGER_ENTRY.match(relative):
+        keys = keys | LEDGER_KEYS
     ja, jb = (without(json.loads(p.read_text()), keys) for p in (path_a, path_b))
     if ja == jb:
         return []
