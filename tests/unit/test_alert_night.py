@@ -112,6 +112,9 @@ def test_a_changed_frame_or_another_database_redoes_the_frames_from_it_on(night,
     site.mkdir()
     assert run(site, list(frames.values()))[1] == 3
     assert run(site, list(frames.values()))[1] == 0  # nothing changed: all from the ledger
+    # A packet gone from the ledger: its frame and the frames after it are alerted again.
+    next((site / "frames" / frames["C"].exposure / "packets").iterdir()).unlink()
+    assert run(site, list(frames.values()))[1] == 1
     # B scored again (a new model): B and C, after it, are alerted again; A is not.
     write_frame(frames["B"].scored.parent, fixture, "B", *FRAMES["B"], rb_score=0.97)
     assert run(site, list(frames.values()))[1] == 2

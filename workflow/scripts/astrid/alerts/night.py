@@ -240,7 +240,12 @@ def alert_night(
     for mjd, files, digest, entry, table in sorted(night, key=lambda frame: frame[0]):
         key = chained(key, digest)
         exposure = files.exposure
-        reusing = reusing and entry is not None and entry.get("key") == key
+        reusing = (
+            reusing
+            and entry is not None
+            and entry.get("key") == key
+            and all((ledger.packets(exposure) / Path(s["packet"]).name).is_file() for s in entry["summaries"])
+        )
         if reusing:
             meta, frame_summaries = entry["meta"], entry["summaries"]
         else:
