@@ -7,7 +7,7 @@ only by its pointing, a link to nothing, a folder named like a frame, a frame tr
 copy that later completes, a frame still being written, and a catalog folder that lacks one
 field's catalog. The site runs as a user would (a site config, `snakemake --profile
 profiles/test`); the tests read the products on disk. A second run after the truncated frame
-is completed and the arriving one has settled processes both, and every alert stays emitted
+is completed and the arriving one is written processes both, and every alert stays emitted
 exactly once.
 """
 
@@ -74,7 +74,7 @@ def copy_with(source, target, **keywords):
 
 def salt(night, catalogs):
     """Put every kind of trouble into the new night's folder; return the files that a later
-    run completes (the truncated one) or sees settled (the arriving one)."""
+    run completes (the truncated one) or finds written whole (the arriving one)."""
     science = sorted(p for p in night.glob("*.fits") if fits.getheader(p).get("IMAGETYP") == "Light Frame")
     good = science[0]
     frame = fits.getdata(good)
@@ -121,10 +121,11 @@ def salt(night, catalogs):
     late.write_bytes(complete[: len(complete) // 3])
     an_hour_ago(late, *[p for p in night.iterdir() if not p.is_symlink()])
     arriving = copy_with(science[0], night / "arriving.fits")
-    os.utime(arriving)  # modified now
+    whole = arriving.read_bytes()
+    arriving.write_bytes(whole[: 2 * len(whole) // 3])  # two thirds written, just now
     # The site's catalogs: F01's only.
     catalogs.mkdir()
-    return {"late": (late, complete), "arriving": arriving}
+    return {"late": (late, complete), "arriving": (arriving, whole)}
 
 
 def run(site, *args, timeout=900):
@@ -298,7 +299,7 @@ def killed_while_writing_alerts(site):
 
 @pytest.fixture(scope="module")
 def second_run(site):
-    """The copy of the truncated frame completes in place and the arriving frame settles;
+    """The copy of the truncated frame completes in place and the arriving frame is written;
     the next run is killed while it writes the night's alerts; the user asks whether the
     lock left behind is stale, unlocks, and runs again."""
     import subprocess
@@ -306,7 +307,9 @@ def second_run(site):
 
     late, complete = site["later"]["late"]
     late.write_bytes(complete)
-    an_hour_ago(late, site["later"]["arriving"])
+    arriving, whole = site["later"]["arriving"]
+    arriving.write_bytes(whole)
+    an_hour_ago(late, arriving)
     before = alert_rows(site)
     killed = killed_while_writing_alerts(site)
     env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
@@ -339,7 +342,7 @@ def test_a_run_killed_while_writing_alerts_leaves_a_lock_that_is_told_stale(seco
     assert second_run["unlocked"].returncode == 0
 
 
-def test_frames_completed_or_settled_after_a_run_are_processed_by_the_next(site, second_run):
+def test_frames_completed_after_a_run_are_processed_by_the_next(site, second_run):
     result = second_run["result"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert table(site, "waiting", f"{NIGHT}.tsv").empty

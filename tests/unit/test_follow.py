@@ -9,7 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from astrid.ops import follow
 from astrid.pipeline.planning import starter_model_path
@@ -24,15 +26,19 @@ def frame(folder, name, age):
     return path
 
 
-def test_only_settled_fits_files_count_as_arrived(tmp_path):
+def test_settled_or_complete_fits_files_count_as_arrived(tmp_path):
     frame(tmp_path, "a.fits", 60)
     frame(tmp_path, "b.fits.fz", 10)
-    frame(tmp_path, "c.fits", 2)  # still being written
+    frame(tmp_path, "c.fits", 2)  # still being written: its header has not ended
     frame(tmp_path, ".d.fits", 60)  # hidden: a copy in progress
     frame(tmp_path, "notes.txt", 60)
-    names = {name for name, _, _ in follow.settled_frames(tmp_path, 5.0, NOW)}
+    fits.PrimaryHDU(np.zeros((8, 8), np.float32)).writeto(tmp_path / "e.fits")  # whole, just now
+    os.utime(tmp_path / "e.fits", (NOW, NOW))
+    names = {name for name, _, _ in follow.arrived_frames(tmp_path, 5.0, NOW)}
+    assert names == {"a.fits", "b.fits.fz", "e.fits"}
+    names = {name for name, _, _ in follow.arrived_frames(tmp_path, 5.0, NOW, when_complete=False)}
     assert names == {"a.fits", "b.fits.fz"}
-    assert follow.settled_frames(tmp_path / "missing", 5.0, NOW) == frozenset()
+    assert follow.arrived_frames(tmp_path / "missing", 5.0, NOW) == frozenset()
 
 
 def test_the_newest_night_folder_is_followed(tmp_path):

@@ -27,7 +27,7 @@ from astrid.ingest.classify import (
     name_fields_from_pointings,
     normalise_type,
 )
-from astrid.ingest.files import exposure_id, find_raw_frames, night_listing
+from astrid.ingest.files import declared_complete, exposure_id, find_raw_frames, has_arrived, night_listing
 from astrid.ingest.night import ingest_night, plan_night
 from astrid.io.names import band_name
 
@@ -314,16 +314,29 @@ def test_a_frame_still_being_written_waits_and_the_listing_notices_every_change(
     import time
 
     night = calibration_night(tmp_path / "20261127", ["s1.fits"])
-    write_frame(night / "s2.fits", np.full((20, 30), 1000, np.uint16))  # modified just now
+    write_frame(night / "s2.fits", np.full((20, 30), 1000, np.uint16))
+    whole = (night / "s2.fits").read_bytes()
+    (night / "s2.fits").write_bytes(whole[: len(whole) - 1000])  # still being written, just now
     listing = night_listing(night, settle_seconds=5)
     manifest, quarantine, waiting = ingest_folder(night, settle_seconds=5)
     assert list(waiting["exposure"]) == ["s2"] and quarantine.empty
     assert "s2" not in set(manifest["exposure"]) and "s1" in set(manifest["exposure"])
-    # Ten seconds later the same file has settled: the listing (the ingest rule's
-    # parameter) changes, so the night is ingested again, and s2 is used.
+    # Its last bytes land: it holds all its headers declare, so it has arrived at once; the
+    # listing (the ingest rule's parameter) changes, so the night is ingested again.
+    (night / "s2.fits").write_bytes(whole)
+    complete = night_listing(night, settle_seconds=5)
+    assert complete != listing
+    manifest, quarantine, waiting = ingest_folder(night, settle_seconds=5)
+    assert waiting.empty and "s2" in set(manifest["exposure"])
+    # A site whose camera writes files at full length before filling them in waits for
+    # settle_seconds whatever the length says; ten seconds later the file has settled.
+    waiting = ingest_folder(night, settle_seconds=5, arrive_when_complete=False).waiting
+    assert list(waiting["exposure"]) == ["s2"]
+    assert night_listing(night, 5, when_complete=False) != complete
     later = time.time() + 10
-    assert night_listing(night, 5, now=later) != listing
-    manifest, quarantine, waiting = ingest_night(night, "20261127", IngestSettings(), 3, True, now=later)
+    assert night_listing(night, 5, now=later, when_complete=False) == complete
+    settings = IngestSettings(arrive_when_complete=False)
+    manifest, quarantine, waiting = ingest_night(night, "20261127", settings, 3, True, now=later)
     assert waiting.empty and "s2" in set(manifest["exposure"])
     # A frame truncated (and settled) is UNREADABLE; completing it in place changes the
     # listing again, and then it is used.
@@ -336,6 +349,59 @@ def test_a_frame_still_being_written_waits_and_the_listing_notices_every_change(
     os.utime(night / "s1.fits", (time.time() - 60, time.time() - 60))
     assert night_listing(night, 5) != truncated
     assert "s1" in set(ingest_folder(night).manifest["exposure"])
+
+
+def test_a_fits_file_is_complete_when_it_holds_every_byte_its_headers_declare(tmp_path):
+    import gzip
+
+    data = np.arange(600, dtype=np.uint16).reshape(20, 30)
+    single = tmp_path / "single.fits"
+    write_frame(single, data)
+    whole = single.read_bytes()
+    assert declared_complete(single)
+    for cut in (1000, len(whole) - 2880, len(whole) - 1):  # in the header, in the data, the padding
+        (tmp_path / "cut.fits").write_bytes(whole[:cut])
+        assert not declared_complete(tmp_path / "cut.fits"), cut
+    (tmp_path / "longer.fits").write_bytes(whole + b"\0" * 2880)
+    assert not declared_complete(tmp_path / "longer.fits")
+    # A mosaic is complete with as many extensions as its primary header declares; one
+    # that does not declare them may still be growing.
+    detectors = [fits.ImageHDU(data, name=f"CCD{i}") for i in (1, 2)]
+    declared = fits.PrimaryHDU()
+    declared.header["NEXTEND"] = 2
+    fits.HDUList([declared, *detectors]).writeto(tmp_path / "mosaic.fits")
+    assert declared_complete(tmp_path / "mosaic.fits")
+    fits.HDUList([declared, detectors[0]]).writeto(tmp_path / "half.fits")
+    assert not declared_complete(tmp_path / "half.fits")
+    fits.HDUList([fits.PrimaryHDU(), *detectors]).writeto(tmp_path / "undeclared.fits")
+    assert not declared_complete(tmp_path / "undeclared.fits")
+    # Tile-compressed: the extension's heap (PCOUNT) is counted.
+    fits.HDUList([declared, fits.CompImageHDU(data), fits.CompImageHDU(data)]).writeto(
+        tmp_path / "packed.fits.fz"
+    )
+    assert declared_complete(tmp_path / "packed.fits.fz")
+    # gzip hides the length; nothing FITS-like is complete.
+    (tmp_path / "g.fits.gz").write_bytes(gzip.compress(whole))
+    (tmp_path / "empty.fits").write_bytes(b"")
+    (tmp_path / "noise.fits").write_bytes(np.random.default_rng(1).bytes(2880 * 3))
+    for name in ("g.fits.gz", "empty.fits", "noise.fits", "absent.fits"):
+        assert not declared_complete(tmp_path / name), name
+
+
+def test_a_complete_frame_arrives_at_once_and_any_other_once_it_settles(tmp_path):
+    import time
+
+    now = time.time()
+    write_frame(tmp_path / "whole.fits", np.full((20, 30), 1000, np.uint16))
+    whole = (tmp_path / "whole.fits").read_bytes()
+    (tmp_path / "part.fits").write_bytes(whole[:4000])
+    assert has_arrived(tmp_path / "whole.fits", now, 5.0, now, when_complete=True)
+    assert not has_arrived(tmp_path / "whole.fits", now, 5.0, now, when_complete=False)
+    assert not has_arrived(tmp_path / "part.fits", now, 5.0, now, when_complete=True)
+    # Settled, whatever its bytes (an incomplete one is then quarantined UNREADABLE), and
+    # a modification time ahead of the clock counts as settled.
+    assert has_arrived(tmp_path / "part.fits", now - 6, 5.0, now, when_complete=True)
+    assert has_arrived(tmp_path / "part.fits", now + 60, 5.0, now, when_complete=False)
 
 
 def test_fields_with_long_or_odd_names_and_pointings_north_of_the_equator_are_valid_wildcards(tmp_path):

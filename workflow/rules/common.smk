@@ -81,12 +81,18 @@ def raw_night_dir(wildcards):
 
 
 def raw_night_listing(wildcards):
-    """Every frame's name, size, time and whether it has settled (ingest.settle_seconds):
-    a frame that arrives, is completed in place or settles after it was seen arriving makes
-    the night be ingested again. The demo's nights are written whole by their rule."""
+    """Every frame's name, size, time and whether it has arrived (complete, or settled:
+    ingest.settle_seconds, ingest.arrive_when_complete): a frame that arrives, is completed
+    in place or settles after it was seen arriving makes the night be ingested again. The
+    demo's nights are written whole by their rule."""
     if DEMO["enabled"]:
         return ""
-    return night_listing(raw_night_dir(wildcards), config["ingest"]["settle_seconds"])
+    ingest = config["ingest"]
+    return night_listing(
+        raw_night_dir(wildcards),
+        ingest["settle_seconds"],
+        when_complete=ingest["arrive_when_complete"],
+    )
 
 
 @lru_cache(maxsize=None)

@@ -103,6 +103,7 @@ class IngestSettings:
     trimsec: str | None = None  # overrides the header's TRIMSEC
     field_radius_arcmin: float = 3.0  # unnamed pointings closer than this share a field
     settle_seconds: float = 5.0  # a file modified more recently than this is still arriving
+    arrive_when_complete: bool = True  # ... unless it holds every byte its headers declare
     band_map: Mapping = dataclass_field(default_factory=dict)  # header filter value → band
     fields: tuple = ()  # the site's fields by position: {name, ra, dec, radius_arcmin}
     extensions: str = "auto"  # how image HDUs make images (EXTENSION_LAYOUTS, raw_layout)

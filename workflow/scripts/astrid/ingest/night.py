@@ -26,7 +26,7 @@ from astrid.ingest.classify import (
     inspect_exposure,
     name_fields_from_pointings,
 )
-from astrid.ingest.files import exposure_id, find_raw_frames, find_unusable_entries
+from astrid.ingest.files import exposure_id, find_raw_frames, find_unusable_entries, has_arrived
 from astrid.io.names import exposure_name
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,9 @@ def ingest_night(
     """Classify and validate every raw frame of a night.
 
     A frame modified less than ``settings.settle_seconds`` before ``now`` is still being
-    written: it is left for the next run and listed as waiting, neither used nor quarantined.
+    written, unless it is :func:`~astrid.ingest.files.declared_complete` (and
+    ``settings.arrive_when_complete``): it is left for the next run and listed as waiting,
+    neither used nor quarantined.
     Files whose names give the same exposure id (``a.fits`` and ``a.fits.gz``) are one
     exposure: the first (uncompressed, then by name) is used, the others quarantined
     ``DUPLICATE_EXPOSURE``.
@@ -305,11 +307,12 @@ def ingest_night(
                     f"{other.name} and {first.name} are both exposure {exposure}: {first.name} is used",
                 )
             )
-        age = now - first.stat().st_mtime
+        modified = first.stat().st_mtime
+        age = now - modified
         # A modification time in the future (a file server's clock ahead) counts as settled:
         # a frame that is still incomplete is then quarantined UNREADABLE, and read again
         # when it changes (see night_listing).
-        if 0 <= age < settings.settle_seconds:
+        if not has_arrived(first, modified, settings.settle_seconds, now, settings.arrive_when_complete):
             log.info("%s is still arriving (modified %.1f s ago): left for the next run", first.name, age)
             waiting.append(
                 {

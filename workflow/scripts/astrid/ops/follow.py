@@ -4,7 +4,8 @@
 
 The follower watches the night folder (the newest ``YYYYMMDD`` folder under ``raw_dir``
 unless ``--night`` names one). Whenever the set of frames that have finished arriving
-changes (a frame counts once it has not been modified for ``ingest.settle_seconds``), it
+changes (a frame counts once it holds every byte its headers declare, or else once it has
+not been modified for ``ingest.settle_seconds``: astrid.ingest.files.has_arrived), it
 runs Snakemake once on that night's alert path only: ingest, calibration, alignment,
 difference, detection, scores, alert packets and their delivery
 (``results/alerts/<night>/delivery.tsv``). One run at a time; the next waits for it.
@@ -44,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from astrid.ingest.files import looks_like_fits
+from astrid.ingest.files import has_arrived, looks_like_fits
 from astrid.pipeline import runlock
 from astrid.pipeline.config import SNAKEFILE
 
@@ -89,25 +90,30 @@ def latest_night(raw_dir: Path | str) -> str | None:
     return nights[-1] if nights else None
 
 
-def settled_frames(night_dir: Path | str, settle_seconds: float, now: float | None = None) -> frozenset:
-    """The FITS files of a night folder that have finished arriving: (name, size, mtime in
-    ns) of each one not modified for ``settle_seconds``.
+def arrived_frames(
+    night_dir: Path | str, settle_seconds: float, now: float | None = None, when_complete: bool = True
+) -> frozenset:
+    """The FITS files of a night folder that have finished arriving (by the ingest's own
+    rule, astrid.ingest.files.has_arrived, so that a frame the follower counts is one the
+    ingest reads): (name, size, mtime in ns) of each.
 
     Parameters
     ----------
     night_dir : pathlib.Path or str
         The night's raw folder; a missing folder holds nothing.
     settle_seconds : float
-        Seconds without modification after which a file counts as complete (the ingest's
-        own ``ingest.settle_seconds``, so that a frame the follower counts is one the ingest
-        reads).
+        ``ingest.settle_seconds``: seconds without modification after which a file counts
+        as complete.
     now : float, optional
         Seconds since the epoch; the current time when None.
+    when_complete : bool
+        ``ingest.arrive_when_complete``: a file holding every byte its headers declare
+        counts at once.
 
     Returns
     -------
     frozenset of tuple
-        One (name, size, mtime_ns) per settled file.
+        One (name, size, mtime_ns) per file that has arrived.
     """
     now = time.time() if now is None else now
     night_dir = Path(night_dir)
@@ -121,7 +127,7 @@ def settled_frames(night_dir: Path | str, settle_seconds: float, now: float | No
             info = path.stat()
         except OSError:  # removed meanwhile, or a dangling link
             continue
-        if now - info.st_mtime >= settle_seconds:
+        if has_arrived(path, info.st_mtime, settle_seconds, now, when_complete):
             frames.add((path.name, info.st_size, info.st_mtime_ns))
     return frozenset(frames)
 
@@ -167,6 +173,8 @@ class Follower:
         Folder of the nights' raw folders.
     settle_seconds : float
         ``ingest.settle_seconds``.
+    when_complete : bool
+        ``ingest.arrive_when_complete`` (:func:`arrived_frames`).
     command : callable
         Night → the command of one run (:func:`snakemake_command` of its targets).
     night : str or None
@@ -191,6 +199,7 @@ class Follower:
     raw_dir: Path
     settle_seconds: float
     command: Callable[[str], list[str]]
+    when_complete: bool = True
     night: str | None = None
     retry_seconds: float = 300.0
     busy: Callable[[], dict | None] = lambda: None
@@ -241,7 +250,7 @@ class Follower:
         night = self.night or latest_night(self.raw_dir)
         if night is None:
             return None
-        frames = settled_frames(self.raw_dir / night, self.settle_seconds, now)
+        frames = arrived_frames(self.raw_dir / night, self.settle_seconds, now, self.when_complete)
         if not frames or frames == self._done.get(night):
             return None
         failed = self._failed.get(night)
@@ -386,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--night", help="the night to follow, YYYYMMDD (default: the newest night folder)")
     parser.add_argument("--configfile", action="append", default=[], help="site config, as for Snakemake")
     parser.add_argument("--profile", default="profiles/default", help="Snakemake profile of the runs")
-    parser.add_argument("--poll-seconds", type=float, default=2.0, help="seconds between looks (default 2)")
+    parser.add_argument("--poll-seconds", type=float, default=0.5, help="seconds between looks (default 0.5)")
     parser.add_argument(
         "--retry-seconds", type=float, default=300.0, help="wait before retrying a failed run (default 300)"
     )
@@ -408,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     follower = Follower(
         raw_dir=Path(config["raw_dir"]),
         settle_seconds=config["ingest"]["settle_seconds"],
+        when_complete=config["ingest"]["arrive_when_complete"],
         command=lambda night: snakemake_command(alert_path_targets(night), args.profile, args.configfile),
         night=args.night,
         retry_seconds=args.retry_seconds,
