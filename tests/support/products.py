@@ -41,6 +41,9 @@ TIMING_FILES = {
     "latency.png",
     "report.html",  # the report embeds the timing figures above
 }
+# - the ingest's memory of each raw file (manifest/<night>.inspected.json), keyed by the
+#   files' modification times: a cache, not a product.
+INGEST_MEMORY = re.compile(r"^manifest/[0-9]{8}\.inspected\.json$")
 # - MLflow run ids (uuid4) and the store's address: two stores never share them. They are
 #   checked within each folder instead (test_each_store_holds_one_training_run...).
 RUN_ID_KEYS = {"run_id", "champion_run_id", "tracking_uri", "RBRUNID"}
@@ -92,7 +95,7 @@ def comparable_products(workdir):
     run id), no temporary files (see test_no_partial_files_are_left_behind)."""
     products = {}
     for relative, path in product_files(workdir).items():
-        if Path(relative).name in TIMING_FILES or relative in TIMING_FILES:
+        if Path(relative).name in TIMING_FILES or relative in TIMING_FILES or INGEST_MEMORY.match(relative):
             continue
         if relative.startswith("mlflow/") or ".tmp" in Path(relative).name:
             continue

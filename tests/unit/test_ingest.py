@@ -404,6 +404,53 @@ def test_a_complete_frame_arrives_at_once_and_any_other_once_it_settles(tmp_path
     assert has_arrived(tmp_path / "part.fits", now + 60, 5.0, now, when_complete=False)
 
 
+def test_a_night_ingested_again_reads_only_new_or_changed_files(tmp_path, monkeypatch):
+    import os
+
+    from astrid.ingest import night as ingest
+
+    night = calibration_night(tmp_path / "20261127", ["s1.fits", "s2.fits"])
+    (night / "bad.fits").write_bytes(b"not a frame")
+    old_enough(night / "bad.fits")
+    plain = ingest_folder(night)
+    read = []
+    inspect = ingest.inspect_exposure
+    monkeypatch.setattr(
+        ingest, "inspect_exposure", lambda path, *a: read.append(path.name) or inspect(path, *a)
+    )
+    memory = {}
+    first = ingest_night(night, "20261127", IngestSettings(), 3, True, memory=memory)
+    assert len(read) == 12 and len(memory) == 12  # 9 calibration frames, 2 science, 1 unreadable
+    salt = ingest.inspection_salt("code-1", IngestSettings())
+    ingest.save_inspections(tmp_path / "memory.json", salt, memory)
+    memory = ingest.load_inspections(tmp_path / "memory.json", salt)
+    # Nothing changed: nothing is read, and the night is what a plain ingest finds.
+    read.clear()
+    again = ingest_night(night, "20261127", IngestSettings(), 3, True, memory=memory)
+    assert read == []
+    for table in ("manifest", "quarantine"):
+        assert getattr(again, table).equals(getattr(first, table)), table
+        assert getattr(again, table).equals(getattr(plain, table)), table
+    assert again.quarantine["reason_code"].tolist() == [UNREADABLE]
+    # A frame rewritten, one removed, one new: those are read, the removed one forgotten.
+    os.remove(night / "s1.fits")
+    write_frame(night / "s1.fits", np.full((20, 30), 900, np.uint16))
+    os.remove(night / "s2.fits")
+    write_frame(night / "s3.fits", np.full((20, 30), 1000, np.uint16))
+    old_enough(night / "s1.fits", night / "s3.fits")
+    later = ingest_night(night, "20261127", IngestSettings(), 3, True, memory=memory)
+    assert sorted(read) == ["s1.fits", "s3.fits"]
+    assert len(memory) == 12 and not any(key.startswith("s2.fits|") for key in memory)
+    assert {"s1", "s3"} <= set(later.manifest["exposure"]) and "s2" not in set(later.manifest["exposure"])
+    # Other code or settings: the memory is not used.
+    assert ingest.load_inspections(tmp_path / "memory.json", salt) != {}
+    assert (
+        ingest.load_inspections(tmp_path / "memory.json", ingest.inspection_salt("code-2", IngestSettings()))
+        == {}
+    )
+    assert ingest.load_inspections(tmp_path / "absent.json", salt) == {}
+
+
 def test_fields_with_long_or_odd_names_and_pointings_north_of_the_equator_are_valid_wildcards(tmp_path):
     from astrid.io.names import FIELD_PATTERN
 

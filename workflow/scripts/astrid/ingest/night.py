@@ -5,10 +5,12 @@ drives the rest of the workflow), the quarantine list (with a reason code and a 
 or, while it is still being written, the waiting list. The raw folder is only ever read.
 """
 
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
@@ -27,6 +29,7 @@ from astrid.ingest.classify import (
     name_fields_from_pointings,
 )
 from astrid.ingest.files import exposure_id, find_raw_frames, find_unusable_entries, has_arrived
+from astrid.io.fitsio import atomic_output
 from astrid.io.names import exposure_name
 
 log = logging.getLogger(__name__)
@@ -250,6 +253,130 @@ class IngestedNight(NamedTuple):
     waiting: pd.DataFrame
 
 
+def _file_key(path: Path) -> str | None:
+    """A file's name, size and modification time; None when it is gone."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return f"{path.name}|{info.st_size}|{info.st_mtime_ns}"
+
+
+def _plain(value):
+    """A numpy scalar as the Python value JSON writes."""
+    return value.item()
+
+
+def inspect_remembered(
+    path: Path, night: str, settings: IngestSettings, memory: MutableMapping | None
+) -> InspectedExposure:
+    """:func:`~astrid.ingest.classify.inspect_exposure`, or what it found when the same
+    file (name, size, modification time) was read by an earlier ingest of the night.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The raw file.
+    night : str
+        The night.
+    settings : IngestSettings
+        The settings the memory was made with (the caller keeps one memory per settings).
+    memory : mutable mapping or None
+        File key → what was found, JSON-safe (:func:`load_inspections`); a file read now
+        is added. None: read every file.
+
+    Returns
+    -------
+    InspectedExposure
+
+    Raises
+    ------
+    FrameRejected
+        As the file was, when it was read.
+    """
+    key = None if memory is None else _file_key(path)
+    if key is None:
+        return inspect_exposure(path, night, settings)
+    if key not in memory:
+        try:
+            found = inspect_exposure(path, night, settings)
+            entry = {
+                "rows": found.rows,
+                "detectors": found.detectors,
+                "rejected": [[part, error.code, error.reason] for part, error in found.rejected],
+            }
+        except FrameRejected as error:
+            entry = {"unusable": [error.code, error.reason]}
+        # Read back as a later ingest would, so that a file remembered and one read now
+        # give the same manifest.
+        memory[key] = json.loads(json.dumps(entry, default=_plain))
+    entry = memory[key]
+    if "unusable" in entry:
+        raise FrameRejected(*entry["unusable"])
+    return InspectedExposure(
+        rows=[dict(row) for row in entry["rows"]],
+        rejected=[(part, FrameRejected(code, reason)) for part, code, reason in entry["rejected"]],
+        detectors=list(entry["detectors"]),
+    )
+
+
+def load_inspections(path: Path | str, salt: str) -> dict:
+    """The memory of an earlier ingest of a night (:func:`inspect_remembered`): empty when
+    there is none, it is unreadable, or it was made with another ``salt``.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        Its file (``results/manifest/<night>.inspected.json``; removing it only costs the
+        next ingest the reading of every frame).
+    salt : str
+        What the memory is valid for: the ingest code's digest and its settings.
+
+    Returns
+    -------
+    dict
+    """
+    try:
+        kept = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(kept, dict) or kept.get("salt") != salt:
+        return {}
+    return dict(kept.get("files", {}))
+
+
+def save_inspections(path: Path | str, salt: str, memory: Mapping) -> None:
+    """Write a night's memory (:func:`load_inspections`) atomically.
+
+    Parameters
+    ----------
+    path : pathlib.Path or str
+        Its file.
+    salt : str
+        As for :func:`load_inspections`.
+    memory : mapping
+        File key → what was found.
+    """
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps({"salt": salt, "files": dict(memory)}))
+
+
+def inspection_salt(code: str, settings: IngestSettings) -> str:
+    """16 hex digits naming the ingest code and settings a memory is valid for.
+
+    Parameters
+    ----------
+    code : str
+        The ingest rule's code digest.
+    settings : IngestSettings
+
+    Returns
+    -------
+    str
+    """
+    return hashlib.sha256(f"{code}|{settings!r}".encode()).hexdigest()[:16]
+
+
 def ingest_night(
     night_dir: Path | str,
     night: str,
@@ -257,6 +384,7 @@ def ingest_night(
     min_frames: int,
     use_dark: bool,
     now: float | None = None,
+    memory: MutableMapping | None = None,
 ) -> IngestedNight:
     """Classify and validate every raw frame of a night.
 
@@ -282,6 +410,10 @@ def ingest_night(
         Whether science frames need a master dark (:func:`plan_night`).
     now : float, optional
         The time of ingest in seconds since the epoch; the current time when None.
+    memory : mutable mapping, optional
+        What earlier ingests of the night found in each file (:func:`inspect_remembered`):
+        a frame already read is not read again, so a follower's ingest stays short as the
+        night grows. Left holding the files of the folder only.
 
     Returns
     -------
@@ -291,6 +423,7 @@ def ingest_night(
     now = time.time() if now is None else now
     rows, quarantined, waiting = [], [], []
     inspected = {}  # path → InspectedExposure
+    looked_at = []  # the files read (or remembered) this time
     for path, code, reason in find_unusable_entries(night_dir):
         quarantined.append(_quarantined(path, night, code, reason))
     by_exposure = {}
@@ -324,10 +457,14 @@ def ingest_night(
                 }
             )
             continue
+        looked_at.append(first)
         try:
-            inspected[first] = inspect_exposure(first, night, settings)
+            inspected[first] = inspect_remembered(first, night, settings, memory)
         except FrameRejected as rejected:
             quarantined.append(_quarantined(first, night, rejected.code, rejected.reason))
+    if memory is not None:
+        for key in set(memory) - {_file_key(path) for path in looked_at}:
+            del memory[key]
     inspected = read_single_images_as_detectors(inspected, night, settings)
     mosaic_files = {}  # path → the detectors it holds
     for path, exposure in inspected.items():
