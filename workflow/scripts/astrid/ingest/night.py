@@ -254,24 +254,25 @@ class IngestedNight(NamedTuple):
 
 
 def _file_key(path: Path) -> str | None:
-    """A file's name, size and modification time; None when it is gone."""
+    """A file's path, size and modification time; None when it is gone."""
     try:
         info = path.stat()
     except OSError:
         return None
-    return f"{path.name}|{info.st_size}|{info.st_mtime_ns}"
+    return f"{path}|{info.st_size}|{info.st_mtime_ns}"
 
 
 def _plain(value):
-    """A numpy scalar as the Python value JSON writes."""
-    return value.item()
+    """A numpy scalar as the Python value JSON writes; anything else as its text, as the
+    manifest's TSV writes it."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def inspect_remembered(
     path: Path, night: str, settings: IngestSettings, memory: MutableMapping | None
 ) -> InspectedExposure:
     """:func:`~astrid.ingest.classify.inspect_exposure`, or what it found when the same
-    file (name, size, modification time) was read by an earlier ingest of the night.
+    file (path, size, modification time) was read by an earlier ingest of the night.
 
     Parameters
     ----------
