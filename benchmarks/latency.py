@@ -7,8 +7,9 @@ one side by side in one run.
 
 For each code version, a fresh site (``tests/support/nights.stream_site``): a reference
 night of 3 frames, whose references a batch run builds, and tonight's calibration frames in
-the night folder; the starter model is the champion. Then, with the follower
-(astrid.ops.follow's loop, running that version's Snakefile with ``profiles/default``):
+the night folder; the starter model is the champion. Then, with that version's follower
+(``python -m astrid.ops.follow`` as ``make follow`` runs it, with ``profiles/default``,
+looking every 0.5 s; the site's ``ingest.settle_seconds`` is 1 s):
 
 1. **latency**: one warm-up frame lands (it also pays for tonight's masters, reported
    apart), then ``--frames`` frames land one at a time, each after the previous one's alert
@@ -34,6 +35,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +48,7 @@ sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests" / "suppor
 
 from nights import stream_site  # noqa: E402
 
-from astrid.ops.follow import Follower, alert_path_targets, champion_environment, snakemake_command  # noqa: E402
+from astrid.ops.follow import snakemake_command  # noqa: E402
 
 NIGHT = "20261127"
 PER_FRAME_RULES = (
@@ -73,8 +75,8 @@ def rule_seconds(site: Path, rule: str, name: str) -> float | None:
 class Watch:
     """Times at which each frame's scores and alerts appeared, seen by polling."""
 
-    def __init__(self, site: Path):
-        self.site, self.landed, self.scored, self.delivered = site, {}, {}, {}
+    def __init__(self, site: Path, follower: subprocess.Popen):
+        self.site, self.follower, self.landed, self.scored, self.delivered = site, follower, {}, {}, {}
         self.delivery = site / "results" / "alerts" / NIGHT / "delivery.tsv"
         self.stopping = False
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -105,6 +107,9 @@ class Watch:
         while any(e not in self.delivered for e in exposures):
             if time.time() > deadline:
                 raise SystemExit(f"no alerts for {set(exposures) - set(self.delivered)} in {timeout} s")
+            if self.follower.poll() is not None:
+                log = (self.site / "follow.log").read_text()[-3000:]
+                raise SystemExit(f"the follower ended ({self.follower.returncode}):\n{log}")
             time.sleep(0.2)
 
     def latency(self, exposure, until="delivered"):
@@ -156,21 +161,27 @@ def run_version(label: str, code: Path, work: Path, args) -> dict:
     print(f"[{label}] references and champion ready in {time.time() - started:.0f} s", flush=True)
 
     log = open(site / "follow.log", "w")  # noqa: SIM115 - closed below
-    follower = Follower(
-        raw_dir=site / "raw",
-        settle_seconds=1.0,
-        command=lambda night: snakemake_command(
-            alert_path_targets(night), profile, [config], sys.executable, snakefile
-        ),
-        night=NIGHT,
-        launch=lambda command, env: subprocess.Popen(
-            command, cwd=site, env={**env, **code_env}, stdout=log, stderr=subprocess.STDOUT
-        ),
-        environment=lambda: champion_environment("astrid-realbogus", site / "results"),
+    # The version's own follower, so that how it sees a frame arrive is measured too.
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "astrid.ops.follow",
+            "--configfile",
+            str(config),
+            "--profile",
+            str(profile),
+            "--night",
+            NIGHT,
+            "--poll-seconds",
+            "0.5",
+        ],
+        cwd=site,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    runner = threading.Thread(target=follower.run, args=(0.5,), daemon=True)
-    runner.start()
-    watch = Watch(site)
+    watch = Watch(site, follower)
     result = {"label": label, "code": str(code), "size": args.size}
     try:
         warm, frames, stream = arriving[0], arriving[1 : 1 + args.frames], arriving[1 + args.frames :]
@@ -227,8 +238,8 @@ def run_version(label: str, code: Path, work: Path, args) -> dict:
         )
     finally:
         watch.stopping = True
-        follower.stop()
-        runner.join(timeout=300)
+        follower.send_signal(signal.SIGTERM)
+        follower.wait(timeout=300)
         log.close()
     if args.throughput:
         result["throughput"] = night_throughput(site, [warm, *frames], stream, snakemake)
