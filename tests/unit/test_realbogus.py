@@ -127,6 +127,12 @@ def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
     assert 0.75 < ratio < 1.15, ratio
     # Nothing is labelled at a known transient.
     assert np.min(np.hypot(table["x"] - 100, table["y"] - 100)) > 3
+    # Some fakes brighten a star of the reference (a variable), and are found on it.
+    on_star = fakes[fakes["on_star"]]
+    assert len(on_star) >= 3 and not (fakes["on_star"] & fakes["on_galaxy"]).any()
+    stars = np.column_stack([reference.stars["x"], reference.stars["y"]])
+    for row in on_star:
+        assert np.min(np.hypot(*(stars - (row["x"], row["y"])).T)) < 1.0
 
 
 def test_splits_hold_whole_frames_and_do_not_depend_on_listing_order():

@@ -21,8 +21,11 @@ class InjectionSettings:
     snr_min: float = 3.0
     snr_max: float = 100.0
     galaxy_fraction: float = 0.5  # fakes placed on a galaxy of the reference (when it has any)
+    star_fraction: float = 0.15  # fakes placed on a star of the reference: a variable brightening
     artefacts_per_megapixel: float = 25.0  # cosmic rays, hot pixels and bad columns together
-    min_separation: float = 25.0  # pixels between any two injected things
+    # Pixels between any two injected things: 45 (the cutout's half-diagonal) keeps each
+    # 63×63 cutout to its own injection, as on a real night where transients are sparse.
+    min_separation: float = 45.0
 
 
 def shifted_psf(psf: np.ndarray, dx: float, dy: float) -> np.ndarray:
@@ -104,12 +107,16 @@ def injection_sites(
     settings: InjectionSettings,
     rng: np.random.Generator,
     taken: np.ndarray | tuple = (),
+    stars: Table | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (x, y) for one pass of fakes: some on galaxies, the rest anywhere usable.
+    """Positions (x, y) for one pass of fakes: some on galaxies, some on stars, the rest
+    anywhere usable.
 
     ``usable`` is a boolean image of where the score can be trusted; ``galaxies`` a table of
-    extended reference sources (``x``, ``y``, ``fwhm``). A fake on a galaxy lands within
-    half the galaxy's FWHM of its centre, like a supernova near its host's core.
+    extended reference sources (``x``, ``y``, ``fwhm``), ``stars`` one of point sources
+    (``x``, ``y``). A fake on a galaxy lands within half the galaxy's FWHM of its centre,
+    like a supernova near its host's core; a fake on a star lands on the star, like a
+    variable star brightening.
 
     Parameters
     ----------
@@ -120,18 +127,20 @@ def injection_sites(
     galaxies : astropy.table.Table
         Extended reference sources (``x``, ``y``, ``fwhm`` in pixels).
     settings : InjectionSettings
-        Fakes per megapixel, fraction on galaxies and least separation.
+        Fakes per megapixel, fractions on galaxies and on stars, least separation.
     rng : numpy.random.Generator
         Source of the positions.
     taken : (k, 2) array, optional
         Positions (x, y) already used: no site is closer than ``settings.min_separation``
         to any of them.
+    stars : astropy.table.Table, optional
+        Point sources of the reference (``x``, ``y``); none when not given.
 
     Returns
     -------
     (numpy.ndarray, numpy.ndarray)
         The sites (m, 2), x and y in pixels (fewer than asked where there is no room), and
-        whether each is on a galaxy (bool).
+        each one's host: ``"galaxy"``, ``"star"`` or ``""`` (str).
     """
     count = max(1, int(round(settings.per_megapixel * shape[0] * shape[1] / 1e6)))
     on_galaxy = np.zeros((0, 2))
@@ -139,6 +148,10 @@ def injection_sites(
         pick = rng.permutation(len(galaxies))
         offsets = rng.normal(0, 0.5, (len(pick), 2)) * np.asarray(galaxies["fwhm"])[pick, None] / 2.3548
         on_galaxy = np.column_stack([galaxies["x"][pick], galaxies["y"][pick]]) + offsets
+    on_star = np.zeros((0, 2))
+    if stars is not None and len(stars) and settings.star_fraction > 0:
+        pick = rng.permutation(len(stars))
+        on_star = np.column_stack([stars["x"][pick], stars["y"][pick]]).astype(float)
     anywhere = rng.uniform([0, 0], [shape[1] - 1, shape[0] - 1], (count * 4, 2))
 
     def inside(points):
@@ -147,11 +160,22 @@ def injection_sites(
         ok[ok] &= usable[yi[ok], xi[ok]]
         return points[ok]
 
-    wanted = int(round(count * settings.galaxy_fraction))
-    hosts = _free_positions(inside(on_galaxy), taken, settings.min_separation, wanted)
-    rest = _free_positions(inside(anywhere), [*taken, *hosts], settings.min_separation, count - len(hosts))
-    sites = np.vstack([hosts, rest])
-    return sites, np.r_[np.ones(len(hosts), bool), np.zeros(len(rest), bool)]
+    chosen, hosts = [], []
+    for host, candidates, wanted in (
+        ("galaxy", on_galaxy, int(round(count * settings.galaxy_fraction))),
+        ("star", on_star, int(round(count * settings.star_fraction))),
+        ("", anywhere, count),
+    ):
+        wanted = min(wanted, count - sum(len(c) for c in chosen))
+        found = _free_positions(
+            inside(candidates),
+            [*taken, *np.vstack([np.zeros((0, 2)), *chosen])],
+            settings.min_separation,
+            wanted,
+        )
+        chosen.append(found)
+        hosts.append(np.full(len(found), host, dtype="U6"))
+    return np.vstack(chosen), np.concatenate(hosts)
 
 
 def fake_fluxes(

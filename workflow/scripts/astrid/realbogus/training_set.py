@@ -4,7 +4,8 @@ Each differenced frame yields samples of both classes, all of them real detectio
 pipeline with their 63×63 cutout triplets:
 
 * ``fake`` (real, label 1): point sources injected into the aligned science frame before
-  subtraction, S/N log-uniform over the configured range, on galaxies and off them;
+  subtraction, S/N log-uniform over the configured range, on galaxies, on stars (a variable
+  brightening) and on neither;
 * ``residual`` (bogus): candidates of the frame's own subtraction that match no injection
   and no known transient — residuals of bright and saturated stars, edges, noise;
 * ``cosmic_ray``, ``hot_pixel``, ``bad_column`` (bogus): unmasked artefacts put into the
@@ -32,6 +33,7 @@ from scipy.spatial import cKDTree
 
 from astrid.imaging.detect import DetectSettings, find_candidates
 from astrid.imaging.difference import subtract_aligned
+from astrid.imaging.sources import point_like
 from astrid.io.fitsio import ImageProduct, atomic_output
 from astrid.realbogus.inject import (
     InjectionSettings,
@@ -67,7 +69,7 @@ class DatasetError(Exception):
 class SampleSettings:
     """Choices of the sample generation; each has a ``realbogus.samples.*`` config key."""
 
-    passes: int = 3  # injection passes per frame
+    passes: int = 5  # injection passes per frame
     match_radius: float = 2.0  # pixels between a candidate and what was injected
     spoiled_passes: int = 2  # pairs of misaligned and PSF-mismatched subtractions per frame
     max_shift_px: float = 2.0  # misaligned pass: shift of the science frame, up to this
@@ -88,13 +90,14 @@ def _xy(table):
     return np.column_stack([np.asarray(table["x"], float), np.asarray(table["y"], float)])
 
 
-def _label(table, kind, pass_number, injected_snr=None, on_galaxy=None):
+def _label(table, kind, pass_number, injected_snr=None, host=None):
     table = table.copy()
     table["kind"] = np.full(len(table), kind, dtype="U12")
     table["label"] = np.full(len(table), LABEL_KINDS[kind], dtype=np.int8)
     table["pass"] = np.full(len(table), pass_number, dtype=np.int16)
     table["injected_snr"] = np.nan if injected_snr is None else injected_snr
-    table["on_galaxy"] = False if on_galaxy is None else on_galaxy
+    table["on_galaxy"] = False if host is None else np.asarray(host) == "galaxy"
+    table["on_star"] = False if host is None else np.asarray(host) == "star"
     return table
 
 
@@ -160,7 +163,7 @@ def frame_samples(
     -------
     (Table, numpy.ndarray)
         One row per sample (candidate columns plus ``kind, label, pass, injected_snr,
-        on_galaxy``) and the (n, 3, size, size) cutouts.
+        on_galaxy, on_star``) and the (n, 3, size, size) cutouts.
     """
     psf_new = new.psf
     injection = injection or InjectionSettings()
@@ -185,10 +188,16 @@ def frame_samples(
     tables, cutouts = [_label(base[keep], "residual", 0)], [base_cutouts[keep]]
     usable = ~base_diff.bad
     galaxies = extended_sources(reference.stars, fwhm)
+    # Stars a variable may brighten on: point sources without a candidate of their own (a
+    # star whose subtraction already leaves a residual would mislabel that residual).
+    stars = point_like(reference.stars) if len(reference.stars) else reference.stars
+    stars = stars[~_near(_xy(stars), _xy(base), 3.0)[0]] if len(stars) else stars
     sub = base_diff.subtraction
     taken = np.asarray(known_xy, float).reshape(-1, 2)
     for pass_number in range(1, samples.passes + 1):
-        sites, on_galaxy = injection_sites(usable.shape, usable, galaxies, injection, rng, taken=taken)
+        sites, hosts = injection_sites(
+            usable.shape, usable, galaxies, injection, rng, taken=taken, stars=stars
+        )
         flux, snr = fake_fluxes(
             sites, sub.score_std, sub.flux_scale, aligned_header["FLXRATIO"], injection, rng
         )
@@ -196,7 +205,12 @@ def frame_samples(
             usable.shape,
             usable,
             galaxies[:0],
-            replace(injection, per_megapixel=injection.artefacts_per_megapixel, galaxy_fraction=0.0),
+            replace(
+                injection,
+                per_megapixel=injection.artefacts_per_megapixel,
+                galaxy_fraction=0.0,
+                star_fraction=0.0,
+            ),
             rng,
             taken=np.vstack([taken, sites]),
         )
@@ -208,9 +222,7 @@ def frame_samples(
         is_fake, which = _near(xy, sites, samples.match_radius)
         is_artefact, which_artefact = _near(xy, artefact_sites, 3.0)
         is_artefact &= ~is_fake
-        tables.append(
-            _label(found[is_fake], "fake", pass_number, snr[which[is_fake]], on_galaxy[which[is_fake]])
-        )
+        tables.append(_label(found[is_fake], "fake", pass_number, snr[which[is_fake]], hosts[which[is_fake]]))
         cutouts.append(found_cutouts[is_fake])
         for kind in ("cosmic_ray", "hot_pixel", "bad_column"):
             chosen = is_artefact & (np.asarray(artefacts["kind"])[which_artefact] == kind)
@@ -243,6 +255,7 @@ SAMPLE_COLUMNS = (
     ("pass", np.int16),
     ("injected_snr", float),
     ("on_galaxy", bool),
+    ("on_star", bool),
 )
 
 
@@ -301,7 +314,8 @@ def empty_samples(table: Table) -> Table:
     Returns
     -------
     astropy.table.Table
-        The copy, with each of ``kind, label, pass, injected_snr, on_galaxy`` it lacked.
+        The copy, with each of ``kind, label, pass, injected_snr, on_galaxy, on_star`` it
+        lacked.
     """
     table = table.copy()
     for name, dtype in SAMPLE_COLUMNS:
