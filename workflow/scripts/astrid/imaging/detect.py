@@ -79,6 +79,42 @@ def _stamps(image, ys, xs, half, fill=0.0):
     return np.where(inside, values, fill)
 
 
+def split_by_mask(xs: np.ndarray, ys: np.ndarray, bad: np.ndarray, radius: float) -> np.ndarray:
+    """Which of the maxima (sorted strongest first) remain when each one that a masked
+    stripe separates from a stronger one nearer than ``radius`` is dropped.
+
+    A source cut by a masked column (a dead column, a cosmic ray's mask) has a maximum on
+    each side of it, since the score is not trusted on it: one source, not two.
+
+    Parameters
+    ----------
+    xs, ys : numpy.ndarray
+        Pixel positions (int) of the maxima, strongest first.
+    bad : numpy.ndarray of bool
+        Where the score is not trusted.
+    radius : float
+        Farthest apart (pixels) two maxima of one source can be.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean, True for the maxima kept.
+    """
+    keep = np.ones(len(xs), bool)
+    if len(xs) < 2:
+        return keep
+    pairs = cKDTree(np.column_stack([xs, ys])).query_pairs(radius, output_type="ndarray")
+    steps = np.linspace(0, 1, 9)[1:-1]
+    for stronger, weaker in pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]:
+        if not keep[stronger]:
+            continue
+        line_x = np.round(xs[stronger] + steps * (xs[weaker] - xs[stronger])).astype(int)
+        line_y = np.round(ys[stronger] + steps * (ys[weaker] - ys[stronger])).astype(int)
+        if bad[line_y, line_x].any():
+            keep[weaker] = False
+    return keep
+
+
 def find_candidates(
     diff: "DifferenceResult",
     new_image: np.ndarray,
@@ -117,6 +153,8 @@ def find_candidates(
     ys, xs = local_maxima(score_corr, settings.threshold - 1e-6)
     order = np.argsort(score_corr[ys, xs])[::-1][: settings.max_candidates]
     ys, xs = ys[order], xs[order]
+    apart = split_by_mask(xs, ys, diff.bad, 2 * fwhm)
+    ys, xs = ys[apart], xs[apart]
     s = sub.score
     dx = _parabola(s[ys, np.maximum(xs - 1, 0)], s[ys, xs], s[ys, np.minimum(xs + 1, s.shape[1] - 1)])
     dy = _parabola(s[np.maximum(ys - 1, 0), xs], s[ys, xs], s[np.minimum(ys + 1, s.shape[0] - 1), xs])

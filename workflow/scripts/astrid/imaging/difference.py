@@ -38,6 +38,64 @@ class DifferenceResult:
 EXTENDED = maskbits.SATURATED | maskbits.NO_DATA | maskbits.NONFINITE
 
 
+def fill_masked(
+    images: "list[np.ndarray]",
+    masked: np.ndarray,
+    leave: np.ndarray | None = None,
+    scales=(0.7, 1.5, 3.0, 6.0),
+    chunk: int = 65536,
+) -> None:
+    """Fill, in place, the masked pixels of each of ``images`` from the unmasked pixels
+    around them, by normalised convolution with Gaussians of growing width (0.7–6 px, each
+    used for the pixels the narrower ones could not reach): a saturated core, a dead column
+    or a cosmic ray on a star becomes a smooth continuation of the star, not a hole.
+
+    A hole of zeros in a star rings through the Fourier transforms of the subtraction over
+    the PSF footprint. Pixels of ``leave`` (missing data), and pixels farther than about
+    15 px from anything unmasked, keep their value.
+
+    Parameters
+    ----------
+    images : list of numpy.ndarray
+        Background-subtracted images of one shape, whose masked pixels are zero (the
+        background); changed in place.
+    masked : numpy.ndarray of bool
+        Pixels to fill.
+    leave : numpy.ndarray of bool, optional
+        Masked pixels not to fill.
+    scales : sequence of float
+        Gaussian sigmas (pixels), tried in turn for the pixels still unfilled.
+    chunk : int
+        Pixel values gathered at a time (bounds the memory).
+    """
+    todo = masked if leave is None else masked & ~leave
+    ys, xs = np.nonzero(todo)
+    for sigma in scales:
+        if not len(ys):
+            return
+        reach = int(np.ceil(2.5 * sigma))
+        offsets = np.arange(-reach, reach + 1)
+        kernel = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * sigma**2)).astype(np.float32)
+        kernel /= kernel.sum()
+        step = max(1, chunk // kernel.size)
+        unfilled = np.zeros(len(ys), bool)
+        for start in range(0, len(ys), step):
+            part = slice(start, start + step)
+            rows = ys[part, None, None] + offsets[None, :, None]
+            cols = xs[part, None, None] + offsets[None, None, :]
+            inside = (rows >= 0) & (rows < masked.shape[0]) & (cols >= 0) & (cols < masked.shape[1])
+            rows, cols = np.clip(rows, 0, masked.shape[0] - 1), np.clip(cols, 0, masked.shape[1] - 1)
+            # Only unmasked pixels count (masked ones, even once filled, weigh nothing).
+            weights = (inside & ~masked[rows, cols]) * kernel
+            norm = weights.sum(axis=(1, 2))
+            ok = norm > 0.05
+            for image in images:
+                values = (image[rows, cols] * weights).sum(axis=(1, 2))
+                image[ys[part][ok], xs[part][ok]] = values[ok] / norm[ok]
+            unfilled[part] = ~ok
+        ys, xs = ys[unfilled], xs[unfilled]
+
+
 def _grow(mask, radius, workers=1):
     """Grow a boolean mask by ``radius`` pixels (a square)."""
     if not mask.any():
@@ -92,7 +150,9 @@ def subtract_images(
 ) -> DifferenceResult:
     """ZOGY on an aligned, background-subtracted frame and its reference.
 
-    Masked pixels are set to zero (the background) with the background variance before the
+    Masked pixels are filled from their surroundings (:func:`fill_masked`; zero, the
+    background, in missing data and far from anything unmasked) and given the background
+    variance before the
     Fourier transforms, and the score is flagged ``bad`` within the PSF footprint of any
     masked pixel and near the edges, where the periodic transforms wrap. With
     ``renormalise``, S_corr is divided by its measured robust spread (for inputs with
@@ -134,6 +194,7 @@ def subtract_images(
         vr[rows] = np.where(masked | ~np.isfinite(ref_var[rows]), sigma_ref**2, ref_var[rows])
 
     map_row_blocks(prepare, bits.shape[0], workers)
+    fill_masked([n, r], bits != 0, leave=(bits & maskbits.NO_DATA) != 0)
     result = zogy.subtract(
         ImageProduct(n, vn, bits, psf=psf_new, background_rms=sigma_new),
         ImageProduct(r, vr, bits, psf=psf_ref, background_rms=sigma_ref),
