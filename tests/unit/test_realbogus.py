@@ -135,6 +135,23 @@ def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
         assert np.min(np.hypot(*(stars - (row["x"], row["y"])).T)) < 1.0
 
 
+def test_a_frame_too_small_for_artefacts_still_yields_its_fakes(aligned_pair):
+    product, psf, reference = aligned_pair
+    # Injections 1000 px apart: one fake a pass, and no room left for an artefact.
+    table, _ = frame_samples(
+        replace(product, psf=psf),
+        product.header,
+        reference,
+        detect_settings=DetectSettings(),
+        flux_error=0.01,
+        rng=np.random.default_rng(5),
+        injection=InjectionSettings(min_separation=1000.0, snr_min=30, snr_max=30),
+        samples=SampleSettings(passes=2, spoiled_passes=1),
+    )
+    assert (table["kind"] == "fake").sum() == 2
+    assert not set(table["kind"]) & {"cosmic_ray", "hot_pixel", "bad_column"}
+
+
 def test_splits_hold_whole_frames_and_do_not_depend_on_listing_order():
     frames = [f"2026112{n % 3}-{n:04d}" for n in range(20)]
     splits = training_set.assign_splits(frames, 0.2, 0.2, seed=1)

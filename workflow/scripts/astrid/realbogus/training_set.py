@@ -224,8 +224,10 @@ def frame_samples(
         is_artefact &= ~is_fake
         tables.append(_label(found[is_fake], "fake", pass_number, snr[which[is_fake]], hosts[which[is_fake]]))
         cutouts.append(found_cutouts[is_fake])
+        found_kind = np.full(len(found), "", dtype="U12")  # no artefact at all where no room
+        found_kind[is_artefact] = np.asarray(artefacts["kind"])[which_artefact[is_artefact]]
         for kind in ("cosmic_ray", "hot_pixel", "bad_column"):
-            chosen = is_artefact & (np.asarray(artefacts["kind"])[which_artefact] == kind)
+            chosen = found_kind == kind
             tables.append(_label(found[chosen], kind, pass_number))
             cutouts.append(found_cutouts[chosen])
 
