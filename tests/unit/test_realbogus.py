@@ -99,19 +99,26 @@ def test_injected_fakes_are_found_where_put_with_the_flux_given(aligned_pair):
     assert 0.5 < pulls.std() < 1.6
 
 
-def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
+def samples_of(aligned_pair, injection, known_xy=()):
+    """The labelled samples of the aligned pair: two injection passes, one spoiled pair."""
     product, psf, reference = aligned_pair
-    known = np.array([[100.0, 100.0]])
-    table, cutouts = frame_samples(
+    return frame_samples(
         replace(product, psf=psf),
         product.header,
         reference,
         detect_settings=DetectSettings(),
         flux_error=0.01,
         rng=np.random.default_rng(5),
-        injection=InjectionSettings(per_megapixel=120),
+        injection=injection,
         samples=SampleSettings(passes=2, spoiled_passes=1),
-        known_xy=known,
+        known_xy=known_xy,
+    )
+
+
+def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
+    reference = aligned_pair[2]
+    table, cutouts = samples_of(
+        aligned_pair, InjectionSettings(per_megapixel=120), np.array([[100.0, 100.0]])
     )
     kinds = set(table["kind"])
     assert {"fake", "cosmic_ray", "hot_pixel"} <= kinds
@@ -136,18 +143,8 @@ def test_a_frame_yields_labelled_samples_of_every_kind(aligned_pair):
 
 
 def test_a_frame_too_small_for_artefacts_still_yields_its_fakes(aligned_pair):
-    product, psf, reference = aligned_pair
     # Injections 1000 px apart: one fake a pass, and no room left for an artefact.
-    table, _ = frame_samples(
-        replace(product, psf=psf),
-        product.header,
-        reference,
-        detect_settings=DetectSettings(),
-        flux_error=0.01,
-        rng=np.random.default_rng(5),
-        injection=InjectionSettings(min_separation=1000.0, snr_min=30, snr_max=30),
-        samples=SampleSettings(passes=2, spoiled_passes=1),
-    )
+    table, _ = samples_of(aligned_pair, InjectionSettings(min_separation=1000.0, snr_min=30, snr_max=30))
     assert (table["kind"] == "fake").sum() == 2
     assert not set(table["kind"]) & {"cosmic_ray", "hot_pixel", "bad_column"}
 

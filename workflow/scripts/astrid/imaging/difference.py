@@ -42,7 +42,7 @@ def fill_masked(
     images: "list[np.ndarray]",
     masked: np.ndarray,
     leave: np.ndarray | None = None,
-    scales=(0.7, 1.5, 3.0, 6.0),
+    scales: tuple[float, ...] = (0.7, 1.5, 3.0, 6.0),
     chunk: int = 65536,
 ) -> None:
     """Fill, in place, the masked pixels of each of ``images`` from the unmasked pixels
