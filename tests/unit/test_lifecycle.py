@@ -76,6 +76,16 @@ def test_a_worse_model_does_not_replace_the_champion(dataset, store):
     assert registry.champion_version(store, NAME) == good["version"]
 
 
+def test_a_test_split_with_too_few_of_one_class_keeps_the_champion():
+    # On 23 real and 3 bogus samples, a model that calls everything real has F1 0.94.
+    lopsided = {"f1": 0.94, "n_real": 23, "n_bogus": 3}
+    promote, reason = registry.gate(lopsided, {"f1": 0.93}, 0.0)
+    assert not promote and "23 real and 3 bogus samples" in reason
+    assert registry.gate({**lopsided, "n_bogus": 10}, {"f1": 0.93}, 0.0)[0]
+    # A store without a champion still gets one: something has to score the night.
+    assert registry.gate(lopsided, None, 0.0)[0]
+
+
 def test_rollback_is_one_command_and_export_carries_the_version(dataset, store, tmp_path):
     lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
     lifecycle.train_and_gate(

@@ -228,11 +228,15 @@ def champion_version(uri: str, model_name: str) -> int | None:
     return champion(uri, model_name)[0]
 
 
-def gate(metrics: dict, champion_metrics: dict | None, min_f1: float) -> tuple[bool, str]:
+def gate(
+    metrics: dict, champion_metrics: dict | None, min_f1: float, min_per_class: int = 10
+) -> tuple[bool, str]:
     """Whether a newly trained model replaces the champion, and why.
 
     ``metrics`` and ``champion_metrics`` were measured on the same held-out test split
-    (``champion_metrics`` is None when there is no champion).
+    (``champion_metrics`` is None when there is no champion). A split with fewer than
+    ``min_per_class`` samples of either class cannot tell two models apart (on 23 real and
+    3 bogus samples, calling everything real scores F1 0.94): the champion stays.
 
     Parameters
     ----------
@@ -242,6 +246,8 @@ def gate(metrics: dict, champion_metrics: dict | None, min_f1: float) -> tuple[b
         Test metrics of the champion.
     min_f1 : float
         Least F1 score a model must reach on the test split.
+    min_per_class : int
+        Least number of real and of bogus test samples to replace a champion.
 
     Returns
     -------
@@ -251,6 +257,12 @@ def gate(metrics: dict, champion_metrics: dict | None, min_f1: float) -> tuple[b
     f1 = metrics["f1"]
     if not f1 >= min_f1:
         return False, f"F1 {f1:.4f} on the test split is below min_f1_score {min_f1:.4f}"
+    fewest = min(metrics["n_real"], metrics["n_bogus"])
+    if champion_metrics is not None and fewest < min_per_class:
+        return False, (
+            f"the test split has {metrics['n_real']} real and {metrics['n_bogus']} bogus samples, "
+            f"fewer than {min_per_class} of one class to compare with the champion"
+        )
     if champion_metrics is not None and f1 < champion_metrics["f1"]:
         return False, (
             f"F1 {f1:.4f} is worse than the champion's {champion_metrics['f1']:.4f} on the same test split"
