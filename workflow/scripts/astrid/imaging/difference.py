@@ -152,9 +152,8 @@ def subtract_images(
 
     Masked pixels are filled from their surroundings (:func:`fill_masked`; zero, the
     background, in missing data and far from anything unmasked) and given the background
-    variance before the
-    Fourier transforms, and the score is flagged ``bad`` within the PSF footprint of any
-    masked pixel and near the edges, where the periodic transforms wrap. With
+    variance before the Fourier transforms, and the score is flagged ``bad`` within the PSF
+    footprint of any masked pixel and near the edges, where the periodic transforms wrap. With
     ``renormalise``, S_corr is divided by its measured robust spread (for inputs with
     correlated noise); ``score_noise`` is always the spread before that.
 
