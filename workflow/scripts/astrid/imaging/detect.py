@@ -23,7 +23,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from astrid.imaging.sources import local_maxima
+from astrid.imaging.sources import local_maxima, stamps_around
 
 if TYPE_CHECKING:
     from astrid.imaging.difference import DifferenceResult
@@ -67,16 +67,6 @@ def _parabola(minus, centre, plus):
     curvature = minus - 2 * centre + plus
     offset = np.where(curvature < 0, 0.5 * (minus - plus) / np.where(curvature < 0, curvature, -1), 0.0)
     return np.clip(offset, -0.5, 0.5)
-
-
-def _stamps(image, ys, xs, half, fill=0.0):
-    """(n, 2·half+1, 2·half+1) stamps centred on (ys, xs); ``fill`` outside the image."""
-    offsets = np.arange(-half, half + 1)
-    rows = ys[:, None, None] + offsets[None, :, None]
-    cols = xs[:, None, None] + offsets[None, None, :]
-    inside = (rows >= 0) & (rows < image.shape[0]) & (cols >= 0) & (cols < image.shape[1])
-    values = image[np.clip(rows, 0, image.shape[0] - 1), np.clip(cols, 0, image.shape[1] - 1)]
-    return np.where(inside, values, fill)
 
 
 def split_by_mask(xs: np.ndarray, ys: np.ndarray, bad: np.ndarray, radius: float) -> np.ndarray:
@@ -160,7 +150,7 @@ def find_candidates(
     dy = _parabola(s[np.maximum(ys - 1, 0), xs], s[ys, xs], s[np.minimum(ys + 1, s.shape[0] - 1), xs])
     x, y = xs + dx, ys + dy
     # S is smooth (a matched filter): a cubic spline gives its height at the sub-pixel peak.
-    patches = _stamps(s, ys, xs, 3)
+    patches = stamps_around(s, ys, xs, 3)
     peak_score = np.array(
         [
             ndimage.map_coordinates(patch, [[3 + oy], [3 + ox]], order=3, mode="nearest")[0]
@@ -184,7 +174,7 @@ def find_candidates(
         table["mag_err"] = np.where(flux > 0, np.hypot(1.0857 * flux_err / flux, zeropoint_error), np.nan)
         table["mag_inst"] = instrumental
     r = max(2, int(np.ceil(1.5 * fwhm)))
-    d_stamps = _stamps(sub.difference, ys, xs, r)
+    d_stamps = stamps_around(sub.difference, ys, xs, r)
     offsets = np.arange(-r, r + 1)
     gy, gx = np.meshgrid(offsets, offsets, indexing="ij")
     weights = np.clip(d_stamps, 0, None) * (gx**2 + gy**2 <= r**2)
@@ -199,8 +189,8 @@ def find_candidates(
     minor = np.sqrt(np.clip(half_trace - root, 1e-6, None))
     table["fwhm"] = 2.3548 * np.sqrt(major * minor)
     table["elongation"] = major / minor
-    table["neg_frac"] = (_stamps(sub.difference, ys, xs, 3) < 0).mean(axis=(1, 2))
-    table["n_masked"] = (_stamps(diff.mask, ys, xs, 3, fill=0) != 0).sum(axis=(1, 2))
+    table["neg_frac"] = (stamps_around(sub.difference, ys, xs, 3) < 0).mean(axis=(1, 2))
+    table["n_masked"] = (stamps_around(diff.mask, ys, xs, 3, fill=0) != 0).sum(axis=(1, 2))
     scale = float(np.mean(proj_plane_pixel_scales(wcs.celestial))) * 3600
     if len(ref_stars) and len(x):
         distance, _ = cKDTree(np.column_stack([ref_stars["x"], ref_stars["y"]])).query(
@@ -210,14 +200,14 @@ def find_candidates(
     else:
         table["dist_ref_source"] = np.full(len(x), np.inf)
     dipole_r = max(3, int(np.ceil(2.5 * fwhm)))
-    ring = _stamps(np.where(diff.bad, 0.0, sub.score_corr), ys, xs, dipole_r)
+    ring = stamps_around(np.where(diff.bad, 0.0, sub.score_corr), ys, xs, dipole_r)
     table["dipole_min"] = ring.min(axis=(1, 2)) if len(x) else np.zeros(0)
     table["is_dipole"] = table["dipole_min"] <= -settings.dipole_sigma
     table["dist_ref_source"].unit = "arcsec"
     half = settings.cutout_size // 2
     cutouts = (
         np.stack(
-            [_stamps(img, ys, xs, half) for img in (new_image, ref_image, sub.difference)], axis=1
+            [stamps_around(img, ys, xs, half) for img in (new_image, ref_image, sub.difference)], axis=1
         ).astype(np.float32)
         if len(xs)
         else np.zeros((0, 3, settings.cutout_size, settings.cutout_size), np.float32)

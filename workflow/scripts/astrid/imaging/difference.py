@@ -11,6 +11,7 @@ from astropy.stats import mad_std
 from astrid.imaging import zogy
 from astrid.imaging.blocks import filter_rows, map_row_blocks
 from astrid.imaging.psf import region_slices, regional_fwhm, regional_psfs
+from astrid.imaging.sources import stamps_around
 from astrid.io import maskbits
 from astrid.io.fitsio import Compression, ImageProduct
 
@@ -80,19 +81,16 @@ def fill_masked(
         step = max(1, chunk // kernel.size)
         unfilled = np.zeros(len(ys), bool)
         for start in range(0, len(ys), step):
-            part = slice(start, start + step)
-            rows = ys[part, None, None] + offsets[None, :, None]
-            cols = xs[part, None, None] + offsets[None, None, :]
-            inside = (rows >= 0) & (rows < masked.shape[0]) & (cols >= 0) & (cols < masked.shape[1])
-            rows, cols = np.clip(rows, 0, masked.shape[0] - 1), np.clip(cols, 0, masked.shape[1] - 1)
-            # Only unmasked pixels count (masked ones, even once filled, weigh nothing).
-            weights = (inside & ~masked[rows, cols]) * kernel
+            y, x = ys[start : start + step], xs[start : start + step]
+            # Only unmasked pixels in the image count (masked ones, even once filled, weigh
+            # nothing).
+            weights = ~stamps_around(masked, y, x, reach, fill=True) * kernel
             norm = weights.sum(axis=(1, 2))
             ok = norm > 0.05
             for image in images:
-                values = (image[rows, cols] * weights).sum(axis=(1, 2))
-                image[ys[part][ok], xs[part][ok]] = values[ok] / norm[ok]
-            unfilled[part] = ~ok
+                values = (stamps_around(image, y, x, reach) * weights).sum(axis=(1, 2))
+                image[y[ok], x[ok]] = values[ok] / norm[ok]
+            unfilled[start : start + step] = ~ok
         ys, xs = ys[unfilled], xs[unfilled]
 
 

@@ -337,6 +337,35 @@ def find_stars(
     return table
 
 
+def stamps_around(
+    image: np.ndarray, ys: np.ndarray, xs: np.ndarray, half: int, fill: float | bool = 0.0
+) -> np.ndarray:
+    """(n, 2·half+1, 2·half+1) stamps of ``image`` centred on the pixels (ys, xs).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image.
+    ys, xs : numpy.ndarray
+        Row and column (int) of each centre.
+    half : int
+        Half-width of the stamps (pixels).
+    fill : scalar
+        Value of the stamps' pixels beyond the image's edge.
+
+    Returns
+    -------
+    numpy.ndarray
+        The stamps, of ``image``'s dtype (or ``fill``'s where wider).
+    """
+    offsets = np.arange(-half, half + 1)
+    rows = ys[:, None, None] + offsets[None, :, None]
+    cols = xs[:, None, None] + offsets[None, None, :]
+    inside = (rows >= 0) & (rows < image.shape[0]) & (cols >= 0) & (cols < image.shape[1])
+    values = image[np.clip(rows, 0, image.shape[0] - 1), np.clip(cols, 0, image.shape[1] - 1)]
+    return np.where(inside, values, fill)
+
+
 def local_maxima(image: np.ndarray, threshold: float, half: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Pixels above ``threshold`` that are the maximum of their (2·half+1)² neighbourhood.
 

@@ -190,8 +190,10 @@ def frame_samples(
     galaxies = extended_sources(reference.stars, fwhm)
     # Stars a variable may brighten on: point sources without a candidate of their own (a
     # star whose subtraction already leaves a residual would mislabel that residual).
-    stars = point_like(reference.stars) if len(reference.stars) else reference.stars
-    stars = stars[~_near(_xy(stars), _xy(base), 3.0)[0]] if len(stars) else stars
+    stars = reference.stars
+    if len(stars):
+        stars = point_like(stars)
+        stars = stars[~_near(_xy(stars), _xy(base), 3.0)[0]]
     sub = base_diff.subtraction
     taken = np.asarray(known_xy, float).reshape(-1, 2)
     for pass_number in range(1, samples.passes + 1):
