@@ -76,6 +76,39 @@ def test_a_worse_model_does_not_replace_the_champion(dataset, store):
     assert registry.champion_version(store, NAME) == good["version"]
 
 
+def test_a_site_model_starts_from_the_starter_weights_when_asked(dataset, store, tmp_path, caplog):
+    good = lifecycle.train_and_gate(dataset, FAST, SETTINGS, "test")
+    starter = tmp_path / "starter.pt"
+    registry.export_version(store, NAME, good["version"], starter)
+    starter_net, _ = scoring.load_bundle(starter)
+    probe = synthetic_triplets(np.random.default_rng(5), 40, True)
+    # One step at a tiny learning rate: a fine-tuned network is still the starter, and a
+    # network from random weights is not.
+    still = TrainSettings(epochs=1, batch_size=512, learning_rate=1e-7)
+    lenient = lifecycle.LifecycleSettings(model_name=NAME, experiment="test", min_f1_score=0.0)
+    tuned = lifecycle.train_and_gate(dataset, still, lenient, "test", start_from=starter)
+    assert tuned["metrics"]["f1"] == pytest.approx(good["metrics"]["f1"], abs=0.01)
+    client = registry.client(store)
+    assert client.get_run(tuned["run_id"]).data.params["start_from"] == "starter.pt"
+    path = tmp_path / f"v{tuned['version']}.pt"
+    registry.export_version(store, NAME, tuned["version"], path)
+    tuned_net, _ = scoring.load_bundle(path)
+    difference = scoring.score_cutouts(tuned_net, probe) - scoring.score_cutouts(starter_net, probe)
+    assert np.abs(difference).max() < 0.01
+    scratch = lifecycle.train_and_gate(dataset, still, lenient, "test")
+    assert scratch["metrics"]["f1"] < good["metrics"]["f1"] - 0.1
+    assert client.get_run(scratch["run_id"]).data.params["start_from"] == "random"
+
+    # A file of another network cannot be fine-tuned: random weights, and the log says why.
+    import torch
+
+    other = tmp_path / "other.pt"
+    torch.save({**torch.load(starter, weights_only=False), "architecture": "someone-else-1"}, other)
+    with caplog.at_level("WARNING", logger="astrid.realbogus.lifecycle"):
+        build, started = lifecycle.starting_network(other)
+    assert started == "random" and "someone-else-1" in caplog.text
+
+
 def test_a_test_split_with_too_few_of_one_class_keeps_the_champion():
     # On 23 real and 3 bogus samples, a model that calls everything real has F1 0.94.
     lopsided = {"f1": 0.94, "n_real": 23, "n_bogus": 3}

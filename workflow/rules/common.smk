@@ -356,7 +356,9 @@ def lifecycle_settings():
 
 
 def training_settings():
-    return {**REALBOGUS["training"], "seed": REALBOGUS["seed"]}
+    """The network's training choices (``TrainSettings``); where it starts is apart."""
+    choices = {k: v for k, v in REALBOGUS["training"].items() if k != "from_starter"}
+    return {**choices, "seed": REALBOGUS["seed"]}
 
 
 @lru_cache(maxsize=1)

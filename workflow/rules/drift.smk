@@ -36,6 +36,7 @@ rule decide_retraining:
             sorted(set(DIFFERENCE_NIGHTS) | set(TRAINING_NIGHTS))
         ),
         model=champion_model,
+        starter=starter_model,
     output:
         "results/models/realbogus/retraining.json",
     log:
@@ -53,6 +54,7 @@ rule decide_retraining:
         drift=REALBOGUS["drift"],
         lifecycle=lifecycle_settings(),
         training=training_settings(),
+        from_starter=REALBOGUS["training"]["from_starter"],
         validation_split=REALBOGUS["validation_split"],
         test_split=REALBOGUS["test_split"],
         seed=REALBOGUS["seed"],

@@ -72,6 +72,7 @@ checkpoint train_realbogus:
     params:
         lifecycle=lifecycle_settings(),
         training=training_settings(),
+        from_starter=REALBOGUS["training"]["from_starter"],
         code=script_digest("train_realbogus"),
     script:
         "../scripts/train_realbogus.py"

@@ -3,7 +3,8 @@
 A retraining builds a new training set from the champion's nights and the new ones and
 runs the same gate as the first training; the decision is logged to MLflow either way.
 
-Inputs: every differenced night's drift report and samples, the exported champion. Output:
+Inputs: every differenced night's drift report and samples, the exported champion, the
+starter model (fine-tuned with realbogus.training.from_starter). Output:
 results/models/realbogus/retraining.json. Settings: realbogus.drift, the lifecycle and training
 settings, the splits and seed.
 """
@@ -68,6 +69,7 @@ with logged(snakemake.log[0]) as log:
                 threads=snakemake.threads,
                 device=resolve_device(requested_gpus(snakemake.resources)),
                 trigger="; ".join(reasons),
+                start_from=str(inputs.starter) if params.from_starter and inputs.starter else None,
             )
         log_decision(decision, lifecycle)
         write_decision(decision, snakemake.output[0])

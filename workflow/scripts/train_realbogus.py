@@ -1,7 +1,8 @@
 """Train a real/bogus model on the training set, log it to MLflow, gate and register it.
 
 Inputs: the training set's manifest, and the starter model (registered as the champion
-first when the store has none, so the site's model must beat it through the gate).
+first when the store has none, so the site's model must beat it through the gate; with
+realbogus.training.from_starter the site's model is the starter fine-tuned).
 Output: results/models/realbogus/training.json (the gate's decision). Settings: realbogus
 lifecycle (names, threshold, gate) and training.
 """
@@ -19,8 +20,9 @@ with logged(snakemake.log[0]) as log:
     with open(snakemake.input.dataset) as handle:
         manifest = json.load(handle)
     lifecycle = LifecycleSettings(**snakemake.params.lifecycle)
-    if snakemake.input.starter:  # a path, or an empty list when there is none
-        register_starter(str(snakemake.input.starter), lifecycle.model_name, lifecycle.experiment)
+    starter = str(snakemake.input.starter) if snakemake.input.starter else None  # or an empty list
+    if starter:
+        register_starter(starter, lifecycle.model_name, lifecycle.experiment)
     try:
         decision = train_and_gate(
             manifest,
@@ -29,6 +31,7 @@ with logged(snakemake.log[0]) as log:
             snakemake.params.code,
             threads=snakemake.threads,
             device=resolve_device(requested_gpus(snakemake.resources)),
+            start_from=starter if snakemake.params.from_starter else None,
         )
     except DatasetError as error:
         # Nothing to learn from (every frame failed before its difference): the night goes

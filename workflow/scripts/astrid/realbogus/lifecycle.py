@@ -9,6 +9,7 @@ with it is :mod:`astrid.realbogus.scoring`.
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -155,6 +156,43 @@ def per_kind(table: Table, scores: np.ndarray, threshold: float) -> dict[str, fl
     return {f"called_real_{k}": float(np.mean(scores[kinds == k] >= threshold)) for k in sorted(set(kinds))}
 
 
+def starting_network(start_from: Path | str | None) -> "tuple[Callable[[float], torch.nn.Module], str]":
+    """How a training's network starts: from random weights, or from a model's weights.
+
+    Fine-tuning the starter model (trained on randomised cameras) on a site's injections
+    keeps what it learnt of the physics of real and bogus sources: on the demo's split the
+    validation loss halves against a network learnt from random weights, and the site's
+    model still ranks other cameras' alerts (see the README's real/bogus section). A file
+    of another network cannot be fine-tuned, and the training starts from random weights.
+
+    Parameters
+    ----------
+    start_from : pathlib.Path or str or None
+        The model file (a bundle, :func:`astrid.realbogus.scoring.load_bundle`), or None.
+
+    Returns
+    -------
+    (callable, str)
+        ``build(dropout)`` for :func:`astrid.realbogus.classifier.train`, and what it starts
+        from in words ('random' or the file's name), for the run's parameters.
+    """
+    if not start_from:
+        return classifier.build_network, "random"
+    try:
+        _, bundle = load_bundle(start_from)
+    except ValueError as error:
+        log.warning("%s; the training starts from random weights", error)
+        return classifier.build_network, "random"
+
+    def build(dropout: float) -> "torch.nn.Module":
+        net = classifier.build_network(dropout)
+        net.load_state_dict(bundle["state_dict"])
+        return net
+
+    log.info("the training fine-tunes %s", start_from)
+    return build, Path(start_from).name
+
+
 def train_and_gate(
     manifest: dict,
     train_settings: classifier.TrainSettings,
@@ -164,12 +202,15 @@ def train_and_gate(
     threads: int = 1,
     trigger: str = "initial",
     device: "torch.device | None" = None,
+    start_from: Path | str | None = None,
 ) -> dict:
     """Train on ``manifest``'s splits, log everything to MLflow, gate, register.
 
     Returns the decision: run id, registered version, promoted or not and why, the test
     metrics of the new model and of the champion it was compared with. ``device``: where
     the network trains and scores (default the CPU); what is logged is a CPU model.
+    ``start_from`` (the starter model) fine-tunes its weights on the site's samples instead
+    of learning from random ones (:func:`starting_network`).
 
     Parameters
     ----------
@@ -191,6 +232,8 @@ def train_and_gate(
         Why it trains: ``initial``, or the drift reasons.
     device : torch.device, optional
         Where the network trains and scores; by default the CPU.
+    start_from : pathlib.Path or str, optional
+        A model file whose weights the training starts from; None starts from random ones.
 
     Returns
     -------
@@ -222,6 +265,7 @@ def train_and_gate(
         mlflow.set_tags(
             {"dataset_version": manifest["version"], "code_version": code_version, "trigger": trigger}
         )
+        build, started_from = starting_network(start_from)
         mlflow.log_params(
             {
                 **asdict(train_settings),
@@ -232,6 +276,7 @@ def train_and_gate(
                 "code_version": code_version,
                 "architecture": ARCHITECTURE,
                 "device": str(device or "cpu"),
+                "start_from": started_from,
                 "nights": ",".join(manifest["nights"]),
                 **{f"n_{split}": len(y[split]) for split in SPLITS},
                 **{f"n_real_{split}": int(y[split].sum()) for split in SPLITS},
@@ -258,6 +303,7 @@ def train_and_gate(
             threads=threads,
             weights=weights,
             device=device,
+            build=build,
         )
         threshold = settings.threshold
         if threshold is None:
