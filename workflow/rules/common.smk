@@ -356,7 +356,7 @@ def lifecycle_settings():
 
 
 def training_settings():
-    """The network's training choices (``TrainSettings``); where it starts is apart."""
+    """The network's training choices (``TrainSettings``); ``from_starter`` goes as its own param."""
     choices = {k: v for k, v in REALBOGUS["training"].items() if k != "from_starter"}
     return {**choices, "seed": REALBOGUS["seed"]}
 
