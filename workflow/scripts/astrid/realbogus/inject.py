@@ -160,19 +160,15 @@ def injection_sites(
         ok[ok] &= usable[yi[ok], xi[ok]]
         return points[ok]
 
-    chosen, hosts = [], []
+    used, chosen, hosts = list(taken), [], []
     for host, candidates, wanted in (
         ("galaxy", on_galaxy, int(round(count * settings.galaxy_fraction))),
         ("star", on_star, int(round(count * settings.star_fraction))),
         ("", anywhere, count),
     ):
         wanted = min(wanted, count - sum(len(c) for c in chosen))
-        found = _free_positions(
-            inside(candidates),
-            [*taken, *np.vstack([np.zeros((0, 2)), *chosen])],
-            settings.min_separation,
-            wanted,
-        )
+        found = _free_positions(inside(candidates), used, settings.min_separation, wanted)
+        used.extend(found)
         chosen.append(found)
         hosts.append(np.full(len(found), host, dtype="U6"))
     return np.vstack(chosen), np.concatenate(hosts)
